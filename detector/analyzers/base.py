@@ -1,0 +1,29 @@
+"""What every analyzer is: it declares which media types it handles and whether it
+needs decoded pixels, and turns one ImageInput into Findings. The pipeline isolates
+failures, so an analyzer may raise: its exception becomes an evidence item."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..image_input import ImageInput
+from ..report import ClassifierResult, Evidence, Provenance
+
+
+@dataclass
+class Findings:
+    evidence: list[Evidence] = field(default_factory=list)
+    # Report sections an analyzer owns; None means "this analyzer says nothing about it".
+    provenance: Provenance | None = None
+    metadata: dict[str, Any] | None = None
+    classifier: ClassifierResult | None = None
+
+
+class Analyzer(Protocol):
+    name: str
+    needs_pixels: bool
+
+    def handles(self, media_type: str) -> bool: ...
+
+    def analyze(self, image: ImageInput) -> Findings: ...

@@ -1,0 +1,122 @@
+"""The `synthcheck` command: a thin layer over scan() / analyze()."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from tqdm import tqdm
+
+from . import __version__
+from .analyzers import list_analyzers
+from .options import DEFAULT_MAX_PIXELS, AnalysisOptions
+from .policy import POLICIES
+from .report import Report
+from .scan import DEFAULT_TIMEOUT_S, expand_inputs, scan
+
+LEVELS = ("low", "medium", "high")
+PROGRESS_MIN_FILES = 4
+
+
+def _table_row(report: Report) -> str:
+    if report.error and report.risk is None:
+        return f"{'ERROR':<6} {'':>5}  {'':<10} {'':>11}  {'':<10}  {report.path}\n        {report.error.code}: {report.error.message}"
+    risk = report.risk
+    assert risk is not None
+    size = f"{report.width}x{report.height}"
+    media = (report.media_type or "").removeprefix("image/")
+    line = f"{risk.level.upper():<6} {risk.score:>5.2f}  {media:<10} {size:>11}  {report.provenance.state:<10}  {report.path}"
+    reasons = [e for e in sorted(report.evidence, key=lambda e: -abs(e.weight)) if abs(e.weight) >= 0.5][:3]
+    for e in reasons:
+        line += f"\n        {e.weight:+.1f} {e.message}"
+    if report.error:
+        line += f"\n        {report.error.code}: {report.error.message}"
+    return line
+
+
+def _write(report: Report, fmt: str, out: TextIO, first: bool) -> None:
+    if fmt == "jsonl":
+        out.write(json.dumps(report.to_dict(), ensure_ascii=False) + "\n")
+    elif fmt == "json":
+        out.write(("[\n" if first else ",\n") + json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        if first:
+            out.write(f"{'LEVEL':<6} {'SCORE':>5}  {'FORMAT':<10} {'SIZE':>11}  {'C2PA':<10}  PATH\n")
+        out.write(_table_row(report) + "\n")
+    out.flush()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="synthcheck", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"synthcheck {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("scan", help="scan images and directories (recursively)",
+                       description="Print one report per input file. Exit status: 0 ok; 1 when --fail-on "
+                       "is reached (an input that could not be analysed counts as reached); 2 usage error.")
+    s.add_argument("paths", nargs="+", help="image files or directories")
+    s.add_argument("--format", choices=("table", "json", "jsonl"), default=None,
+                   help="output format (default: table on a terminal, jsonl otherwise)")
+    s.add_argument("--policy", choices=sorted(POLICIES), default="default")
+    s.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default: CPU count; 0 = in this process, no per-file timeout)")
+    s.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per file (with workers)")
+    s.add_argument("--trust-anchors", type=Path, default=None, help="PEM file of trusted C2PA signer roots")
+    s.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                   help="refuse images with more pixels (decompression bombs)")
+    s.add_argument("--no-watermark", action="store_true", help="skip the invisible-watermark check")
+    s.add_argument("--fail-on", choices=LEVELS, default=None,
+                   help="exit 1 if any file reaches this level (or could not be analysed)")
+    s.add_argument("--no-progress", action="store_true", help="never show the progress bar")
+    sub.add_parser("analyzers", help="list the analyzers in the order they run")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "analyzers":
+        print("\n".join(list_analyzers()))
+        return 0
+
+    if args.trust_anchors is not None and not args.trust_anchors.is_file():
+        print(f"synthcheck: --trust-anchors {args.trust_anchors} is not a readable file", file=sys.stderr)
+        return 2
+    options = AnalysisOptions(max_pixels=args.max_pixels, trust_anchors=args.trust_anchors,
+                              watermarks=not args.no_watermark)
+    fmt = args.format or ("table" if sys.stdout.isatty() else "jsonl")
+    paths = list(expand_inputs(args.paths))
+    if not paths:
+        print("synthcheck: no files found in the given paths", file=sys.stderr)
+        return 2
+    workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+    if len(paths) == 1 and args.workers is None:
+        workers = 0  # one file: skip the pool start-up; the pool exists for many files and for timeouts
+    show_progress = not args.no_progress and len(paths) >= PROGRESS_MIN_FILES and sys.stderr.isatty()
+
+    threshold = LEVELS.index(args.fail_on) if args.fail_on else None
+    failed = errors = 0
+    counts = {level: 0 for level in LEVELS}
+    with tqdm(total=len(paths), file=sys.stderr, disable=not show_progress, unit="img") as bar:
+        for i, report in enumerate(scan(paths, args.policy, options, workers, args.timeout)):
+            _write(report, fmt, sys.stdout, first=i == 0)
+            bar.update(1)
+            if report.risk:
+                counts[report.risk.level] += 1
+            if report.error:
+                errors += 1
+            if threshold is not None and (
+                report.risk is None or LEVELS.index(report.risk.level) >= threshold
+            ):
+                failed += 1
+    if fmt == "json":
+        sys.stdout.write("\n]\n")
+    summary = ", ".join(f"{n} {level}" for level, n in counts.items())
+    print(f"synthcheck: {len(paths)} files: {summary}; {errors} with errors", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""One base error with typed subclasses, each carrying the stable `code` that
+appears in a report's `error` field (part of the JSONL contract)."""
+
+from __future__ import annotations
+
+
+class SynthcheckError(Exception):
+    """Base class of every error synthcheck reports for an input."""
+
+    code = "error"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class UnreadablePathError(SynthcheckError):
+    code = "unreadable_path"
+
+
+class EmptyFileError(SynthcheckError):
+    code = "empty_file"
+
+
+class FileTooLargeError(SynthcheckError):
+    code = "file_too_large"
+
+
+class UnsupportedFormatError(SynthcheckError):
+    code = "unsupported_format"
+
+
+class CorruptImageError(SynthcheckError):
+    code = "corrupt_image"
+
+
+class ImageTooLargeError(SynthcheckError):
+    """More pixels than the configured limit: a decompression bomb, or simply too big."""
+
+    code = "image_too_large"
+
+
+class AnalysisTimeoutError(SynthcheckError):
+    code = "timeout"
+
+
+class InternalError(SynthcheckError):
+    """An unexpected failure outside any single analyzer (a worker died, ...)."""
+
+    code = "internal_error"

@@ -1,0 +1,86 @@
+"""Fusion: one pure function from evidence to a calibrated risk.
+
+Each evidence weight is a natural-log likelihood ratio. Weights add to the policy's
+prior log-odds (naive Bayes), with one guard against double counting: findings from
+the same analyzer are correlated, so within a source the strongest finding counts
+fully, the next half, the next a quarter, and so on (separately for findings for and
+against). The score is the resulting probability; the policy's thresholds give the level."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+
+from .policy import Policy
+from .report import ClassifierResult, Evidence, Level, Risk
+
+STRONG = 2.0  # a finding at least this heavy is worth naming in the summary
+CLAMP = 30.0
+
+
+def _source_total(weights: list[float]) -> float:
+    positive = sorted((w for w in weights if w > 0), reverse=True)
+    negative = sorted(w for w in weights if w < 0)
+    return sum(w * 0.5**i for i, w in enumerate(positive)) + sum(w * 0.5**i for i, w in enumerate(negative))
+
+
+def level_for(score: float, policy: Policy) -> Level:
+    if score >= policy.high_at:
+        return "high"
+    if score >= policy.medium_at:
+        return "medium"
+    return "low"
+
+
+def _sentence(message: str) -> str:
+    return message.rstrip(". ")
+
+
+def _summary(level: Level, score: float, evidence: Sequence[Evidence]) -> str:
+    head = f"{level.capitalize()} risk ({score:.0%})."
+    positives = sorted((e for e in evidence if e.weight >= 0.5), key=lambda e: -e.weight)
+    negatives = sorted((e for e in evidence if e.weight <= -0.5), key=lambda e: e.weight)
+    parts = [head]
+    if positives:
+        parts.append("For AI generation or editing: " + "; ".join(_sentence(e.message) for e in positives[:3]) + ".")
+    else:
+        parts.append("No strong sign of AI generation or editing was found.")
+    if negatives:
+        parts.append("Against: " + "; ".join(_sentence(e.message) for e in negatives[:2]) + ".")
+    if positives and negatives and positives[0].weight >= STRONG and negatives[0].weight <= -1.0:
+        neg, pos = negatives[0], positives[0]
+        parts.append(f"Conflict: {_sentence(neg.message)}, but {_sentence(pos.message)[0].lower()}"
+                     f"{_sentence(pos.message)[1:]}.")
+    return " ".join(parts)
+
+
+def fuse(evidence: Sequence[Evidence], policy: Policy) -> Risk:
+    by_source: dict[str, list[float]] = defaultdict(list)
+    for item in evidence:
+        by_source[item.source].append(item.weight)
+    log_odds = policy.prior_log_odds + sum(_source_total(w) for w in by_source.values())
+    log_odds = max(-CLAMP, min(CLAMP, log_odds))
+    score = 1.0 / (1.0 + math.exp(-log_odds))
+    level = level_for(score, policy)
+    return Risk(score=round(score, 4), level=level, summary=_summary(level, score, evidence),
+                policy=policy.name, log_odds=round(log_odds, 3))
+
+
+def classifier_evidence(result: ClassifierResult) -> Evidence:
+    """The learned classifier's output as evidence: its calibrated probability (trained
+    on balanced classes, so prior 0.5) turns into a log-likelihood ratio, capped so that
+    pixels alone never outweigh a signed manifest."""
+    p = min(max(result.p_generated, 1e-4), 1 - 1e-4)
+    weight = max(-4.0, min(4.0, math.log(p / (1 - p))))
+    return Evidence(
+        "classifier", "classifier_score",
+        f"The learned classifier {result.model} {result.version} rates the pixels "
+        f"{result.p_generated:.0%} likely generated.",
+        round(weight, 3), {"model": result.model, "version": result.version, "p_generated": result.p_generated})
+
+
+def classifier_unavailable() -> Evidence:
+    return Evidence("classifier", "classifier_unavailable",
+                    "No learned classifier is installed: the pixels were judged only by the provenance, "
+                    "metadata and signal checks.", 0.0)

@@ -1,0 +1,181 @@
+"""Read an input once and decode it once; every analyzer shares the result.
+
+The format is sniffed from the bytes, never from the file name: uploads arrive with
+wrong extensions all the time."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile
+
+from .errors import (
+    CorruptImageError,
+    EmptyFileError,
+    FileTooLargeError,
+    ImageTooLargeError,
+    UnreadablePathError,
+    UnsupportedFormatError,
+)
+
+# The pixel limit is ours (AnalysisOptions.max_pixels), checked from the header
+# before any pixel is decoded; Pillow's own global bomb check would fire first
+# with a less helpful message, so it is switched off here.
+Image.MAX_IMAGE_PIXELS = None
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+try:  # HEIC/HEIF come from phones; pillow-heif registers them with Pillow.
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    _HEIF_OK = True
+except ImportError:  # pragma: no cover - pillow-heif is a declared dependency
+    _HEIF_OK = False
+
+# media type -> Pillow format name used to open it
+PILLOW_FORMATS = {
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/webp": "WEBP",
+    "image/gif": "GIF",
+    "image/tiff": "TIFF",
+    "image/avif": "AVIF",
+    "image/heic": "HEIF",
+    "image/heif": "HEIF",
+}
+
+_AVIF_BRANDS = {b"avif", b"avis"}
+_HEIC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"}
+_HEIF_BRANDS = {b"mif1", b"msf1", b"mif2"}
+
+
+def sniff_media_type(head: bytes) -> str | None:
+    """Media type from the first bytes of a file, or None when it is no supported image."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "image/tiff"
+    if head[4:8] == b"ftyp":
+        box_size = int.from_bytes(head[0:4], "big")
+        brands = {head[8:12]} | {
+            head[i : i + 4] for i in range(16, min(box_size, len(head)) - 3, 4)
+        }
+        if brands & _AVIF_BRANDS:
+            return "image/avif"
+        if brands & _HEIC_BRANDS:
+            return "image/heic"
+        if brands & _HEIF_BRANDS:
+            return "image/heif"
+    return None
+
+
+@dataclass
+class ImageInput:
+    """The bytes of one input, its identity, and its decoded first frame."""
+
+    path: str
+    data: bytes
+    media_type: str
+    image: Image.Image  # header parsed; pixels loaded by load_pixels()
+    pixels_error: str | None = field(default=None)
+
+    @property
+    def width(self) -> int:
+        return self.image.width
+
+    @property
+    def height(self) -> int:
+        return self.image.height
+
+    @property
+    def pixels_ok(self) -> bool:
+        return self.pixels_error is None
+
+    @cached_property
+    def rgb(self) -> np.ndarray:
+        """H x W x 3 uint8 RGB array of the first frame (alpha dropped, palettes expanded)."""
+        frame = self.image
+        if frame.mode != "RGB":
+            if frame.mode in ("RGBA", "LA", "PA") or (frame.mode == "P" and "transparency" in frame.info):
+                # Composite on white: transparent pixels are otherwise arbitrary colours.
+                rgba = frame.convert("RGBA")
+                background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                frame = Image.alpha_composite(background, rgba)
+            frame = frame.convert("RGB")
+        return np.asarray(frame)
+
+    def load_pixels(self) -> None:
+        """Decode the pixels; a failure is kept (not raised) so that byte-level
+        analyzers such as C2PA still run on a damaged file."""
+        try:
+            self.image.load()
+        except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, ...
+            self.pixels_error = f"the image data could not be decoded: {exc}"
+
+
+def read_source(source: str | Path | bytes, max_file_bytes: int) -> tuple[str, bytes]:
+    """Return (display path, bytes). Bytes given directly are shown as '<bytes>'."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        path = "<bytes>"
+    else:
+        path = str(source)
+        p = Path(source)
+        try:
+            size = p.stat().st_size
+            if p.is_dir():
+                raise UnreadablePathError(f"{path} is a directory, not a file")
+            if size > max_file_bytes:
+                raise FileTooLargeError(
+                    f"file is {size:,} bytes; the limit is {max_file_bytes:,} bytes"
+                )
+            data = p.read_bytes()
+        except FileNotFoundError:
+            raise UnreadablePathError(f"{path} does not exist") from None
+        except PermissionError:
+            raise UnreadablePathError(f"{path} cannot be read: permission denied") from None
+        except OSError as exc:
+            raise UnreadablePathError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    if not data:
+        raise EmptyFileError("the file is empty (0 bytes)")
+    if len(data) > max_file_bytes:
+        raise FileTooLargeError(f"input is {len(data):,} bytes; the limit is {max_file_bytes:,} bytes")
+    return path, data
+
+
+def open_image(path: str, data: bytes, max_pixels: int) -> ImageInput:
+    """Identify and open an image (header only) and enforce the pixel limit."""
+    media_type = sniff_media_type(data[:64])
+    if media_type is None:
+        raise UnsupportedFormatError(
+            "not a supported image: expected JPEG, PNG, WebP, AVIF, HEIC/HEIF, TIFF or GIF"
+        )
+    if media_type in ("image/heic", "image/heif") and not _HEIF_OK:  # pragma: no cover
+        raise UnsupportedFormatError("HEIC/HEIF support needs pillow-heif")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image = Image.open(io.BytesIO(data), formats=[PILLOW_FORMATS[media_type]])
+    except Exception as exc:
+        raise CorruptImageError(f"the {media_type} header could not be parsed: {exc}") from None
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise CorruptImageError(f"the image declares an impossible size {width}x{height}")
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"the image declares {width}x{height} = {width * height:,} pixels, over the limit of "
+            f"{max_pixels:,} (a decompression bomb, or an image too large to analyse)"
+        )
+    # Multi-frame images (GIF, animated WebP, HEIF collections): the first frame is analysed.
+    return ImageInput(path=path, data=data, media_type=media_type, image=image)

@@ -1,0 +1,21 @@
+"""Options that change how an image is analysed (not how results are printed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+# A 100-megapixel medium-format photo must pass; a 30,000 x 30,000 "bomb" must not.
+DEFAULT_MAX_PIXELS = 120_000_000
+DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    # PEM file of trust anchors for C2PA signers. None: signatures are checked but
+    # no signer is trusted, so a good manifest reads "valid", never "trusted".
+    trust_anchors: Path | None = None
+    # The invisible-watermark decoder is the slowest heuristic; it can be switched off.
+    watermarks: bool = True

@@ -1,0 +1,106 @@
+"""`analyze()`: one input in, one Report out. The CLI and the service are thin
+layers over this. Nothing here raises for a bad input: errors land in the report."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from functools import lru_cache
+from pathlib import Path
+
+from . import __version__
+from .analyzers import create_analyzers
+from .errors import CorruptImageError, SynthcheckError
+from .fusion import classifier_evidence, classifier_unavailable, fuse
+from .image_input import open_image, read_source
+from .options import AnalysisOptions
+from .policy import Policy, get_policy
+from .report import Evidence, Report, ReportError
+
+PIPELINE_VERSION = f"synthcheck/{__version__}"
+
+
+class Scanner:
+    """Holds the analyzers (and their heavy state) for one set of options; reuse it."""
+
+    def __init__(self, options: AnalysisOptions | None = None):
+        self.options = options or AnalysisOptions()
+        self.analyzers = create_analyzers(self.options)
+
+    def analyze(self, source: str | Path | bytes, policy: str | Policy = "default",
+                path: str | None = None) -> Report:
+        policy = get_policy(policy)
+        started = time.perf_counter()
+        report = Report(path=path or (str(source) if not isinstance(source, (bytes, bytearray)) else "<bytes>"),
+                        pipeline_version=PIPELINE_VERSION)
+        try:
+            report.path, data = read_source(source, self.options.max_file_bytes)
+        except SynthcheckError as exc:
+            return _failed(report, exc, started)
+        if path:
+            report.path = path
+        report.size_bytes = len(data)
+        report.sha256 = hashlib.sha256(data).hexdigest()
+        try:
+            image = open_image(report.path, data, self.options.max_pixels)
+        except SynthcheckError as exc:
+            return _failed(report, exc, started)
+
+        report.media_type, report.width, report.height = image.media_type, image.width, image.height
+        t = time.perf_counter()
+        image.load_pixels()
+        report.timings_ms["decode"] = _ms(t)
+        if not image.pixels_ok:
+            report.error = ReportError(CorruptImageError.code, image.pixels_error or "corrupt image")
+            report.evidence.append(Evidence("decode", "pixels_unreadable",
+                                            f"The pixels could not be decoded ({image.pixels_error}); only the "
+                                            "file's metadata and provenance were checked.", 0.0))
+
+        for analyzer in self.analyzers:
+            if not analyzer.handles(image.media_type) or (analyzer.needs_pixels and not image.pixels_ok):
+                continue
+            t = time.perf_counter()
+            try:
+                findings = analyzer.analyze(image)
+            except Exception as exc:  # isolate: one analyzer's failure is evidence, not a crash
+                report.evidence.append(Evidence(analyzer.name, "analyzer_failed",
+                                                f"The {analyzer.name} check failed on this file: "
+                                                f"{type(exc).__name__}: {exc}", 0.0))
+                report.timings_ms[analyzer.name] = _ms(t)
+                continue
+            report.timings_ms[analyzer.name] = _ms(t)
+            report.evidence.extend(findings.evidence)
+            if findings.provenance is not None:
+                report.provenance = findings.provenance
+            if findings.metadata is not None:
+                report.metadata.update(findings.metadata)
+            if findings.classifier is not None:
+                report.classifier = findings.classifier
+
+        report.evidence.append(classifier_evidence(report.classifier) if report.classifier
+                               else classifier_unavailable())
+        report.risk = fuse(report.evidence, policy)
+        report.timings_ms["total"] = _ms(started)
+        return report
+
+
+def _failed(report: Report, exc: SynthcheckError, started: float) -> Report:
+    report.error = ReportError(exc.code, exc.message)
+    report.timings_ms["total"] = _ms(started)
+    return report
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 2)
+
+
+@lru_cache(maxsize=8)
+def get_scanner(options: AnalysisOptions) -> Scanner:
+    """One Scanner per distinct options, per process (CLI workers reuse theirs)."""
+    return Scanner(options)
+
+
+def analyze(source: str | Path | bytes, policy: str | Policy = "default",
+            options: AnalysisOptions | None = None) -> Report:
+    """Analyse one image (a path or its bytes) and return its Report."""
+    return get_scanner(options or AnalysisOptions()).analyze(source, policy)

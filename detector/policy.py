@@ -1,0 +1,59 @@
+"""Named policies: a prior and the score thresholds that turn a probability into a level."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    description: str
+    # Prior probability that an upload is AI-generated or AI-edited, before any evidence.
+    prior: float
+    medium_at: float
+    high_at: float
+
+    @property
+    def prior_log_odds(self) -> float:
+        return math.log(self.prior / (1.0 - self.prior))
+
+
+POLICIES: dict[str, Policy] = {
+    p.name: p
+    for p in (
+        Policy(
+            name="default",
+            description="Analyst triage: balanced between missed fakes and false alarms.",
+            prior=0.2,
+            medium_at=0.5,
+            high_at=0.85,
+        ),
+        Policy(
+            name="moderation",
+            description="Platform moderation at volume: 'high' only on strong evidence, "
+            "so automatic actions rarely hit real photos.",
+            prior=0.2,
+            medium_at=0.6,
+            high_at=0.93,
+        ),
+        Policy(
+            name="kyc",
+            description="Identity checks: strict. Weak doubt already needs a human look; "
+            "an ID selfie without camera evidence is not cleared.",
+            prior=0.3,
+            medium_at=0.35,
+            high_at=0.7,
+        ),
+    )
+}
+
+
+def get_policy(name: str | Policy) -> Policy:
+    if isinstance(name, Policy):
+        return name
+    try:
+        return POLICIES[name]
+    except KeyError:
+        raise ValueError(f"unknown policy {name!r}; choose one of {', '.join(POLICIES)}") from None

@@ -1,0 +1,86 @@
+"""Typed pieces of a report. `Report.to_dict()` is the public JSON contract of
+`synthcheck scan --format jsonl`: fields may be added, never removed or renamed."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+SCHEMA_VERSION = "1.0"
+
+Level = Literal["low", "medium", "high"]
+ProvenanceState = Literal["none", "valid", "trusted", "invalid", "unreadable"]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One finding. `weight` is a natural-log likelihood ratio in favour of
+    "AI-generated or AI-edited": +2.3 means the finding is ten times likelier on a
+    generated image than on a camera photo, 0 means purely informational."""
+
+    source: str
+    code: str
+    message: str
+    weight: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    state: ProvenanceState = "none"
+    claim_generator: str | None = None
+    issuer: str | None = None
+    common_name: str | None = None
+    signing_time: str | None = None
+    digital_source_types: list[str] = field(default_factory=list)
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    ingredients: list[dict[str, Any]] = field(default_factory=list)
+    failure_codes: list[str] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    manifest_count: int = 0
+    remote_manifest_url: str | None = None
+
+
+@dataclass(frozen=True)
+class ClassifierResult:
+    model: str
+    version: str
+    p_generated: float
+    regions: list[list[float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Risk:
+    score: float
+    level: Level
+    summary: str
+    policy: str
+    log_odds: float
+
+
+@dataclass(frozen=True)
+class ReportError:
+    code: str
+    message: str
+
+
+@dataclass
+class Report:
+    path: str
+    sha256: str | None = None
+    size_bytes: int | None = None
+    media_type: str | None = None
+    width: int | None = None
+    height: int | None = None
+    risk: Risk | None = None
+    evidence: list[Evidence] = field(default_factory=list)
+    provenance: Provenance = field(default_factory=Provenance)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    classifier: ClassifierResult | None = None
+    error: ReportError | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    schema_version: str = SCHEMA_VERSION
+    pipeline_version: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
