@@ -44,15 +44,17 @@ class KnownWatermark:
     name: str
     generator: str
     bits: tuple[int, ...]
-    max_bit_errors: int  # chance of a random image matching this closely is < 1e-5
+    # A random bit string matches this closely with probability < 1e-5; on 300 real
+    # photos of ../shared/data the closest matches had 52/136, 10/32, 16/48, 14/46 errors.
+    max_bit_errors: int
 
 
 KNOWN_WATERMARKS = (
-    KnownWatermark("StableDiffusionV1", "Stable Diffusion 1.x", _bits_of_bytes(b"StableDiffusionV1"), 20),
-    KnownWatermark("SDV2", "Stable Diffusion 2.x", _bits_of_bytes(b"SDV2"), 2),
-    KnownWatermark("SDXL", "Stable Diffusion XL", _bits_of_int(0xB3EC907BB19E), 4),
+    KnownWatermark("StableDiffusionV1", "Stable Diffusion 1.x", _bits_of_bytes(b"StableDiffusionV1"), 34),
+    KnownWatermark("SDV2", "Stable Diffusion 2.x", _bits_of_bytes(b"SDV2"), 4),
+    KnownWatermark("SDXL", "Stable Diffusion XL", _bits_of_int(0xB3EC907BB19E), 8),
     KnownWatermark("FLUX.1", "FLUX.1 (reference code)",
-                   _bits_of_int(0b001010101111111010000111100111001111010100101110), 4),
+                   _bits_of_int(0b001010101111111010000111100111001111010100101110), 8),
 )
 
 

@@ -1,0 +1,120 @@
+"""Make real test material: a throw-away C2PA test CA, signed images, photo-like
+pixels. Used by the tests and by scripts/make_examples.py; nothing here is used at
+analysis time. Needs `cryptography` (the `test` extra)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+IPTC_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+
+
+@dataclass(frozen=True)
+class TestCA:
+    root_pem: bytes  # the trust anchor
+    chain_pem: bytes  # end-entity certificate followed by the root
+    key_pem: bytes  # end-entity private key (PKCS#8)
+
+
+def make_test_ca(name: str = "synthcheck test") -> TestCA:
+    """A root CA and an ES256 end-entity certificate with the emailProtection EKU,
+    which is what the C2PA trust model asks of a signer."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)
+
+    def subject(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"{name} org")])
+
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root = (
+        x509.CertificateBuilder().subject_name(subject(f"{name} root CA")).issuer_name(subject(f"{name} root CA"))
+        .public_key(root_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now).not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                     content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                     key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder().subject_name(subject(f"{name} signer")).issuer_name(root.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now).not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=False, crl_sign=False,
+                                     content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                     key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    return TestCA(
+        root_pem=root.public_bytes(pem),
+        chain_pem=leaf.public_bytes(pem) + root.public_bytes(pem),
+        key_pem=key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+    )
+
+
+def manifest_definition(digital_source_type: str, title: str = "image.jpg",
+                        claim_generator: str = "synthcheck-testkit") -> dict[str, Any]:
+    return {
+        "claim_generator_info": [{"name": claim_generator, "version": "0.1"}],
+        "title": title,
+        "assertions": [
+            {"label": "c2pa.actions", "data": {"actions": [
+                {"action": "c2pa.created", "digitalSourceType": IPTC_TYPE + digital_source_type}]}},
+        ],
+    }
+
+
+def sign_image(data: bytes, mime: str, ca: TestCA, digital_source_type: str = "trainedAlgorithmicMedia",
+               title: str = "image.jpg") -> bytes:
+    """Embed and sign a C2PA manifest declaring `digital_source_type` (no thumbnail)."""
+    import c2pa
+
+    context = c2pa.Context.from_dict({"builder": {"thumbnail": {"enabled": False}}})
+    signer = c2pa.Signer.from_info(
+        c2pa.C2paSignerInfo(alg=b"es256", sign_cert=ca.chain_pem, private_key=ca.key_pem, ta_url=None))
+    builder = c2pa.Builder(manifest_definition(digital_source_type, title), context)
+    out = io.BytesIO()
+    builder.sign(signer, mime, io.BytesIO(data), out)
+    return out.getvalue()
+
+
+def photo_like(width: int, height: int, seed: int = 0) -> Image.Image:
+    """Smooth shapes, gradients and sensor-like noise: pixels with the statistics of a
+    photo closely enough for the signal checks (flat synthetic images are not)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.zeros((height, width, 3), np.float32)
+    for c in range(3):
+        img[..., c] = 90 + 60 * np.sin(x / (width / rng.uniform(1.5, 4)) + rng.uniform(0, 6)) * np.cos(
+            y / (height / rng.uniform(1.5, 4)))
+    for _ in range(12):
+        cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+        r = rng.uniform(0.05, 0.3) * min(width, height)
+        mask = np.exp(-(((x - cx) ** 2 + (y - cy) ** 2) / (2 * r * r)))
+        img += mask[..., None] * rng.uniform(-80, 80, 3)
+    img += rng.normal(0, 6, img.shape)
+    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB")
+
+
+def encode(image: Image.Image, fmt: str, **save_args: Any) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **save_args)
+    return out.getvalue()
