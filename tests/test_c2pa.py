@@ -1,0 +1,146 @@
+"""C2PA provenance end to end on files signed in the test with a test CA, and on
+the reference samples in ../shared/c2pa."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from synthcheck import AnalysisOptions, analyze, testkit
+from synthcheck.pipeline import Scanner
+
+from .conftest import codes, evidence, shared_or_skip
+
+
+def test_ai_manifest_untrusted_without_anchor(test_ca, photo_jpeg):
+    signed = testkit.sign_image(photo_jpeg, "image/jpeg", test_ca, "trainedAlgorithmicMedia")
+    report = analyze(signed)
+    prov = report.provenance
+    assert prov.state == "valid"
+    assert prov.failure_codes == ["signingCredential.untrusted"]
+    assert prov.digital_source_types == ["trainedAlgorithmicMedia"]
+    assert prov.claim_generator == "synthcheck-testkit"
+    assert prov.common_name == "synthcheck test signer"
+    assert prov.actions[0]["action"] == "c2pa.created"
+    assert {"c2pa_valid_untrusted", "c2pa_ai_generated"} <= codes(report)
+    # a valid declaration of AI generation dominates everything else
+    assert report.risk.level == "high" and report.risk.score > 0.99
+
+
+def test_trusted_with_anchor(test_ca, photo_jpeg, anchors_file):
+    signed = testkit.sign_image(photo_jpeg, "image/jpeg", test_ca, "trainedAlgorithmicMedia")
+    report = Scanner(AnalysisOptions(trust_anchors=anchors_file)).analyze(signed)
+    assert report.provenance.state == "trusted"
+    assert report.provenance.failure_codes == []
+    assert "c2pa_trusted" in codes(report)
+
+
+def test_other_ca_is_not_trusted(photo_jpeg, anchors_file):
+    stranger = testkit.make_test_ca("stranger")
+    signed = testkit.sign_image(photo_jpeg, "image/jpeg", stranger, "digitalCapture")
+    report = Scanner(AnalysisOptions(trust_anchors=anchors_file)).analyze(signed)
+    assert report.provenance.state != "trusted"
+
+
+def test_pixels_tampered_after_signing(test_ca, photo_jpeg):
+    signed = bytearray(testkit.sign_image(photo_jpeg, "image/jpeg", test_ca, "digitalCapture"))
+    # flip bytes inside the entropy-coded scan data, well before the EOI marker
+    for offset in range(len(signed) - 2000, len(signed) - 1900):
+        if signed[offset] not in (0xFF, 0x00) and signed[offset + 1] != 0xFF:
+            signed[offset] ^= 0x01
+    report = analyze(bytes(signed))
+    assert report.provenance.state == "invalid"
+    assert "assertion.dataHash.mismatch" in report.provenance.failure_codes
+    item = evidence(report, "c2pa_invalid")
+    assert item.weight > 2 and "changed after it was signed" in item.message
+    # a broken manifest's camera claim does not count for the image
+    assert "c2pa_camera_capture" not in codes(report)
+    assert report.risk.level in ("medium", "high")
+
+
+def test_manifest_stripped_reads_as_none(test_ca, photo_jpeg):
+    from PIL import Image
+    import io
+
+    signed = testkit.sign_image(photo_jpeg, "image/jpeg", test_ca, "trainedAlgorithmicMedia")
+    reencoded = testkit.encode(Image.open(io.BytesIO(signed)), "JPEG", quality=90)
+    report = analyze(reencoded)
+    assert report.provenance.state == "none"
+    assert "c2pa_absent" in codes(report)
+    assert report.error is None
+
+
+def test_trusted_camera_capture_lowers_risk_and_conflict_is_stated(test_ca, photo_jpeg, anchors_file):
+    from PIL import PngImagePlugin
+    from PIL import Image
+    import io
+
+    scanner = Scanner(AnalysisOptions(trust_anchors=anchors_file))
+    camera = scanner.analyze(testkit.sign_image(photo_jpeg, "image/jpeg", test_ca, "digitalCapture"))
+    assert camera.provenance.state == "trusted"
+    assert evidence(camera, "c2pa_camera_capture").weight < 0
+    assert camera.risk.level == "low"
+
+    # signed as a camera capture, but the PNG carries a generator's settings
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 640x480, Model: sdxl")
+    png = testkit.encode(Image.open(io.BytesIO(photo_jpeg)), "PNG", pnginfo=info)
+    signed_png = testkit.sign_image(png, "image/png", test_ca, "digitalCapture", "x.png")
+    report = scanner.analyze(signed_png)
+    assert report.provenance.state == "trusted"
+    assert "Conflict:" in report.risk.summary and "camera capture" in report.risk.summary
+
+
+def test_ai_edit_in_webp_and_png(test_ca):
+    for fmt, mime in (("WEBP", "image/webp"), ("PNG", "image/png")):
+        data = testkit.encode(testkit.photo_like(300, 300, seed=3), fmt)
+        signed = testkit.sign_image(data, mime, test_ca, "compositeWithTrainedAlgorithmicMedia", "x")
+        report = analyze(signed)
+        assert report.media_type == mime
+        assert report.provenance.digital_source_types == ["compositeWithTrainedAlgorithmicMedia"]
+        assert "c2pa_ai_edited" in codes(report)
+
+
+def _expected() -> dict:
+    path = shared_or_skip("c2pa", "expected.json")
+    return json.loads(path.read_text())["files"]
+
+
+def _names() -> list[str]:
+    from .conftest import SHARED
+
+    path = SHARED / "c2pa" / "expected.json"
+    return sorted(json.loads(path.read_text())["files"]) if path.exists() else ["<shared absent>"]
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", _names())
+def test_agrees_with_reference_reader(name):
+    expected = _expected()[name]
+    path = shared_or_skip("c2pa", name)
+    report = analyze(path, options=AnalysisOptions(watermarks=False))
+    prov = report.provenance
+    if expected["state"] == "error":
+        # "no JUMBF data" is the outcome "no manifest"; any other reader error is "unreadable"
+        want = "none" if "ManifestNotFound" in expected["error"] else "unreadable"
+        assert prov.state == want
+        if "Remote" in expected["error"]:
+            assert prov.remote_manifest_url and prov.remote_manifest_url.startswith("https://")
+            assert "c2pa_remote_manifest" in codes(report)
+        return
+    assert prov.state == expected["state"].lower()
+    assert prov.failure_codes == sorted(expected["failure_codes"])
+    assert prov.digital_source_types == expected["digital_source_types"]
+    assert (prov.claim_generator or "") == expected["claim_generator"]
+    assert prov.issuer == expected["issuer"]
+    assert prov.manifest_count == expected["manifests"]
+    assert all(f["message"] for f in prov.failures)  # every failure explained in words
+
+
+@pytest.mark.shared
+def test_photoshop_generative_fill_is_ai_edited():
+    report = analyze(shared_or_skip("c2pa", "ocsp.jpg"))
+    assert "c2pa_ai_edited" in codes(report)
+    assert report.provenance.ingredients and report.provenance.issuer == "Adobe Inc."
+    assert report.risk.level == "high"

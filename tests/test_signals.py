@@ -1,0 +1,71 @@
+"""JPEG quantization tables, generator sizes and invisible watermarks."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from imwatermark import WatermarkDecoder, WatermarkEncoder
+from PIL import Image
+
+from synthcheck import analyze, testkit
+from synthcheck.analyzers.jpeg_quant import estimate_quality
+from synthcheck.analyzers.watermark import KNOWN_WATERMARKS, block_votes, decode_bits
+
+from .conftest import EXAMPLES, codes, evidence
+
+
+@pytest.mark.parametrize("quality", [30, 50, 75, 90, 95])
+def test_standard_tables_and_quality_estimate(quality):
+    report = analyze(testkit.encode(testkit.photo_like(200, 200), "JPEG", quality=quality))
+    item = evidence(report, "jpeg_standard_tables")
+    assert item.details["estimated_quality"] == quality
+
+
+def test_camera_tables_are_not_standard():
+    report = analyze((EXAMPLES / "camera_exif.jpg").read_bytes())
+    item = evidence(report, "jpeg_custom_tables")
+    assert item.weight < 0 and not item.details["standard_ijg_tables"]
+    assert estimate_quality({0: [1] * 64}) == (100, True)  # libjpeg's quality 100 is all ones
+    quality, exact = estimate_quality({0: [3] * 64})
+    assert 90 < quality < 100 and not exact
+
+
+def test_generator_sizes():
+    assert "generator_size" in codes(analyze(testkit.encode(testkit.photo_like(1024, 1024), "PNG")))
+    assert "multiple_of_64" in codes(analyze(testkit.encode(testkit.photo_like(1088, 640), "PNG")))
+    plain = analyze(testkit.encode(testkit.photo_like(1001, 667), "PNG"))
+    assert not {"generator_size", "multiple_of_64"} & codes(plain)
+
+
+def _marked(mark, seed=0, size=512) -> np.ndarray:
+    encoder = WatermarkEncoder()
+    encoder.set_watermark("bits", list(mark.bits))
+    bgr = cv2.cvtColor(np.asarray(testkit.photo_like(size, size, seed=seed)), cv2.COLOR_RGB2BGR)
+    return encoder.encode(bgr, "dwtDct")
+
+
+@pytest.mark.parametrize("mark", KNOWN_WATERMARKS, ids=lambda m: m.name)
+def test_vectorised_decoder_matches_library(mark):
+    bgr = _marked(mark, seed=1)
+    library_bits = WatermarkDecoder("bits", len(mark.bits)).decode(bgr, "dwtDct")
+    ours = decode_bits(block_votes(bgr), len(mark.bits))
+    assert list(ours) == [int(b) for b in library_bits]
+
+
+@pytest.mark.parametrize("mark", KNOWN_WATERMARKS, ids=lambda m: m.name)
+def test_each_known_watermark_is_found(mark):
+    rgb = cv2.cvtColor(_marked(mark, seed=0), cv2.COLOR_BGR2RGB)
+    report = analyze(testkit.encode(Image.fromarray(rgb), "PNG"))
+    item = evidence(report, "invisible_watermark")
+    assert item.details["watermark"] == mark.name and item.weight >= 5
+
+
+def test_clean_image_has_no_watermark():
+    report = analyze(testkit.encode(testkit.photo_like(640, 640, seed=9), "PNG"))
+    item = evidence(report, "no_known_watermark")
+    assert item.weight == 0 and item.details["bit_errors"] > 0
+
+
+def test_small_image_skips_watermark_check():
+    assert "watermark_not_checked" in codes(analyze(testkit.encode(testkit.photo_like(200, 150), "PNG")))
