@@ -1,0 +1,62 @@
+"""Fusion is a pure function: properties of the score, levels and summary."""
+
+from __future__ import annotations
+
+from synthcheck import ClassifierResult, Evidence
+from synthcheck.fusion import classifier_evidence, fuse
+from synthcheck.policy import POLICIES, get_policy
+
+DEFAULT = POLICIES["default"]
+
+
+def ev(source: str, code: str, weight: float, message: str = "x") -> Evidence:
+    return Evidence(source, code, message, weight)
+
+
+def test_no_evidence_gives_the_prior():
+    for policy in POLICIES.values():
+        assert abs(fuse([], policy).score - policy.prior) < 1e-3
+
+
+def test_weights_move_the_score_monotonically():
+    base = fuse([ev("a", "x", 1.0)], DEFAULT).score
+    assert fuse([ev("a", "x", 1.0), ev("b", "y", 1.0)], DEFAULT).score > base
+    assert fuse([ev("a", "x", 1.0), ev("b", "y", -1.0)], DEFAULT).score < base
+
+
+def test_correlated_findings_of_one_source_are_discounted():
+    same = fuse([ev("metadata", "a", 2.0), ev("metadata", "b", 2.0)], DEFAULT).log_odds
+    independent = fuse([ev("metadata", "a", 2.0), ev("c2pa", "b", 2.0)], DEFAULT).log_odds
+    assert same < independent
+    assert abs((independent - same) - 1.0) < 1e-6  # the second one counts half
+
+
+def test_signed_ai_declaration_dominates_camera_metadata():
+    risk = fuse([ev("c2pa", "c2pa_ai_generated", 7.0, "The manifest declares AI generation."),
+                 ev("metadata", "camera_exif", -1.5, "Camera EXIF: Canon EOS."),
+                 ev("jpeg_quant", "jpeg_custom_tables", -0.4)], get_policy("moderation"))
+    assert risk.level == "high"
+    assert "Conflict: Camera EXIF: Canon EOS, but the manifest declares AI generation." in risk.summary
+
+
+def test_levels_follow_policy_thresholds():
+    evidence = [ev("a", "x", 1.6)]
+    score = fuse(evidence, DEFAULT).score
+    assert DEFAULT.medium_at <= score < DEFAULT.high_at and fuse(evidence, DEFAULT).level == "medium"
+    assert fuse(evidence, POLICIES["kyc"]).level in ("medium", "high")
+    assert fuse(evidence, POLICIES["moderation"]).level == "low"
+
+
+def test_classifier_result_is_accepted_as_evidence():
+    confident = classifier_evidence(ClassifierResult("lite0", "1", 0.99))
+    unsure = classifier_evidence(ClassifierResult("lite0", "1", 0.5))
+    assert confident.weight > 4 - 1e-9 - 0.5 and abs(unsure.weight) < 1e-9
+    assert classifier_evidence(ClassifierResult("lite0", "1", 1.0)).weight == 4.0  # capped
+    assert fuse([confident], DEFAULT).score > fuse([unsure], DEFAULT).score
+
+
+def test_unknown_policy_is_a_clear_error():
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown policy"):
+        get_policy("strict")
