@@ -124,11 +124,14 @@ class ImageInput:
             self.pixels_error = f"the image data could not be decoded: {exc}"
 
 
-def read_source(source: str | Path | bytes, max_file_bytes: int) -> tuple[str, bytes]:
-    """Return (display path, bytes). Bytes given directly are shown as '<bytes>'."""
+def display_path(source: str | Path | bytes) -> str:
+    return "<bytes>" if isinstance(source, (bytes, bytearray, memoryview)) else str(source)
+
+
+def read_source(source: str | Path | bytes, max_file_bytes: int) -> bytes:
+    """The input's bytes, checked against the size limit before reading."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
-        path = "<bytes>"
     else:
         path = str(source)
         p = Path(source)
@@ -151,7 +154,7 @@ def read_source(source: str | Path | bytes, max_file_bytes: int) -> tuple[str, b
         raise EmptyFileError("the file is empty (0 bytes)")
     if len(data) > max_file_bytes:
         raise FileTooLargeError(f"input is {len(data):,} bytes; the limit is {max_file_bytes:,} bytes")
-    return path, data
+    return data
 
 
 def open_image(path: str, data: bytes, max_pixels: int) -> ImageInput:

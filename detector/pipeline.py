@@ -12,7 +12,7 @@ from . import __version__
 from .analyzers import create_analyzers
 from .errors import CorruptImageError, SynthcheckError
 from .fusion import classifier_evidence, classifier_unavailable, fuse
-from .image_input import open_image, read_source
+from .image_input import display_path, open_image, read_source
 from .options import AnalysisOptions
 from .policy import Policy, get_policy
 from .report import Evidence, Report, ReportError
@@ -31,14 +31,11 @@ class Scanner:
                 path: str | None = None) -> Report:
         policy = get_policy(policy)
         started = time.perf_counter()
-        report = Report(path=path or (str(source) if not isinstance(source, (bytes, bytearray)) else "<bytes>"),
-                        pipeline_version=PIPELINE_VERSION)
+        report = Report(path=path or display_path(source), pipeline_version=PIPELINE_VERSION)
         try:
-            report.path, data = read_source(source, self.options.max_file_bytes)
+            data = read_source(source, self.options.max_file_bytes)
         except SynthcheckError as exc:
             return _failed(report, exc, started)
-        if path:
-            report.path = path
         report.size_bytes = len(data)
         report.sha256 = hashlib.sha256(data).hexdigest()
         try:

@@ -12,7 +12,7 @@ from pathlib import Path
 from pebble import ProcessPool
 from pebble.common import ProcessExpired
 
-from .errors import AnalysisTimeoutError, InternalError, UnreadablePathError
+from .errors import AnalysisTimeoutError, InternalError
 from .options import AnalysisOptions
 from .pipeline import PIPELINE_VERSION, get_scanner
 from .report import Report, ReportError
@@ -77,5 +77,3 @@ def _result(path: str, future, timeout_s: float) -> Report:
     except Exception as exc:  # pragma: no cover - analyze() itself never raises for bad input
         return _error_report(path, InternalError.code, f"{type(exc).__name__}: {exc}")
 
-
-__all__ = ["expand_inputs", "scan", "UnreadablePathError"]

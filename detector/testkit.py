@@ -36,15 +36,18 @@ def make_test_ca(name: str = "synthcheck test") -> TestCA:
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
                           x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"{name} org")])
 
+    def key_usage(ca: bool) -> x509.KeyUsage:
+        return x509.KeyUsage(digital_signature=True, key_cert_sign=ca, crl_sign=ca, content_commitment=False,
+                             key_encipherment=False, data_encipherment=False, key_agreement=False,
+                             encipher_only=False, decipher_only=False)
+
     root_key = ec.generate_private_key(ec.SECP256R1())
     root = (
         x509.CertificateBuilder().subject_name(subject(f"{name} root CA")).issuer_name(subject(f"{name} root CA"))
         .public_key(root_key.public_key()).serial_number(x509.random_serial_number())
         .not_valid_before(now).not_valid_after(now + dt.timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                     key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(key_usage(ca=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
         .sign(root_key, hashes.SHA256())
     )
@@ -54,9 +57,7 @@ def make_test_ca(name: str = "synthcheck test") -> TestCA:
         .public_key(key.public_key()).serial_number(x509.random_serial_number())
         .not_valid_before(now).not_valid_after(now + dt.timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=False, crl_sign=False,
-                                     content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                     key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(key_usage(ca=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)

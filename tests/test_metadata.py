@@ -9,7 +9,7 @@ from PIL import Image, PngImagePlugin
 from synthcheck import analyze, testkit
 from synthcheck.analyzers.generator_text import parse_a1111
 
-from .conftest import codes, evidence
+from .conftest import EXAMPLES, codes, evidence
 
 A1111 = ("masterpiece, a red fox in snow\nNegative prompt: lowres, bad anatomy\n"
          'Steps: 28, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 3141592, Size: 832x1216, '
@@ -92,7 +92,7 @@ def test_invokeai_novelai_fooocus():
 
 
 def test_camera_exif_is_weak_evidence_against():
-    report = analyze(EXAMPLES_CAMERA.read_bytes())
+    report = analyze((EXAMPLES / "camera_exif.jpg").read_bytes())
     item = evidence(report, "camera_exif")
     assert -1.5 <= item.weight < 0 and "Canon" in item.message
     assert report.metadata["exif"]["model"] == "Canon EOS 80D"
@@ -151,7 +151,3 @@ def test_embedded_thumbnail_and_gps_reported():
     assert report.metadata["exif"]["gps_present"] is True
     assert "gps_present" in evidence(report, "camera_exif").details["fields"]
 
-
-from .conftest import EXAMPLES  # noqa: E402
-
-EXAMPLES_CAMERA = EXAMPLES / "camera_exif.jpg"

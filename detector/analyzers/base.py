@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..image_input import ImageInput
+from ..options import AnalysisOptions
 from ..report import ClassifierResult, Evidence, Provenance
 
 
@@ -27,3 +28,20 @@ class Analyzer(Protocol):
     def handles(self, media_type: str) -> bool: ...
 
     def analyze(self, image: ImageInput) -> Findings: ...
+
+
+class AnalyzerBase:
+    """Defaults for the Analyzer protocol: byte-level, every media type."""
+
+    name: str
+    needs_pixels = False
+    media_types: frozenset[str] | None = None  # None: every media type
+
+    def __init__(self, options: AnalysisOptions):
+        self.options = options
+
+    def handles(self, media_type: str) -> bool:
+        return self.media_types is None or media_type in self.media_types
+
+    def analyze(self, image: ImageInput) -> Findings:
+        raise NotImplementedError

@@ -17,7 +17,7 @@ import c2pa
 from ..image_input import ImageInput
 from ..options import AnalysisOptions
 from ..report import Evidence, Provenance
-from .base import Findings
+from .base import AnalyzerBase, Findings
 
 SOURCE = "c2pa"
 
@@ -272,29 +272,23 @@ def evidence_for(prov: Provenance) -> list[Evidence]:
     return evidence
 
 
-class C2paAnalyzer:
+class C2paAnalyzer(AnalyzerBase):
     name = SOURCE
-    needs_pixels = False
-    MEDIA_TYPES = {
-        "image/jpeg", "image/png", "image/webp", "image/avif", "image/heic", "image/heif",
-        "image/tiff", "image/gif",
-    }
+    media_types = frozenset({"image/jpeg", "image/png", "image/webp", "image/avif", "image/heic",
+                             "image/heif", "image/tiff", "image/gif"})
 
     def __init__(self, options: AnalysisOptions):
-        self.trust_anchors: Path | None = options.trust_anchors
+        super().__init__(options)
         # The context is shared by all reads; reads hold this lock only while the
         # context is built, not while a file is validated.
         self._lock = threading.Lock()
 
-    def handles(self, media_type: str) -> bool:
-        return media_type in self.MEDIA_TYPES
-
     @cached_property
     def context(self) -> c2pa.Context:
         settings: dict[str, Any] = {"verify": {"remote_manifest_fetch": False}}
-        if self.trust_anchors is not None:
+        if self.options.trust_anchors is not None:
             settings["trust"] = {
-                "trust_anchors": Path(self.trust_anchors).read_text(),
+                "trust_anchors": Path(self.options.trust_anchors).read_text(),
                 "trust_config": TRUSTED_EKUS,
             }
         return c2pa.Context.from_dict(settings)

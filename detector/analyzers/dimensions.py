@@ -4,9 +4,8 @@ and offer a few fixed output sizes. Weak evidence: crops and resizes change it."
 from __future__ import annotations
 
 from ..image_input import ImageInput
-from ..options import AnalysisOptions
 from ..report import Evidence
-from .base import Findings
+from .base import AnalyzerBase, Findings
 
 SOURCE = "dimensions"
 
@@ -19,15 +18,8 @@ _PRESETS = [
 GENERATOR_SIZES = {s for w, h in _PRESETS for s in ((w, h), (h, w))}
 
 
-class DimensionsAnalyzer:
+class DimensionsAnalyzer(AnalyzerBase):
     name = SOURCE
-    needs_pixels = False
-
-    def __init__(self, options: AnalysisOptions):
-        del options
-
-    def handles(self, media_type: str) -> bool:
-        return True
 
     def analyze(self, image: ImageInput) -> Findings:
         size = (image.width, image.height)

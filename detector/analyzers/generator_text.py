@@ -11,9 +11,8 @@ from typing import Any, Callable
 from PIL import ExifTags, Image
 
 from ..image_input import ImageInput
-from ..options import AnalysisOptions
 from ..report import Evidence
-from .base import Findings
+from .base import AnalyzerBase, Findings
 
 SOURCE = "generator_text"
 WEIGHT = 6.0  # a file carrying its own generation recipe is hard to explain otherwise
@@ -161,15 +160,8 @@ def _exif_texts(image: Image.Image) -> dict[str, str]:
     return {k: v.replace("\x00", "") for k, v in out.items()}
 
 
-class GeneratorTextAnalyzer:
+class GeneratorTextAnalyzer(AnalyzerBase):
     name = SOURCE
-    needs_pixels = False
-
-    def __init__(self, options: AnalysisOptions):
-        del options
-
-    def handles(self, media_type: str) -> bool:
-        return True
 
     def analyze(self, image: ImageInput) -> Findings:
         info = {k: v for k, v in image.image.info.items() if isinstance(k, str)}

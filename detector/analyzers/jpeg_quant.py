@@ -7,9 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..image_input import ImageInput
-from ..options import AnalysisOptions
 from ..report import Evidence
-from .base import Findings
+from .base import AnalyzerBase, Findings
 
 SOURCE = "jpeg_quant"
 
@@ -46,15 +45,9 @@ def estimate_quality(tables: dict[int, list[int]]) -> tuple[int, bool]:
     return quality, bool(exact)
 
 
-class JpegQuantAnalyzer:
+class JpegQuantAnalyzer(AnalyzerBase):
     name = SOURCE
-    needs_pixels = False
-
-    def __init__(self, options: AnalysisOptions):
-        del options
-
-    def handles(self, media_type: str) -> bool:
-        return media_type == "image/jpeg"
+    media_types = frozenset({"image/jpeg"})
 
     def analyze(self, image: ImageInput) -> Findings:
         tables = getattr(image.image, "quantization", None)

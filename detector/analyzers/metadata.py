@@ -13,9 +13,8 @@ from typing import Any
 from PIL import ExifTags, Image, IptcImagePlugin
 
 from ..image_input import ImageInput
-from ..options import AnalysisOptions
 from ..report import Evidence
-from .base import Findings
+from .base import AnalyzerBase, Findings
 from .c2pa_provenance import AI_SOURCE_TYPES, CAPTURE_SOURCE_TYPES, short_source_type
 
 SOURCE = "metadata"
@@ -136,15 +135,8 @@ def read_icc_description(image: Image.Image) -> str | None:
         return "unparseable ICC profile"
 
 
-class MetadataAnalyzer:
+class MetadataAnalyzer(AnalyzerBase):
     name = SOURCE
-    needs_pixels = False
-
-    def __init__(self, options: AnalysisOptions):
-        del options
-
-    def handles(self, media_type: str) -> bool:
-        return True
 
     def analyze(self, image: ImageInput) -> Findings:
         img = image.image

@@ -16,9 +16,8 @@ import numpy as np
 import pywt
 
 from ..image_input import ImageInput
-from ..options import AnalysisOptions
 from ..report import Evidence
-from .base import Findings
+from .base import AnalyzerBase, Findings
 
 SOURCE = "watermark"
 BLOCK = 4
@@ -91,15 +90,12 @@ def match_known(votes: np.ndarray) -> list[dict]:
     return sorted(results, key=lambda r: r["bit_errors"] / r["bits"])
 
 
-class WatermarkAnalyzer:
+class WatermarkAnalyzer(AnalyzerBase):
     name = SOURCE
     needs_pixels = True
 
-    def __init__(self, options: AnalysisOptions):
-        self.enabled = options.watermarks
-
     def handles(self, media_type: str) -> bool:
-        return self.enabled
+        return self.options.watermarks
 
     def analyze(self, image: ImageInput) -> Findings:
         if image.width * image.height < MIN_PIXELS:
