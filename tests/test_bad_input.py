@@ -140,3 +140,24 @@ def test_timeout_gives_an_error_report_and_the_scan_goes_on(tmp_path):
     reports = list(scan([str(big), str(small)], workers=1, timeout_s=0.05))
     assert reports[0].error.code == "timeout"
     assert len(reports) == 2 and reports[1].path == str(small)
+
+
+def test_mutated_files_never_raise():
+    """A light, deterministic mutation pass over every sample (the full fuzzing run is
+    separate): flipped, truncated and spliced bytes always give a report."""
+    import random
+
+    from .conftest import EXAMPLES
+
+    rng = random.Random(1234)
+    scanner = Scanner(AnalysisOptions(watermarks=False))
+    for sample in sorted(EXAMPLES.iterdir()):
+        original = sample.read_bytes()
+        for _ in range(25):
+            data = bytearray(original)
+            for _ in range(rng.randint(1, 20)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            if rng.random() < 0.3:
+                data = data[: rng.randrange(1, len(data))]
+            report = scanner.analyze(bytes(data))
+            assert report.error is not None or report.risk is not None
