@@ -71,8 +71,54 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--fail-on", choices=LEVELS, default=None,
                    help="exit 1 if any file reaches this level (or could not be analysed)")
     s.add_argument("--no-progress", action="store_true", help="never show the progress bar")
+    s.add_argument("--no-classifier", action="store_true", help="skip the learned classifier")
     sub.add_parser("analyzers", help="list the analyzers in the order they run")
+    sub.add_parser("models", help="list the shipped classifier models")
+
+    t = sub.add_parser("train", help="train a classifier from a config (see models/configs/)")
+    t.add_argument("config", type=Path)
+    t.add_argument("--out", type=Path, default=None, help="output folder (default: the config's out_dir)")
+
+    e = sub.add_parser("eval", help="evaluate a classifier: AUC, AP, balanced accuracy, ECE, per group, "
+                       "clean and laundered")
+    source = e.add_mutually_exclusive_group()
+    source.add_argument("--manifest", help="a folder with manifest.csv (as ../shared/data)")
+    source.add_argument("--folder", help="a folder laid out as real/... and generated/...")
+    e.add_argument("--model", default=None, help="shipped model name (default: the default model)")
+    e.add_argument("--model-dir", type=Path, default=None, help="or a folder with card.json and weights")
+    e.add_argument("--limit", type=int, default=0, help="evaluate at most N images (0 = all)")
+    e.add_argument("--no-launder", action="store_true", help="skip the laundered pass")
+    e.add_argument("--json", type=Path, default=None, help="write the results to this JSON file")
     return parser
+
+
+def _train(args) -> int:
+    from .models.train import run
+
+    run(args.config, args.out)
+    return 0
+
+
+def _eval(args) -> int:
+    from .models import DEFAULT_MODEL, load_classifier, load_classifier_from
+    from .models.evaluate import evaluate, load_records, print_results, write_json
+
+    classifier = (load_classifier_from(args.model_dir) if args.model_dir
+                  else load_classifier(args.model or DEFAULT_MODEL))
+    if args.manifest or args.folder:
+        records = load_records(args.manifest, args.folder)
+    else:  # the card's own source-held-out validation split, rebuilt from its training config
+        from .models.train import TrainConfig, gather_records
+
+        config = TrainConfig.from_dict(classifier.card.training["config"])
+        records = gather_records(config)["validation"]
+    if args.limit:
+        records = records[: args.limit]
+    results = evaluate(classifier, records, launder_too=not args.no_launder)
+    print_results(results)
+    if args.json:
+        write_json(results, args.json)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,12 +126,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "analyzers":
         print("\n".join(list_analyzers()))
         return 0
+    if args.command == "models":
+        from .models import list_models
+
+        print("\n".join(list_models()))
+        return 0
+    if args.command == "train":
+        return _train(args)
+    if args.command == "eval":
+        return _eval(args)
 
     if args.trust_anchors is not None and not args.trust_anchors.is_file():
         print(f"synthcheck: --trust-anchors {args.trust_anchors} is not a readable file", file=sys.stderr)
         return 2
     options = AnalysisOptions(max_pixels=args.max_pixels, trust_anchors=args.trust_anchors,
-                              watermarks=not args.no_watermark)
+                              watermarks=not args.no_watermark,
+                              classifier=None if args.no_classifier else "default")
     fmt = args.format or ("table" if sys.stdout.isatty() else "jsonl")
     paths = list(expand_inputs(args.paths))
     if not paths:

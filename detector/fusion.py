@@ -73,14 +73,22 @@ def classifier_evidence(result: ClassifierResult) -> Evidence:
     pixels alone never outweigh a signed manifest."""
     p = min(max(result.p_generated, 1e-4), 1 - 1e-4)
     weight = max(-4.0, min(4.0, math.log(p / (1 - p))))
+    where = ""
+    cells = [(v, r, c) for r, row in enumerate(result.regions) for c, v in enumerate(row)]
+    if len(cells) > 1:
+        top, r, c = max(cells)
+        rows, cols = len(result.regions), len(result.regions[0])
+        vertical = ["top", "middle", "bottom"][min(2, r * 3 // rows)] if rows > 1 else ""
+        horizontal = ["left", "centre", "right"][min(2, c * 3 // cols)] if cols > 1 else ""
+        where = f"; the most suspicious region ({top:.0%}) is {(vertical + ' ' + horizontal).strip()}"
     return Evidence(
         "classifier", "classifier_score",
         f"The learned classifier {result.model} {result.version} rates the pixels "
-        f"{result.p_generated:.0%} likely generated.",
+        f"{result.p_generated:.0%} likely generated{where}.",
         round(weight, 3), {"model": result.model, "version": result.version, "p_generated": result.p_generated})
 
 
 def classifier_unavailable() -> Evidence:
     return Evidence("classifier", "classifier_unavailable",
-                    "No learned classifier is installed: the pixels were judged only by the provenance, "
+                    "No learned classifier result: the pixels were judged only by the provenance, "
                     "metadata and signal checks.", 0.0)

@@ -19,3 +19,6 @@ class AnalysisOptions:
     trust_anchors: Path | None = None
     # The invisible-watermark decoder is the slowest heuristic; it can be switched off.
     watermarks: bool = True
+    # The learned classifier: "default" (the shipped default model), a shipped model's
+    # name, or None to run without it.
+    classifier: str | None = "default"

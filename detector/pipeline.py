@@ -11,7 +11,7 @@ from pathlib import Path
 from . import __version__
 from .analyzers import create_analyzers
 from .errors import CorruptImageError, SynthcheckError
-from .fusion import classifier_evidence, classifier_unavailable, fuse
+from .fusion import classifier_unavailable, fuse
 from .image_input import display_path, open_image, read_source
 from .options import AnalysisOptions
 from .policy import Policy, get_policy
@@ -74,8 +74,8 @@ class Scanner:
             if findings.classifier is not None:
                 report.classifier = findings.classifier
 
-        report.evidence.append(classifier_evidence(report.classifier) if report.classifier
-                               else classifier_unavailable())
+        if report.classifier is None:
+            report.evidence.append(classifier_unavailable())
         report.risk = fuse(report.evidence, policy)
         report.timings_ms["total"] = _ms(started)
         return report

