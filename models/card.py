@@ -54,3 +54,56 @@ class ModelCard:
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+
+def render_readme(card: ModelCard) -> str:
+    """The card for people, generated from card.json so that the two never disagree."""
+    m, t, p = card.metrics, card.training, card.preprocessing
+
+    def row(name: str, r: dict[str, Any]) -> str:
+        return (f"| {name} | {r.get('auc')} | {r.get('average_precision')} | {r.get('balanced_accuracy')} | "
+                f"{r.get('ece')} | {r.get('n')} |")
+
+    lines = [
+        f"# {card.name} {card.version}", "",
+        "Detector of AI-generated pixels for synthcheck: the probability that an image was generated or "
+        "AI-edited, from its pixels alone.", "",
+        "## Use", "",
+        "Loaded by `synthcheck.models.load_classifier(\"" + card.name + "\")` and used by `synthcheck scan`. "
+        f"The weights' sha256 ({card.weights_sha256}) is checked at load.", "",
+        "## Architecture and preprocessing", "",
+        f"- Members: " + ", ".join(f"`{x.name}` (weight {x.weight:.4g})" for x in card.members)
+        + f"; intercept {card.members[0].bias:.4g}; temperature {card.temperature:.4g}; threshold {card.threshold}.",
+        f"- `supervised`: timm `{card.architecture}` fine-tuned, one logit. `oneclass`: the ImageNet "
+        f"`{card.architecture}` features' Mahalanobis distance to real photos (fitted on real photos only).",
+        f"- Input: RGB, crops of {p.crop_size}x{p.crop_size} at native resolution (no resize), at most "
+        f"{p.max_grid}x{p.max_grid} crops spread over the image, normalised with mean {list(p.mean)} and std "
+        f"{list(p.std)}; the crop logits are averaged.", "",
+        "## Training data", "",
+        f"- Manifests (sha256): " + ", ".join(f"`{k}` {v}" for k, v in t.get("manifests_sha256", {}).items()),
+        f"- Split sizes: {t.get('split_sizes')}",
+        f"- Held out for validation (whole groups): {', '.join(t.get('validation_groups', []))}",
+        f"- Initialisation: {t.get('init')}",
+        f"- Steps: {t.get('steps')} (best at {t.get('best_step')}), crops seen {t.get('crops_seen')}, "
+        f"wall clock {t.get('wall_clock_minutes')} min, torch {t.get('torch')}.",
+        "- Recipe: see `synthcheck/models/train.py` and the config in card.json (`training.config`).", "",
+        "## Metrics (source-held-out validation split)", "",
+        f"Shipped candidate: **{m.get('shipped')}**.", "",
+        "| condition | AUC | AP | balanced acc. | ECE | n |", "| --- | --- | --- | --- | --- | --- |",
+        row("clean", m.get("validation", {})), row("laundered (0.5x, JPEG 75)", m.get("validation_laundered", {})),
+        "", "Per group (clean):", "", "| group | label | n | mean p | called generated |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for group, g in m.get("validation_per_group", {}).items():
+        lines.append(f"| {group} | {g['label']} | {g['n']} | {g['mean_p_generated']} | {g['called_generated']} |")
+    lines += ["", "## Candidates compared on the same split", "",
+              "| candidate | AUC clean | AUC laundered | AP clean | ECE clean | AUC on calibration split |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    for name, c in m.get("comparison", {}).items():
+        lines.append(f"| {name} | {c['clean']['auc']} | {c['laundered']['auc']} | {c['clean']['average_precision']} "
+                     f"| {c['clean']['ece']} | {c['calibration_split']['auc']} |")
+    lines += ["", "## License", "",
+              f"Weights: {card.license}. Initialised from ImageNet weights (Apache-2.0). The training images "
+              "keep their own terms (ImageNet research-use terms, CC BY 4.0, Apache-2.0 and others; see the "
+              "manifest): check them before any commercial use of these weights.", ""]
+    return "\n".join(lines)

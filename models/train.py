@@ -31,7 +31,7 @@ from safetensors.torch import save_file
 
 from ..datasets import ImageRecord, load_folder, load_manifest, load_pixels, split_records
 from ..datasets.aligned import DEFAULT_CACHE, AlignedFakeBuilder
-from .card import Member, ModelCard, Preprocessing
+from .card import Member, ModelCard, Preprocessing, render_readme
 from .classifier import OneClassScorer, prepare_crops, to_tensor
 from .metrics import auc, average_precision, balanced_accuracy, expected_calibration_error, launder
 from .network import ARCHITECTURE, create_network, imagenet_network, imagenet_state_dict
@@ -377,5 +377,6 @@ def run(config_path: str | Path, out_dir: str | Path | None = None) -> Path:
                  "validation_per_group": per_group, "comparison": comparison},
     )
     card.save(out / "card.json")
+    (out / "README.md").write_text(render_readme(card))
     log(f"wrote {weights} ({weights.stat().st_size / 1e6:.1f} MB) and {out / 'card.json'}; shipped: {best_label}")
     return out

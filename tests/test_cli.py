@@ -16,7 +16,7 @@ from .conftest import EXAMPLES, REPO
 CONTRACT = {
     "path": str, "sha256": (str, type(None)), "media_type": (str, type(None)),
     "width": (int, type(None)), "height": (int, type(None)), "risk": (dict, type(None)),
-    "evidence": list, "provenance": dict, "classifier": type(None), "error": (dict, type(None)),
+    "evidence": list, "provenance": dict, "classifier": (dict, type(None)), "error": (dict, type(None)),
 }
 
 
@@ -43,6 +43,8 @@ def test_jsonl_contract_on_examples(capsys):
             assert set(item) >= {"source", "code", "message", "weight", "details"}
             assert isinstance(item["weight"], float | int) and item["message"]
         assert report["error"] is None
+        assert set(report["classifier"]) >= {"model", "version", "p_generated", "regions"}
+        assert 0.0 <= report["classifier"]["p_generated"] <= 1.0
     by_name = {r["path"].rsplit("/", 1)[-1]: r for r in lines}
     assert by_name["ai_signed_c2pa.jpg"]["risk"]["level"] == "high"
     assert by_name["ai_signed_c2pa.jpg"]["provenance"]["digital_source_types"] == ["trainedAlgorithmicMedia"]
