@@ -48,3 +48,17 @@ class InternalError(SynthcheckError):
     """An unexpected failure outside any single analyzer (a worker died, ...)."""
 
     code = "internal_error"
+
+
+class ModelError(SynthcheckError):
+    code = "model_error"
+
+
+class ModelNotFoundError(ModelError):
+    code = "model_not_found"
+
+
+class ModelIntegrityError(ModelError):
+    """The weights on disk are not the ones the model card describes."""
+
+    code = "model_integrity"

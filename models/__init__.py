@@ -14,27 +14,13 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from ..errors import SynthcheckError
+from ..errors import ModelError, ModelIntegrityError, ModelNotFoundError
 from .card import Member, ModelCard, Preprocessing
 from .classifier import Classifier, OneClassScorer
 from .network import create_network
 
 MODELS_DIR = Path(__file__).resolve().parent
 DEFAULT_MODEL = "synthcheck-lite0-v1"
-
-
-class ModelError(SynthcheckError):
-    code = "model_error"
-
-
-class ModelNotFoundError(ModelError):
-    code = "model_not_found"
-
-
-class ModelIntegrityError(ModelError):
-    """The weights on disk are not the ones the card describes."""
-
-    code = "model_integrity"
 
 
 def list_models(models_dir: Path = MODELS_DIR) -> list[str]:

@@ -72,7 +72,7 @@ def render_readme(card: ModelCard) -> str:
         "Loaded by `synthcheck.models.load_classifier(\"" + card.name + "\")` and used by `synthcheck scan`. "
         f"The weights' sha256 ({card.weights_sha256}) is checked at load.", "",
         "## Architecture and preprocessing", "",
-        f"- Members: " + ", ".join(f"`{x.name}` (weight {x.weight:.4g})" for x in card.members)
+        "- Members: " + ", ".join(f"`{x.name}` (weight {x.weight:.4g})" for x in card.members)
         + f"; intercept {card.members[0].bias:.4g}; temperature {card.temperature:.4g}; threshold {card.threshold}.",
         f"- `supervised`: timm `{card.architecture}` fine-tuned, one logit. `oneclass`: the ImageNet "
         f"`{card.architecture}` features' Mahalanobis distance to real photos (fitted on real photos only).",
@@ -80,7 +80,7 @@ def render_readme(card: ModelCard) -> str:
         f"{p.max_grid}x{p.max_grid} crops spread over the image, normalised with mean {list(p.mean)} and std "
         f"{list(p.std)}; the crop logits are averaged.", "",
         "## Training data", "",
-        f"- Manifests (sha256): " + ", ".join(f"`{k}` {v}" for k, v in t.get("manifests_sha256", {}).items()),
+        "- Manifests (sha256): " + ", ".join(f"`{k}` {v}" for k, v in t.get("manifests_sha256", {}).items()),
         f"- Split sizes: {t.get('split_sizes')}",
         f"- Held out for validation (whole groups): {', '.join(t.get('validation_groups', []))}",
         f"- Initialisation: {t.get('init')}",

@@ -15,6 +15,7 @@ import numpy as np
 from ..datasets import ImageRecord, load_folder, load_manifest, load_pixels
 from ..fusion import classifier_evidence, fuse
 from ..policy import POLICIES
+from ..report import ClassifierResult
 from .classifier import Classifier
 from .metrics import auc, average_precision, balanced_accuracy, expected_calibration_error, launder
 
@@ -27,7 +28,7 @@ def predict_all(classifier: Classifier, records: list[ImageRecord], laundered: b
     return np.array(out)
 
 
-def metrics(labels: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
+def summary_metrics(labels: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
     return {"auc": round(auc(labels, p), 4), "average_precision": round(average_precision(labels, p), 4),
             "balanced_accuracy": round(balanced_accuracy(labels, p, threshold), 4),
             "ece": round(expected_calibration_error(labels, p), 4), "n": int(len(labels)),
@@ -36,15 +37,10 @@ def metrics(labels: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, fl
 
 def high_rate_on_real(classifier: Classifier, p: np.ndarray, labels: np.ndarray) -> float:
     """Share of real images whose classifier evidence alone reaches `high` (default policy)."""
-    policy = POLICIES["default"]
-    levels = [fuse([classifier_evidence(_result(classifier, q))], policy).level for q in p[labels == 0]]
+    card, policy = classifier.card, POLICIES["default"]
+    levels = [fuse([classifier_evidence(ClassifierResult(card.name, card.version, float(q)))], policy).level
+              for q in p[labels == 0]]
     return round(float(np.mean([lvl == "high" for lvl in levels])), 4) if levels else float("nan")
-
-
-def _result(classifier: Classifier, p: float):
-    from ..report import ClassifierResult
-
-    return ClassifierResult(classifier.card.name, classifier.card.version, float(p))
 
 
 def evaluate(classifier: Classifier, records: list[ImageRecord], launder_too: bool = True) -> dict[str, Any]:
@@ -60,7 +56,7 @@ def evaluate(classifier: Classifier, records: list[ImageRecord], launder_too: bo
             groups[group] = {"n": int(mask.sum()), "label": "generated" if labels[mask][0] else "real",
                              "mean_p_generated": round(float(p[mask].mean()), 4),
                              "called_generated": round(float((p[mask] >= threshold).mean()), 4)}
-        results[condition] = {**metrics(labels, p, threshold),
+        results[condition] = {**summary_metrics(labels, p, threshold),
                               "real_at_level_high": high_rate_on_real(classifier, p, labels),
                               "per_group": groups}
     return results

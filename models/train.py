@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import random
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,8 @@ from ..datasets import ImageRecord, load_folder, load_manifest, load_pixels, spl
 from ..datasets.aligned import DEFAULT_CACHE, AlignedFakeBuilder
 from .card import Member, ModelCard, Preprocessing, render_readme
 from .classifier import OneClassScorer, prepare_crops, to_tensor
-from .metrics import auc, average_precision, balanced_accuracy, expected_calibration_error, launder
+from .evaluate import summary_metrics
+from .metrics import auc, launder
 from .network import ARCHITECTURE, create_network, imagenet_network, imagenet_state_dict
 
 
@@ -272,12 +272,6 @@ def train_supervised(config: TrainConfig, train: list[ImageRecord], calibration:
                             "crops_seen": step * config.batch_size}
 
 
-def summarize(labels: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-    return {"auc": round(auc(labels, p), 4), "average_precision": round(average_precision(labels, p), 4),
-            "balanced_accuracy": round(balanced_accuracy(labels, p, threshold), 4),
-            "ece": round(expected_calibration_error(labels, p), 4), "n": int(len(labels))}
-
-
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-x))
 
@@ -333,9 +327,9 @@ def run(config_path: str | Path, out_dir: str | Path | None = None) -> Path:
 
     comparison = {}
     for label, spec in candidates.items():
-        comparison[label] = {"clean": summarize(val_y, probabilities(spec, val_s)),
-                             "laundered": summarize(val_y, probabilities(spec, val_l)),
-                             "calibration_split": summarize(cal_y, probabilities(spec, cal_s))}
+        comparison[label] = {"clean": summary_metrics(val_y, probabilities(spec, val_s), 0.5),
+                             "laundered": summary_metrics(val_y, probabilities(spec, val_l), 0.5),
+                             "calibration_split": summary_metrics(cal_y, probabilities(spec, cal_s), 0.5)}
         log(f"{label}: {comparison[label]['clean']} / laundered {comparison[label]['laundered']}")
     best_label = max(comparison, key=lambda k: comparison[k]["clean"]["auc"] + comparison[k]["laundered"]["auc"])
     best_members, temperature = candidates[best_label]
