@@ -72,12 +72,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="exit 1 if any file reaches this level (or could not be analysed)")
     s.add_argument("--no-progress", action="store_true", help="never show the progress bar")
     s.add_argument("--no-classifier", action="store_true", help="skip the learned classifier")
-    sub.add_parser("analyzers", help="list the analyzers in the order they run")
-    sub.add_parser("models", help="list the shipped classifier models")
+    s.set_defaults(handler=_scan)
+    sub.add_parser("analyzers", help="list the analyzers in the order they run").set_defaults(handler=_analyzers)
+    sub.add_parser("models", help="list the shipped classifier models").set_defaults(handler=_models)
 
     t = sub.add_parser("train", help="train a classifier from a config (see models/configs/)")
     t.add_argument("config", type=Path)
     t.add_argument("--out", type=Path, default=None, help="output folder (default: the config's out_dir)")
+    t.set_defaults(handler=_train)
 
     e = sub.add_parser("eval", help="evaluate a classifier: AUC, AP, balanced accuracy, ECE, per group, "
                        "clean and laundered")
@@ -89,7 +91,20 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=int, default=0, help="evaluate at most N images (0 = all)")
     e.add_argument("--no-launder", action="store_true", help="skip the laundered pass")
     e.add_argument("--json", type=Path, default=None, help="write the results to this JSON file")
+    e.set_defaults(handler=_eval)
     return parser
+
+
+def _analyzers(args) -> int:
+    print("\n".join(list_analyzers()))
+    return 0
+
+
+def _models(args) -> int:
+    from .models import list_models
+
+    print("\n".join(list_models()))
+    return 0
 
 
 def _train(args) -> int:
@@ -123,19 +138,10 @@ def _eval(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "analyzers":
-        print("\n".join(list_analyzers()))
-        return 0
-    if args.command == "models":
-        from .models import list_models
+    return args.handler(args)
 
-        print("\n".join(list_models()))
-        return 0
-    if args.command == "train":
-        return _train(args)
-    if args.command == "eval":
-        return _eval(args)
 
+def _scan(args) -> int:
     if args.trust_anchors is not None and not args.trust_anchors.is_file():
         print(f"synthcheck: --trust-anchors {args.trust_anchors} is not a readable file", file=sys.stderr)
         return 2

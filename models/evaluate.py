@@ -35,6 +35,18 @@ def summary_metrics(labels: np.ndarray, p: np.ndarray, threshold: float) -> dict
             "n_generated": int(labels.sum())}
 
 
+def per_group_table(records: list[ImageRecord], p: np.ndarray, threshold: float) -> dict[str, dict[str, Any]]:
+    """Per group (source with generator or camera make): size, label, mean p, share called generated."""
+    table = {}
+    for group in sorted({r.group for r in records}):
+        mask = np.array([r.group == group for r in records])
+        label = next(r.label for r in records if r.group == group)
+        table[group] = {"n": int(mask.sum()), "label": "generated" if label else "real",
+                        "mean_p_generated": round(float(p[mask].mean()), 4),
+                        "called_generated": round(float((p[mask] >= threshold).mean()), 4)}
+    return table
+
+
 def high_rate_on_real(classifier: Classifier, p: np.ndarray, labels: np.ndarray) -> float:
     """Share of real images whose classifier evidence alone reaches `high` (default policy)."""
     card, policy = classifier.card, POLICIES["default"]
@@ -50,12 +62,7 @@ def evaluate(classifier: Classifier, records: list[ImageRecord], launder_too: bo
     conditions = [("clean", False)] + ([("laundered (0.5x resize, JPEG 75)", True)] if launder_too else [])
     for condition, laundered in conditions:
         p = predict_all(classifier, records, laundered)
-        groups = {}
-        for group in sorted({r.group for r in records}):
-            mask = np.array([r.group == group for r in records])
-            groups[group] = {"n": int(mask.sum()), "label": "generated" if labels[mask][0] else "real",
-                             "mean_p_generated": round(float(p[mask].mean()), 4),
-                             "called_generated": round(float((p[mask] >= threshold).mean()), 4)}
+        groups = per_group_table(records, p, threshold)
         results[condition] = {**summary_metrics(labels, p, threshold),
                               "real_at_level_high": high_rate_on_real(classifier, p, labels),
                               "per_group": groups}

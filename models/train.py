@@ -32,9 +32,9 @@ from ..datasets import ImageRecord, load_folder, load_manifest, load_pixels, spl
 from ..datasets.aligned import DEFAULT_CACHE, AlignedFakeBuilder
 from .card import Member, ModelCard, Preprocessing, render_readme
 from .classifier import OneClassScorer, prepare_crops, to_tensor
-from .evaluate import summary_metrics
+from .evaluate import per_group_table, summary_metrics
 from .metrics import auc, launder
-from .network import ARCHITECTURE, create_network, imagenet_network, imagenet_state_dict
+from .network import ARCHITECTURE, imagenet_network
 
 
 @dataclass(frozen=True)
@@ -197,9 +197,7 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, no_bias: bool = False
 def fit_oneclass(records: list[ImageRecord], prep: Preprocessing, max_images: int = 400,
                  seed: int = 0) -> OneClassScorer:
     """Mean and shrunk covariance of frozen ImageNet features over real photos' crops."""
-    features = create_network(num_classes=0)
-    features.load_state_dict({k: v for k, v in imagenet_state_dict().items() if not k.startswith("classifier.")})
-    features.eval()
+    features = imagenet_network(num_classes=0).eval()
     reals = [r for r in records if r.label == 0]
     random.Random(seed).shuffle(reals)
     rows = []
@@ -334,12 +332,7 @@ def run(config_path: str | Path, out_dir: str | Path | None = None) -> Path:
     best_label = max(comparison, key=lambda k: comparison[k]["clean"]["auc"] + comparison[k]["laundered"]["auc"])
     best_members, temperature = candidates[best_label]
     p_val = probabilities(candidates[best_label], val_s)
-    per_group = {}
-    for group in sorted({r.group for r in val}):
-        mask = np.array([r.group == group for r in val])
-        per_group[group] = {"n": int(mask.sum()), "label": "generated" if val_y[mask][0] else "real",
-                            "mean_p_generated": round(float(p_val[mask].mean()), 4),
-                            "called_generated": round(float((p_val[mask] >= 0.5).mean()), 4)}
+    per_group = per_group_table(val, p_val, 0.5)
 
     tensors: dict[str, torch.Tensor] = {}
     used = {m.name for m in best_members}
