@@ -92,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--no-launder", action="store_true", help="skip the laundered pass")
     e.add_argument("--json", type=Path, default=None, help="write the results to this JSON file")
     e.set_defaults(handler=_eval)
+
+    from .service.commands import add_commands
+
+    add_commands(sub)
     return parser
 
 

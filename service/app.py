@@ -1,0 +1,72 @@
+"""`create_app()`: routers per resource, one state object built at start-up."""
+
+from __future__ import annotations
+
+import time
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartParser
+
+from .. import __version__
+from .errors import ApiError, api_error_handler, http_error_handler, validation_error_handler
+from .limits import BodySizeLimit
+from .routers import analyze, audit, info, web
+from .settings import Settings
+from .state import ServiceState
+
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    # Uploads stay in memory (never spooled to a temporary file): no image is kept on
+    # disk, even briefly. The size limit below bounds the memory this takes.
+    MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, settings.max_batch_bytes)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.service = ServiceState.start(settings)
+        try:
+            yield
+        finally:
+            app.state.service.close()
+
+    app = FastAPI(title="synthcheck", version=__version__, lifespan=lifespan,
+                  description="How likely is an image AI-generated or AI-edited, and why. "
+                  "Authenticate with an API key in the `X-API-Key` header.")
+    app.add_exception_handler(ApiError, api_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    for router in (analyze.router, info.router, audit.router, web.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
+
+    def limit_for_path(path: str) -> int | None:
+        if path == "/v1/analyze":
+            return settings.max_upload_bytes + MULTIPART_OVERHEAD
+        if path == "/v1/analyze/batch":
+            return settings.max_batch_bytes + MULTIPART_OVERHEAD
+        return None
+
+    app.add_middleware(BodySizeLimit, limit_for_path=limit_for_path)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["X-API-Key", "Content-Type"])
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        metrics = request.app.state.service.metrics
+        metrics.requests.labels(name, str(response.status_code)).inc()
+        metrics.latency.labels(name).observe(time.perf_counter() - started)
+        return response
+
+    return app

@@ -1,0 +1,123 @@
+"""`synthcheck serve`, `synthcheck keys …`, `synthcheck audit export`: registered on the
+main parser; heavy imports happen only when one of them runs."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from datetime import datetime
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("serve", help="run the HTTP API and the analyst page (settings: SYNTHCHECK_* env vars)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--workers", type=int, default=None, help="analysis processes (default: SYNTHCHECK_WORKERS "
+                   "or the CPU count)")
+    s.set_defaults(handler=_serve)
+
+    k = sub.add_parser("keys", help="manage API keys (stored hashed in SYNTHCHECK_DATABASE_URL)")
+    ksub = k.add_subparsers(dest="keys_command", required=True)
+    c = ksub.add_parser("create", help="create a key and print it (shown once)")
+    c.add_argument("name", help="who or what the key is for")
+    c.add_argument("--admin", action="store_true", help="may read the audit log")
+    c.set_defaults(handler=_keys_create)
+    ksub.add_parser("list", help="list keys (ids, names, state; never the keys)").set_defaults(handler=_keys_list)
+    r = ksub.add_parser("revoke", help="revoke a key by id")
+    r.add_argument("key_id")
+    r.set_defaults(handler=_keys_revoke)
+
+    a = sub.add_parser("audit", help="the audit log")
+    asub = a.add_subparsers(dest="audit_command", required=True)
+    e = asub.add_parser("export", help="write audit records as CSV or JSON lines")
+    e.add_argument("--format", choices=("csv", "jsonl"), default="jsonl")
+    e.add_argument("--output", "-o", default="-", help="file (default: standard output)")
+    e.add_argument("--since", type=datetime.fromisoformat, default=None, help="ISO 8601, inclusive")
+    e.add_argument("--until", type=datetime.fromisoformat, default=None, help="ISO 8601, exclusive")
+    e.add_argument("--level", choices=("low", "medium", "high"), default=None)
+    e.add_argument("--policy", default=None)
+    e.add_argument("--key-id", default=None)
+    e.set_defaults(handler=_audit_export)
+
+
+def _sessions():
+    from .db import make_engine, make_sessionmaker, upgrade
+    from .settings import Settings
+
+    engine = make_engine(Settings().database_url)
+    upgrade(engine)
+    return make_sessionmaker(engine)
+
+
+def _serve(args) -> int:
+    import uvicorn
+
+    from .app import create_app
+    from .settings import Settings
+
+    overrides = {"workers": args.workers} if args.workers is not None else {}
+    uvicorn.run(create_app(Settings(**overrides)), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _keys_create(args) -> int:
+    from .keys import create_key
+
+    row, key = create_key(_sessions(), args.name, args.admin)
+    print(f"created key {row.id} ({'admin' if row.is_admin else 'user'}) for {row.name!r}; "
+          "it is shown only this once:", file=sys.stderr)
+    print(key)
+    return 0
+
+
+def _keys_list(args) -> int:
+    from .keys import list_keys
+
+    print(f"{'ID':<14} {'ROLE':<6} {'CREATED':<26} {'STATE':<8} NAME")
+    for row in list_keys(_sessions()):
+        state = "revoked" if row.revoked_at else "active"
+        print(f"{row.id:<14} {'admin' if row.is_admin else 'user':<6} {row.created_at.isoformat():<26} "
+              f"{state:<8} {row.name}")
+    return 0
+
+
+def _keys_revoke(args) -> int:
+    from .keys import revoke_key
+
+    if not revoke_key(_sessions(), args.key_id):
+        print(f"synthcheck: no active key with id {args.key_id}", file=sys.stderr)
+        return 1
+    print(f"revoked key {args.key_id}", file=sys.stderr)
+    return 0
+
+
+def _audit_export(args) -> int:
+    from pathlib import Path
+
+    from .audit import AuditLog
+    from .db import AUDIT_FIELDS
+    from .settings import Settings
+
+    audit = AuditLog(_sessions(), Settings().audit_fallback_path)
+    records = audit.iterate(since=args.since, until=args.until, level=args.level, policy=args.policy,
+                            key_id=args.key_id)
+    out = sys.stdout if args.output == "-" else Path(args.output).open("w", newline="", encoding="utf-8")
+    count = 0
+    try:
+        if args.format == "csv":
+            writer = csv.DictWriter(out, fieldnames=AUDIT_FIELDS)
+            writer.writeheader()
+            for record in records:
+                writer.writerow({**record, "evidence_codes": " ".join(record["evidence_codes"])})
+                count += 1
+        else:
+            for record in records:
+                out.write(json.dumps(record) + "\n")
+                count += 1
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print(f"synthcheck: exported {count} audit records", file=sys.stderr)
+    return 0

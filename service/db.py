@@ -1,0 +1,109 @@
+"""The database: API keys and the audit log (SQLAlchemy 2, SQLite or PostgreSQL).
+
+The schema is owned by the Alembic migrations in `migrations/versions/`; `upgrade()`
+brings any database to the newest one (run at start-up and by the CLI commands)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # sha256 of the key: keys are 256-bit random strings, so a fast hash is enough
+    # (no dictionary to guess from); the key itself is shown once, at creation.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AuditRecord(Base):
+    """One decision. Never the image: only its hash, size and what was concluded."""
+
+    __tablename__ = "audit_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    endpoint: Mapped[str] = mapped_column(String(32))
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    size_bytes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    media_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    policy: Mapped[str] = mapped_column(String(32))
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    level: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    evidence_codes: Mapped[list] = mapped_column(JSON, default=list)
+    model: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    pipeline_version: Mapped[str] = mapped_column(String(64))
+    duration_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "created_at": self.created_at.astimezone(timezone.utc).isoformat()
+                if self.created_at.tzinfo else self.created_at.replace(tzinfo=timezone.utc).isoformat(),
+                "key_id": self.key_id, "endpoint": self.endpoint, "sha256": self.sha256,
+                "size_bytes": self.size_bytes, "media_type": self.media_type, "policy": self.policy,
+                "score": self.score, "level": self.level, "error_code": self.error_code,
+                "evidence_codes": list(self.evidence_codes or []), "model": self.model,
+                "pipeline_version": self.pipeline_version, "duration_ms": self.duration_ms}
+
+
+AUDIT_FIELDS = ("id", "created_at", "key_id", "endpoint", "sha256", "size_bytes", "media_type", "policy",
+                "score", "level", "error_code", "evidence_codes", "model", "pipeline_version", "duration_ms")
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # concurrent readers while one writes
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.close()
+        return engine
+    # A short connect timeout: when the database is down, a request must not hang on it.
+    connect_args = {"connect_timeout": 3} if url.startswith("postgresql") else {}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply the schema migrations (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()

@@ -1,0 +1,82 @@
+"""Analysis off the event loop: a pool of worker processes, each loading the models once
+(at start-up, not per request). A request that runs past the timeout has its worker
+killed and gets a `timeout` report; a worker that dies gives an `internal_error` report.
+Either way the pool replaces the worker and the service goes on."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from concurrent.futures import TimeoutError as FutureTimeout
+
+from pebble import ProcessExpired, ProcessPool
+
+from ..errors import AnalysisTimeoutError, InternalError
+from ..options import AnalysisOptions
+from ..pipeline import PIPELINE_VERSION, get_scanner
+from ..report import Report, ReportError
+
+log = logging.getLogger("synthcheck.service")
+
+
+def _init_worker(options: AnalysisOptions) -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one process per core; intra-op threads would oversubscribe
+    get_scanner(options)  # load the models now, so the first request does not pay for it
+    _warm_up(options)
+
+
+def _warm_up(options: AnalysisOptions) -> None:
+    from ..testkit import encode, photo_like
+
+    get_scanner(options).analyze(encode(photo_like(256, 256, seed=0), "JPEG"), "default", path="warm-up")
+
+
+def _models_loaded(options: AnalysisOptions) -> bool:
+    get_scanner(options)
+    return True
+
+
+def _analyze(data: bytes, policy: str, name: str, options: AnalysisOptions) -> Report:
+    return get_scanner(options).analyze(data, policy, path=name)
+
+
+class AnalysisExecutor:
+    def __init__(self, options: AnalysisOptions, workers: int, timeout_s: float):
+        self.options = options
+        self.workers = workers
+        self.timeout_s = timeout_s
+        # forkserver: workers start from a clean process, not a fork of a running server
+        # with threads (a fork could inherit a lock held by another thread).
+        self._pool = ProcessPool(max_workers=workers, initializer=_init_worker, initargs=(options,),
+                                 context=multiprocessing.get_context("forkserver"))
+
+    async def analyze(self, data: bytes, policy: str, name: str) -> Report:
+        future = self._pool.schedule(_analyze, (data, policy, name, self.options), timeout=self.timeout_s)
+        try:
+            return await asyncio.wrap_future(future)
+        except FutureTimeout:
+            return _error_report(name, AnalysisTimeoutError.code,
+                                 f"analysis took longer than {self.timeout_s:g} s and was stopped")
+        except ProcessExpired as exc:
+            return _error_report(name, InternalError.code, f"the worker analysing this file died ({exc})")
+
+    def ready(self) -> bool:
+        """True once one analysis has gone through the pool (models loaded)."""
+        future = self._pool.schedule(_models_loaded, (self.options,), timeout=self.timeout_s * 4)
+        try:
+            return future.result()
+        except Exception as exc:
+            log.error("analysis workers failed to start: %s", exc)
+            return False
+
+    def close(self) -> None:
+        self._pool.close()
+        self._pool.join(timeout=10)
+        self._pool.stop()
+
+
+def _error_report(name: str, code: str, message: str) -> Report:
+    return Report(path=name, error=ReportError(code, message), pipeline_version=PIPELINE_VERSION)

@@ -1,0 +1,74 @@
+"""Everything the service holds for its lifetime, built once at start-up."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
+
+from ..options import AnalysisOptions
+from .audit import AuditLog
+from .db import make_engine, make_sessionmaker, upgrade
+from .executor import AnalysisExecutor
+from .keys import KeyRing
+from .metrics import Metrics
+from .ratelimit import RateLimiter
+from .settings import Settings
+
+log = logging.getLogger("synthcheck.service")
+
+
+@dataclass
+class ServiceState:
+    settings: Settings
+    options: AnalysisOptions
+    engine: Engine
+    sessions: sessionmaker
+    keyring: KeyRing
+    audit: AuditLog
+    executor: AnalysisExecutor
+    metrics: Metrics
+    limiter: RateLimiter
+    ready: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def start(cls, settings: Settings) -> "ServiceState":
+        options = AnalysisOptions(max_pixels=settings.max_pixels, max_file_bytes=settings.max_upload_bytes,
+                                  trust_anchors=settings.trust_anchors, classifier=settings.classifier)
+        engine = make_engine(settings.database_url)
+        try:
+            upgrade(engine)
+        except Exception as exc:  # analysis must answer even when the database is down
+            log.error("database %s unavailable at start-up (%s); audit records go to %s until it is back",
+                      engine.url.render_as_string(hide_password=True), exc, settings.audit_fallback_path)
+        sessions = make_sessionmaker(engine)
+        keyring = KeyRing(sessions, settings.api_keys, settings.admin_api_keys, settings.key_refresh_s)
+        keyring.refresh()
+        state = cls(settings=settings, options=options, engine=engine, sessions=sessions, keyring=keyring,
+                    audit=AuditLog(sessions, settings.audit_fallback_path),
+                    executor=AnalysisExecutor(options, settings.analysis_workers, settings.request_timeout_s),
+                    metrics=Metrics(), limiter=RateLimiter(settings.rate_limit_per_minute))
+        threading.Thread(target=state._warm_up, name="synthcheck-warm-up", daemon=True).start()
+        return state
+
+    def _warm_up(self) -> None:
+        if self.executor.ready():
+            self.ready.set()
+        else:
+            log.error("the analysis workers did not start; /readyz stays 503")
+
+    def database_ok(self) -> bool:
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        self.executor.close()
+        self.engine.dispose()
