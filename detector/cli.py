@@ -72,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="exit 1 if any file reaches this level (or could not be analysed)")
     s.add_argument("--no-progress", action="store_true", help="never show the progress bar")
     s.add_argument("--no-classifier", action="store_true", help="skip the learned classifier")
+    s.add_argument("--thumbnails", action="store_true",
+                   help="embed C2PA manifest thumbnails (base64) in the reports")
     s.set_defaults(handler=_scan)
     sub.add_parser("analyzers", help="list the analyzers in the order they run").set_defaults(handler=_analyzers)
     sub.add_parser("models", help="list the shipped classifier models").set_defaults(handler=_models)
@@ -151,7 +153,8 @@ def _scan(args) -> int:
         return 2
     options = AnalysisOptions(max_pixels=args.max_pixels, trust_anchors=args.trust_anchors,
                               watermarks=not args.no_watermark,
-                              classifier=None if args.no_classifier else "default")
+                              classifier=None if args.no_classifier else "default",
+                              thumbnails=args.thumbnails)
     fmt = args.format or ("table" if sys.stdout.isatty() else "jsonl")
     paths = list(expand_inputs(args.paths))
     if not paths:

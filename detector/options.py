@@ -22,3 +22,6 @@ class AnalysisOptions:
     # The learned classifier: "default" (the shipped default model), a shipped model's
     # name, or None to run without it.
     classifier: str | None = "default"
+    # Embed the C2PA manifest's thumbnail (base64) in the report; its format and size are
+    # always reported.
+    thumbnails: bool = False

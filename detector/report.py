@@ -39,6 +39,9 @@ class Provenance:
     failures: list[dict[str, str]] = field(default_factory=list)
     manifest_count: int = 0
     remote_manifest_url: str | None = None
+    # The active manifest's thumbnail: {format, identifier, size_bytes}, plus
+    # `data_base64` when asked for (AnalysisOptions.thumbnails; the web page does).
+    thumbnail: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ Either way the pool replaces the worker and the service goes on."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import multiprocessing
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -53,8 +54,9 @@ class AnalysisExecutor:
         self._pool = ProcessPool(max_workers=workers, initializer=_init_worker, initargs=(options,),
                                  context=multiprocessing.get_context("forkserver"))
 
-    async def analyze(self, data: bytes, policy: str, name: str) -> Report:
-        future = self._pool.schedule(_analyze, (data, policy, name, self.options), timeout=self.timeout_s)
+    async def analyze(self, data: bytes, policy: str, name: str, thumbnails: bool = False) -> Report:
+        options = dataclasses.replace(self.options, thumbnails=thumbnails)
+        future = self._pool.schedule(_analyze, (data, policy, name, options), timeout=self.timeout_s)
         try:
             return await asyncio.wrap_future(future)
         except FutureTimeout:

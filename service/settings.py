@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
@@ -55,9 +55,10 @@ class Settings(BaseSettings):
     # Browsers may call the API from these origins; empty: CORS off.
     cors_origins: CsvList = Field(default_factory=list)
 
-    def model_post_init(self, __context: object) -> None:
-        for name in ("api_keys", "admin_api_keys", "cors_origins"):
-            setattr(self, name, _csv(getattr(self, name)))
+    @field_validator("api_keys", "admin_api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        return _csv(value)
 
     @property
     def analysis_workers(self) -> int:

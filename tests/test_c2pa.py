@@ -144,3 +144,20 @@ def test_photoshop_generative_fill_is_ai_edited():
     assert "c2pa_ai_edited" in codes(report)
     assert report.provenance.ingredients and report.provenance.issuer == "Adobe Inc."
     assert report.risk.level == "high"
+
+
+@pytest.mark.shared
+def test_manifest_thumbnail_reported_and_embedded_on_request():
+    import base64
+
+    from PIL import Image
+    import io
+
+    path = shared_or_skip("c2pa", "CA.jpg")
+    plain = analyze(path, options=AnalysisOptions(watermarks=False, classifier=None)).provenance.thumbnail
+    assert plain["format"] == "image/jpeg" and plain["size_bytes"] > 1000 and "data_base64" not in plain
+    embedded = analyze(path, options=AnalysisOptions(watermarks=False, classifier=None, thumbnails=True))
+    data = base64.b64decode(embedded.provenance.thumbnail["data_base64"])
+    assert len(data) == plain["size_bytes"]
+    assert Image.open(io.BytesIO(data)).format == "JPEG"
+    assert embedded.to_dict()["provenance"]["thumbnail"]["size_bytes"] == plain["size_bytes"]

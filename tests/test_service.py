@@ -112,8 +112,8 @@ def test_bad_uploads_get_clear_errors(service):
     assert empty.status_code == 422 and empty.json()["error"]["code"] == "empty_file"
     corrupt = service.post("/v1/analyze", content=b"\xff\xd8\xff\xe0garbage",
                            headers={**auth(), "Content-Type": "image/jpeg"})
-    assert corrupt.status_code in (200, 422)  # a JPEG header with nothing behind it: corrupt
-    assert corrupt.json().get("error", {}) is not None
+    assert corrupt.status_code == 422 and corrupt.json()["error"]["code"] == "corrupt_image"
+    assert corrupt.json()["report"]["sha256"]  # the failed analysis' report comes along
     no_field = service.post("/v1/analyze", files={"other": ("a.jpg", b"x")}, headers=auth())
     assert no_field.status_code == 422 and no_field.json()["error"]["code"] == "invalid_upload"
 

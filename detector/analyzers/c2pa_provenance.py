@@ -5,6 +5,8 @@ fetched: the URL is reported instead. States: none | valid | trusted | invalid |
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import io
 import json
 import threading
@@ -293,15 +295,33 @@ class C2paAnalyzer(AnalyzerBase):
             }
         return c2pa.Context.from_dict(settings)
 
-    def read_store(self, image: ImageInput) -> dict[str, Any] | None:
-        """The manifest store as a dict, or None when the file has no manifest."""
+    def read_store(self, image: ImageInput) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+        """(the manifest store as a dict, the active manifest's thumbnail), or None when
+        the file has no manifest."""
         with self._lock:
             context = self.context
         reader = c2pa.Reader.try_create(image.media_type, io.BytesIO(image.data), None, context)
         if reader is None:
             return None
         with reader:
-            return json.loads(reader.json())
+            store = json.loads(reader.json())
+            return store, self._thumbnail(reader, store)
+
+    def _thumbnail(self, reader: c2pa.Reader, store: dict[str, Any]) -> dict[str, Any] | None:
+        active = (store.get("manifests") or {}).get(store.get("active_manifest")) or {}
+        ref = active.get("thumbnail") or {}
+        if not ref.get("identifier"):
+            return None
+        thumbnail = {"format": ref.get("format"), "identifier": ref["identifier"]}
+        try:
+            buffer = io.BytesIO()
+            reader.resource_to_stream(ref["identifier"], buffer)
+        except c2pa.C2paError as exc:  # a missing or damaged thumbnail is not a provenance failure
+            return {**thumbnail, "error": str(exc)}
+        thumbnail["size_bytes"] = buffer.tell()
+        if self.options.thumbnails:
+            thumbnail["data_base64"] = base64.b64encode(buffer.getvalue()).decode("ascii")
+        return thumbnail
 
     def analyze(self, image: ImageInput) -> Findings:
         try:
@@ -319,5 +339,9 @@ class C2paAnalyzer(AnalyzerBase):
                                   failures=[{"code": "manifest.unreadable", "message": message, "url": ""}],
                                   failure_codes=["manifest.unreadable"])
             return Findings(evidence=evidence_for(prov), provenance=prov)
-        prov = Provenance() if store is None else provenance_from_store(store)
+        if store is None:
+            prov = Provenance()
+        else:
+            store_dict, thumbnail = store
+            prov = dataclasses.replace(provenance_from_store(store_dict), thumbnail=thumbnail)
         return Findings(evidence=evidence_for(prov), provenance=prov)

@@ -20,6 +20,7 @@ from ..state import ServiceState
 router = APIRouter(prefix="/v1", tags=["analysis"])
 
 PolicyName = Literal["default", "moderation", "kyc"]
+THUMBNAILS = Query(False, description="embed the C2PA manifest thumbnail (base64) in provenance.thumbnail")
 
 _UPLOAD_DOC = {"requestBody": {"required": True, "content": {
     "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
@@ -69,7 +70,7 @@ def _audit_headers(result: AuditResult) -> dict[str, str]:
              responses={401: {"description": "missing or unknown key"}, 413: {"description": "upload too large"},
                         422: {"description": "not an analysable image (too many pixels, corrupt, empty...)"},
                         429: {"description": "rate limited"}, 504: {"description": "analysis timed out"}})
-async def analyze_one(request: Request, policy: PolicyName = Query("default"),
+async def analyze_one(request: Request, policy: PolicyName = Query("default"), thumbnails: bool = THUMBNAILS,
                       principal: Principal = Depends(require_key),
                       state: ServiceState = Depends(get_state)) -> JSONResponse:
     """The same JSON report as `synthcheck scan --format json` gives for one file. Send the
@@ -83,7 +84,7 @@ async def analyze_one(request: Request, policy: PolicyName = Query("default"),
         name, data = files[0]
     else:
         name, data = "upload", await request.body()
-    report = await state.executor.analyze(data, policy, name)
+    report = await state.executor.analyze(data, policy, name, thumbnails)
     headers = _audit_headers(await _audit(state, [report], principal, "analyze", policy))
     if report.error is not None and report.risk is None:
         raise ApiError(STATUS_FOR_REPORT_ERROR.get(report.error.code, 422), report.error.code,
@@ -94,7 +95,7 @@ async def analyze_one(request: Request, policy: PolicyName = Query("default"),
 @router.post("/analyze/batch", openapi_extra=_BATCH_DOC, summary="Analyse several images",
              responses={401: {"description": "missing or unknown key"}, 413: {"description": "upload too large"},
                         429: {"description": "rate limited"}})
-async def analyze_batch(request: Request, policy: PolicyName = Query("default"),
+async def analyze_batch(request: Request, policy: PolicyName = Query("default"), thumbnails: bool = THUMBNAILS,
                         principal: Principal = Depends(require_key),
                         state: ServiceState = Depends(get_state)) -> JSONResponse:
     """Several files as multipart fields `files`: one report per file, in order; a file
@@ -111,6 +112,6 @@ async def analyze_batch(request: Request, policy: PolicyName = Query("default"),
     if extra_wait > 0:
         raise ApiError(429, "rate_limited", f"this batch of {len(files)} files exceeds the key's rate limit",
                        headers={"Retry-After": str(int(extra_wait) + 1)})
-    reports = await asyncio.gather(*(state.executor.analyze(data, policy, name) for name, data in files))
+    reports = await asyncio.gather(*(state.executor.analyze(data, policy, name, thumbnails) for name, data in files))
     headers = _audit_headers(await _audit(state, list(reports), principal, "batch", policy))
     return JSONResponse({"reports": [r.to_dict() for r in reports]}, headers=headers)

@@ -1,0 +1,241 @@
+// The analyst page: sends each dropped image to POST /v1/analyze and draws the report.
+// Report text is always inserted with textContent (never innerHTML): metadata and
+// manifests are attacker-controlled.
+"use strict";
+
+const keyInput = document.getElementById("api-key");
+const policySelect = document.getElementById("policy");
+const dropZone = document.getElementById("drop-zone");
+const fileInput = document.getElementById("file-input");
+const statusLine = document.getElementById("status");
+const results = document.getElementById("results");
+const template = document.getElementById("result-template");
+const LEVEL_COLORS = { low: "#2e7d32", medium: "#ef6c00", high: "#c62828" };
+const PARALLEL = 4;
+
+keyInput.value = sessionStorage.getItem("synthcheck-key") || "";
+keyInput.addEventListener("change", () => sessionStorage.setItem("synthcheck-key", keyInput.value));
+
+function el(tag, text, className) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (className) node.className = className;
+  return node;
+}
+
+async function analyzeFile(file) {
+  const body = new FormData();
+  body.append("file", file, file.name);
+  const url = `/v1/analyze?policy=${encodeURIComponent(policySelect.value)}&thumbnails=true`;
+  const response = await fetch(url, { method: "POST", body, headers: { "X-API-Key": keyInput.value } });
+  let payload = null;
+  try { payload = await response.json(); } catch (e) { /* not JSON: handled below */ }
+  if (response.ok) return { report: payload };
+  const error = (payload && payload.error) || { code: `http_${response.status}`, message: response.statusText };
+  return { report: payload && payload.report, error, status: response.status };
+}
+
+async function handleFiles(fileList) {
+  const files = Array.from(fileList);
+  if (!files.length) return;
+  if (!keyInput.value) {
+    statusLine.textContent = "Enter an API key first.";
+    keyInput.focus();
+    return;
+  }
+  statusLine.textContent = `Analysing ${files.length} file(s)…`;
+  const cards = files.map((file) => { const card = newCard(file); results.prepend(card.root); return card; });
+  let next = 0, done = 0;
+  async function worker() {
+    while (next < files.length) {
+      const i = next++;
+      let outcome;
+      try { outcome = await analyzeFile(files[i]); }
+      catch (e) { outcome = { error: { code: "network_error", message: String(e) } }; }
+      render(cards[i], outcome);
+      statusLine.textContent = `${++done} of ${files.length} analysed.`;
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(PARALLEL, files.length) }, worker));
+}
+
+function newCard(file) {
+  const root = template.content.firstElementChild.cloneNode(true);
+  const card = { root, file, q: (sel) => root.querySelector(sel) };
+  card.q(".file-name").textContent = file.name;
+  card.q(".level-badge").textContent = "analysing…";
+  const img = card.q(".preview");
+  img.src = URL.createObjectURL(file);
+  return card;
+}
+
+function render(card, { report, error, status }) {
+  const badge = card.q(".level-badge");
+  root: {
+    if (error) {
+      const box = card.q(".error-box");
+      box.hidden = false;
+      box.textContent = `${error.message} (${error.code}${status ? `, HTTP ${status}` : ""})`;
+    }
+    if (!report || !report.risk) {
+      badge.textContent = "error";
+      break root;
+    }
+    const risk = report.risk;
+    badge.textContent = risk.level;
+    badge.className = `level-badge level-${risk.level}`;
+    card.root.dataset.level = risk.level;
+    drawGauge(card, risk);
+    card.q(".summary").textContent = risk.summary;
+  }
+  if (!report) return;
+  renderEvidence(card, report.evidence || []);
+  renderC2pa(card, report.provenance || {});
+  renderMetadata(card, report);
+  const img = card.q(".preview");
+  const draw = () => drawHeatmap(card, report.classifier);
+  if (img.complete) draw(); else img.addEventListener("load", draw);
+  card.q(".heatmap-toggle input").addEventListener("change", (e) => {
+    card.q(".heatmap").style.display = e.target.checked ? "" : "none";
+  });
+}
+
+function drawGauge(card, risk) {
+  const fill = card.q(".gauge-fill");
+  const length = fill.getTotalLength();
+  fill.style.strokeDasharray = `${length}`;
+  fill.style.strokeDashoffset = `${length * (1 - risk.score)}`;
+  fill.style.stroke = LEVEL_COLORS[risk.level];
+  card.q(".gauge-score").textContent = `${Math.round(risk.score * 100)}%`;
+  card.q(".gauge").setAttribute("aria-label", `risk ${Math.round(risk.score * 100)}%, level ${risk.level}`);
+}
+
+function renderEvidence(card, evidence) {
+  const list = card.q(".evidence");
+  list.replaceChildren();
+  const sorted = [...evidence].sort((a, b) => Math.abs(b.weight) - Math.abs(a.weight));
+  for (const item of sorted) {
+    const li = el("li");
+    const side = item.weight > 0 ? "for" : item.weight < 0 ? "against" : "neutral";
+    li.append(el("span", (item.weight > 0 ? "+" : "") + item.weight.toFixed(1), `weight ${side}`),
+              el("span", item.source, "source"), el("span", item.message, "message"));
+    li.title = item.code;
+    list.append(li);
+  }
+}
+
+function renderC2pa(card, prov) {
+  const box = card.q(".c2pa");
+  box.replaceChildren();
+  if (prov.state === "none") {
+    box.append(el("p", "No C2PA manifest in this file (an outcome, not an error: most images have none)."));
+    return;
+  }
+  const trust = { trusted: "signature valid, signer trusted", valid: "signature valid, signer not in the trust list",
+                  invalid: "fails validation", unreadable: "present but unreadable" }[prov.state] || prov.state;
+  const rows = [
+    ["State", trust],
+    ["Signer", [prov.issuer, prov.common_name].filter(Boolean).join(" — ") || "unknown"],
+    ["Signed", prov.signing_time],
+    ["Generator", prov.claim_generator],
+    ["Source types", (prov.digital_source_types || []).join(", ")],
+    ["Remote manifest", prov.remote_manifest_url],
+  ];
+  const dl = el("dl");
+  for (const [name, value] of rows) {
+    if (!value) continue;
+    dl.append(el("dt", name), el("dd", value));
+  }
+  if ((prov.actions || []).length) {
+    const ul = el("ul");
+    for (const a of prov.actions) {
+      ul.append(el("li", [a.action, a.software_agent, a.digital_source_type].filter(Boolean).join(" · ")));
+    }
+    dl.append(el("dt", "Actions"), wrap("dd", ul));
+  }
+  if ((prov.ingredients || []).length) dl.append(el("dt", "Ingredients"), wrap("dd", ingredientList(prov.ingredients)));
+  if ((prov.failures || []).length) {
+    const ul = el("ul");
+    for (const f of prov.failures) ul.append(el("li", `${f.code}: ${f.message}`));
+    dl.append(el("dt", "Failures"), wrap("dd", ul));
+  }
+  box.append(dl);
+  const thumb = prov.thumbnail;
+  if (thumb && thumb.data_base64) {
+    const img = el("img", null, "thumb");
+    img.alt = "thumbnail stored in the manifest";
+    img.src = `data:${thumb.format || "image/jpeg"};base64,${thumb.data_base64}`;
+    box.append(el("p", "Manifest thumbnail (what the signer saw):"), img);
+  }
+}
+
+function ingredientList(ingredients) {  // the report flattens the tree; depth indents
+  const ul = el("ul");
+  for (const ing of ingredients) {
+    const indent = "↳ ".repeat(ing.depth || 0);
+    const li = el("li", indent + [ing.title, ing.format, ing.relationship, ing.claim_generator].filter(Boolean).join(" · "));
+    ul.append(li);
+  }
+  return ul;
+}
+
+function wrap(tag, child) { const node = el(tag); node.append(child); return node; }
+
+function renderMetadata(card, report) {
+  const body = card.q(".metadata tbody");
+  body.replaceChildren();
+  const rows = [["format", report.media_type], ["size", report.width ? `${report.width} × ${report.height}` : null],
+                ["bytes", report.size_bytes], ["sha256", report.sha256]];
+  for (const [section, values] of Object.entries(report.metadata || {})) {
+    if (values && typeof values === "object" && !Array.isArray(values)) {
+      for (const [k, v] of Object.entries(values)) rows.push([`${section}.${k}`, typeof v === "object" ? JSON.stringify(v) : v]);
+    } else if (values !== null && values !== undefined) {
+      rows.push([section, typeof values === "object" ? JSON.stringify(values) : values]);
+    }
+  }
+  for (const [k, v] of rows) {
+    if (v === null || v === undefined || v === "") continue;
+    const tr = el("tr");
+    tr.append(el("td", k), el("td", v));
+    body.append(tr);
+  }
+}
+
+function drawHeatmap(card, classifier) {
+  const canvas = card.q(".heatmap");
+  const note = card.q(".heatmap-note");
+  if (!classifier || !(classifier.regions || []).length) {
+    canvas.style.display = "none";
+    card.q(".heatmap-toggle").hidden = true;
+    note.textContent = "No classifier result for this image.";
+    return;
+  }
+  const img = card.q(".preview");
+  const grid = classifier.regions;
+  const rows = grid.length, cols = grid[0].length;
+  canvas.width = img.naturalWidth || 300;
+  canvas.height = img.naturalHeight || 300;
+  const ctx = canvas.getContext("2d");
+  const cw = canvas.width / cols, ch = canvas.height / rows;
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const p = grid[r][c];
+      // green (real) → red (generated), more opaque the more confident
+      const hue = 120 * (1 - p);
+      ctx.fillStyle = `hsla(${hue}, 85%, 45%, ${0.15 + 0.45 * Math.abs(p - 0.5) * 2})`;
+      ctx.fillRect(c * cw, r * ch, cw, ch);
+    }
+  }
+  canvas.dataset.cells = String(rows * cols);
+  note.textContent = `${classifier.model} ${classifier.version}: p(generated) = ${(classifier.p_generated * 100).toFixed(0)}% ` +
+    `over the whole image; each cell is one region's score (red: generated, green: real).`;
+}
+
+dropZone.addEventListener("dragover", (e) => { e.preventDefault(); dropZone.classList.add("over"); });
+dropZone.addEventListener("dragleave", () => dropZone.classList.remove("over"));
+dropZone.addEventListener("drop", (e) => {
+  e.preventDefault();
+  dropZone.classList.remove("over");
+  handleFiles(e.dataTransfer.files);
+});
+fileInput.addEventListener("change", () => { handleFiles(fileInput.files); fileInput.value = ""; });
