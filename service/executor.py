@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import logging
 import multiprocessing
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -60,14 +61,14 @@ class AnalysisExecutor:
         try:
             return await asyncio.wrap_future(future)
         except FutureTimeout:
-            return _error_report(name, AnalysisTimeoutError.code,
+            return _error_report(name, data, AnalysisTimeoutError.code,
                                  f"analysis took longer than {self.timeout_s:g} s and was stopped")
         except ProcessExpired as exc:
-            return _error_report(name, InternalError.code, f"the worker analysing this file died ({exc})")
+            return _error_report(name, data, InternalError.code, f"the worker analysing this file died ({exc})")
 
     def ready(self) -> bool:
         """True once one analysis has gone through the pool (models loaded)."""
-        future = self._pool.schedule(_models_loaded, (self.options,), timeout=self.timeout_s * 4)
+        future = self._pool.schedule(_models_loaded, (self.options,), timeout=max(300.0, self.timeout_s))
         try:
             return future.result()
         except Exception as exc:
@@ -80,5 +81,7 @@ class AnalysisExecutor:
         self._pool.stop()
 
 
-def _error_report(name: str, code: str, message: str) -> Report:
-    return Report(path=name, error=ReportError(code, message), pipeline_version=PIPELINE_VERSION)
+def _error_report(name: str, data: bytes, code: str, message: str) -> Report:
+    # The hash and size still identify the upload in the audit log.
+    return Report(path=name, sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data),
+                  error=ReportError(code, message), pipeline_version=PIPELINE_VERSION)

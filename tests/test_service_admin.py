@@ -111,3 +111,21 @@ def test_database_down_analysis_answers_and_records_go_to_fallback(tmp_path):
     records = [json.loads(line) for line in fallback.read_text().splitlines()]
     assert len(records) == 1 and records[0]["sha256"] == response.json()["sha256"]
     assert records[0]["level"] == response.json()["risk"]["level"]
+
+
+def test_analysis_over_the_time_limit_is_504_and_the_service_goes_on(tmp_path):
+    from synthcheck import testkit
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'audit.db'}", api_keys=["k"], admin_api_keys=["a"],
+                        workers=1, request_timeout_s=0.05, audit_fallback_path=tmp_path / "fallback.jsonl")
+    big = testkit.encode(testkit.photo_like(4000, 3000, seed=3), "JPEG", quality=92)
+    with running_app(settings) as client:
+        for _ in range(2):  # the stopped worker is replaced: the second request is handled the same way
+            response = client.post("/v1/analyze", content=big, headers={"X-API-Key": "k",
+                                                                       "Content-Type": "image/jpeg"})
+            assert response.status_code == 504
+            assert response.json()["error"]["code"] == "timeout"
+        assert client.get("/readyz").status_code == 200
+        records = client.get("/v1/audit", headers={"X-API-Key": "a"}).json()["items"]
+        assert [r["error_code"] for r in records] == ["timeout", "timeout"]
+        assert records[0]["sha256"] == response.json()["report"]["sha256"] and records[0]["size_bytes"] == len(big)

@@ -58,6 +58,8 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def page(server):
     if CHROMIUM is None:
+        if os.environ.get("SYNTHCHECK_TEST_REQUIRE_CHROMIUM") == "1":
+            pytest.fail("chromium required (SYNTHCHECK_TEST_REQUIRE_CHROMIUM=1) but not found")
         pytest.skip("no chromium on this machine (Debian: apt-get install chromium; .ci/run installs it)")
     from playwright.sync_api import sync_playwright
 
