@@ -63,7 +63,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         started = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
+        # Label by route template; requests cut off before routing (413) by their known
+        # path; anything else as "unmatched", so label values stay few.
+        path = request.url.path
+        name = getattr(route, "path", None) or (path if limit_for_path(path) is not None else "unmatched")
         metrics = request.app.state.service.metrics
         metrics.requests.labels(name, str(response.status_code)).inc()
         metrics.latency.labels(name).observe(time.perf_counter() - started)

@@ -130,6 +130,7 @@ def test_upload_size_limit_while_streaming(service):
     assert streamed.status_code == 413
     multipart = service.post("/v1/analyze", files={"file": ("big.jpg", big)}, headers=auth())
     assert multipart.status_code == 413
+    assert 'synthcheck_http_requests_total{route="/v1/analyze",status="413"} 3.0' in service.get("/metrics").text
 
 
 def test_rate_limit_per_key(service):
