@@ -5,6 +5,9 @@ its absence fails instead of skipping)."""
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,3 +55,35 @@ def running_app(settings):
     with TestClient(create_app(settings)) as client:
         wait_ready(client)
         yield client
+
+
+@contextmanager
+def live_server(tmp_dir: Path, **env_settings: str):
+    """`synthcheck serve` in a subprocess on a free loopback port; yields its URL once ready."""
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "SYNTHCHECK_WORKERS": "1", "SYNTHCHECK_DATABASE_URL": f"sqlite:///{tmp_dir / 'audit.db'}",
+           "SYNTHCHECK_AUDIT_FALLBACK_PATH": str(tmp_dir / "fallback.jsonl"),
+           **{f"SYNTHCHECK_{k.upper()}": v for k, v in env_settings.items()}}
+    process = subprocess.Popen([sys.executable, "-m", "synthcheck.cli", "serve", "--port", str(port)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    try:
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError("the server did not become ready:\n" + process.stdout.read().decode())
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

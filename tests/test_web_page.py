@@ -6,53 +6,22 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from .conftest import EXAMPLES, REPO
+from .service_helpers import live_server
 
 KEY = "page-test-key"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(os.environ.get("SYNTHCHECK_TEST_ARTIFACTS", REPO / "tests" / "artifacts"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("web")
-    port = _free_port()
-    env = {**os.environ, "SYNTHCHECK_API_KEYS": KEY, "SYNTHCHECK_WORKERS": "1",
-           "SYNTHCHECK_DATABASE_URL": f"sqlite:///{tmp / 'audit.db'}",
-           "SYNTHCHECK_AUDIT_FALLBACK_PATH": str(tmp / "fallback.jsonl")}
-    process = subprocess.Popen([sys.executable, "-m", "synthcheck.cli", "serve", "--port", str(port)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    try:
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("the server did not become ready:\n" + process.stdout.read().decode())
-            time.sleep(0.3)
+    with live_server(tmp_path_factory.mktemp("web"), api_keys=KEY) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
