@@ -45,6 +45,31 @@ def _marked(mark, seed=0, size=512) -> np.ndarray:
     return encoder.encode(bgr, "dwtDct")
 
 
+@pytest.mark.parametrize("size", [(512, 512), (1001, 667), (3000, 2000)])
+def test_block_votes_identical_to_the_pywt_reference(size):
+    """The hand-written Haar approximation gives exactly pywt's votes, block for block
+    (on a photo and on noise, where many remainders sit near the threshold)."""
+    import pywt
+
+    from synthcheck.analyzers.watermark import BLOCK, SCALE
+
+    def reference(bgr):
+        rows, cols = bgr.shape[:2]
+        approx, _ = pywt.dwt2(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV)[: rows // 4 * 4, : cols // 4 * 4, 1], "haar")
+        br, bc = approx.shape[0] // BLOCK, approx.shape[1] // BLOCK
+        blocks = approx[: br * BLOCK, : bc * BLOCK].reshape(br, BLOCK, bc, BLOCK).transpose(0, 2, 1, 3).reshape(
+            br * bc, BLOCK * BLOCK)
+        pos = np.argmax(np.abs(blocks[:, 1:]), axis=1) + 1
+        return ((np.abs(blocks[np.arange(len(blocks)), pos]) % SCALE) > 0.5 * SCALE).astype(np.float64)
+
+    photo = np.asarray(testkit.photo_like(*size, seed=4))
+    noise = np.random.default_rng(0).integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
+    for rgb in (photo, noise):
+        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+        assert np.array_equal(block_votes(bgr), reference(bgr))
+        assert np.array_equal(block_votes(rgb, cv2.COLOR_RGB2YUV), reference(bgr))  # no copy, same votes
+
+
 @pytest.mark.parametrize("mark", KNOWN_WATERMARKS, ids=lambda m: m.name)
 def test_vectorised_decoder_matches_library(mark):
     bgr = _marked(mark, seed=1)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import pywt
 
 from ..image_input import ImageInput
 from ..report import Evidence
@@ -57,12 +56,28 @@ KNOWN_WATERMARKS = (
 )
 
 
-def block_votes(bgr: np.ndarray) -> np.ndarray:
+# pywt's Haar low-pass tap. haar_approximation() repeats pywt.dwt2's arithmetic (rows
+# first, each output a*h + b*h in float64), so its result is bit-identical to
+# pywt.dwt2(x, "haar")[0] — the votes below compare remainders against a threshold, where
+# any rounding difference could flip a bit — while skipping the three detail bands that
+# pywt also computes (on 12 MP: 16 ms instead of 240 ms).
+HAAR = 0.7071067811865476
+
+
+def haar_approximation(channel: np.ndarray) -> np.ndarray:
+    x = np.ascontiguousarray(channel)  # uint8; the products below are float64
+    rows = x[0::2] * HAAR + x[1::2] * HAAR
+    return rows[:, 0::2] * HAAR + rows[:, 1::2] * HAAR
+
+
+def block_votes(image: np.ndarray, conversion: int = cv2.COLOR_BGR2YUV) -> np.ndarray:
     """One 0/1 vote per 4x4 block of the U channel's DWT approximation, in the
-    library's row-major block order."""
-    rows, cols = bgr.shape[:2]
-    yuv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV)
-    approx, _ = pywt.dwt2(yuv[: rows // 4 * 4, : cols // 4 * 4, 1], "haar")
+    library's row-major block order. `image` is read as BGR (the library's API); pass
+    conversion=cv2.COLOR_RGB2YUV to read an RGB array as the library would read its
+    BGR copy, without making that copy."""
+    rows, cols = image.shape[:2]
+    u = cv2.cvtColor(image[: rows // 4 * 4, : cols // 4 * 4], conversion)[:, :, 1]
+    approx = haar_approximation(u)
     br, bc = approx.shape[0] // BLOCK, approx.shape[1] // BLOCK
     blocks = (approx[: br * BLOCK, : bc * BLOCK]
               .reshape(br, BLOCK, bc, BLOCK).transpose(0, 2, 1, 3).reshape(br * bc, BLOCK * BLOCK))
@@ -110,8 +125,8 @@ class WatermarkAnalyzer(AnalyzerBase):
         # The reference pipelines disagree on channel order (SD scripts convert to BGR,
         # diffusers hands RGB to a BGR API), so both readings are checked.
         candidates = []
-        for order, bgr in (("bgr", np.ascontiguousarray(rgb[:, :, ::-1])), ("rgb-as-bgr", rgb)):
-            for result in match_known(block_votes(bgr)):
+        for order, conversion in (("bgr", cv2.COLOR_RGB2YUV), ("rgb-as-bgr", cv2.COLOR_BGR2YUV)):
+            for result in match_known(block_votes(rgb, conversion)):
                 candidates.append({**result, "channel_order": order})
         found = [c for c in candidates if c["found"]]
         if found:
