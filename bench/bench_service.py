@@ -5,8 +5,10 @@
 
 Without --url it starts `synthcheck serve` itself (SQLite audit log in a temporary folder,
 a bootstrap key) and waits for /readyz. Every request must get an answer: the script
-prints throughput, latency p50/p95/max, the status codes, and exits 1 if any request
-failed at the transport level or got a 5xx."""
+prints throughput, latency p50/p95/max, the status codes, the server's memory (its
+process and analysis workers, after a warm-up and at the end) and the audit records
+written, and exits 1 if any request failed at the transport level or got a 5xx.
+A soak: --requests 3000 --concurrency 16."""
 
 from __future__ import annotations
 
@@ -29,6 +31,29 @@ import httpx
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        stack.extend(children.get(current, []))
+    return round(total, 1)
 
 
 def start_server(workers: int, tmp: Path) -> tuple[subprocess.Popen, str, str]:
@@ -98,8 +123,14 @@ def main() -> int:
         else:
             process, url, key = start_server(args.workers, Path(tmp))
         try:
+            asyncio.run(run_load(url, key, files, min(50, args.requests), args.concurrency))  # warm-up
+            rss_start = tree_rss_mb(process.pid) if process else None
             wall, latencies, statuses, failures = asyncio.run(
                 run_load(url, key, files, args.requests, args.concurrency))
+            rss_end = tree_rss_mb(process.pid) if process else None
+            metrics = httpx.get(f"{url}/metrics").text
+            audit = {line.split("{")[1].split("}")[0]: float(line.split()[-1]) for line in metrics.splitlines()
+                     if line.startswith("synthcheck_audit_records_total")}
         finally:
             if process:
                 process.terminate()
@@ -110,7 +141,8 @@ def main() -> int:
               "latency_p50_ms": round(percentile(latencies, 0.5) * 1000),
               "latency_p95_ms": round(percentile(latencies, 0.95) * 1000),
               "latency_max_ms": round(max(latencies) * 1000), "statuses": dict(statuses),
-              "transport_failures": len(failures)}
+              "transport_failures": len(failures), "server_rss_mb_after_warm_up": rss_start,
+              "server_rss_mb_at_end": rss_end, "audit_records_by_status": audit}
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("scan", help="scan images and directories (recursively)",
                        description="Print one report per input file. Exit status: 0 ok; 1 when --fail-on "
                        "is reached (an input that could not be analysed counts as reached); 2 usage error.")
-    s.add_argument("paths", nargs="+", help="image files or directories")
+    s.add_argument("paths", nargs="*", help="image files or directories")
     s.add_argument("--format", choices=("table", "json", "jsonl"), default=None,
                    help="output format (default: table on a terminal, jsonl otherwise)")
     s.add_argument("--policy", choices=sorted(POLICIES), default="default")
@@ -74,6 +74,18 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--no-classifier", action="store_true", help="skip the learned classifier")
     s.add_argument("--thumbnails", action="store_true",
                    help="embed C2PA manifest thumbnails (base64) in the reports")
+    ray_group = s.add_argument_group("Ray engine (corpora of millions of files; needs the `ray` extra)")
+    ray_group.add_argument("--engine", choices=("local", "ray"), default="local",
+                           help="local: this machine's worker pool (default); ray: a Ray cluster")
+    ray_group.add_argument("--output", type=Path, default=None,
+                           help="(ray) where reports go: a .jsonl file (appended) or a folder of Parquet parts")
+    ray_group.add_argument("--output-format", choices=("jsonl", "parquet"), default=None,
+                           help="(ray) default: parquet if --output ends in .parquet, else jsonl")
+    ray_group.add_argument("--from-list", type=Path, default=None,
+                           help="(ray) a text file listing one input path per line")
+    ray_group.add_argument("--ray-address", default=None,
+                           help="(ray) cluster address, e.g. ray://head:10001 or auto (default: RAY_ADDRESS "
+                           "or a local cluster)")
     s.set_defaults(handler=_scan)
     sub.add_parser("analyzers", help="list the analyzers in the order they run").set_defaults(handler=_analyzers)
     sub.add_parser("models", help="list the shipped classifier models").set_defaults(handler=_models)
@@ -155,6 +167,11 @@ def _scan(args) -> int:
                               watermarks=not args.no_watermark,
                               classifier=None if args.no_classifier else "default",
                               thumbnails=args.thumbnails)
+    if args.engine == "ray":
+        return _scan_ray(args, options)
+    if not args.paths:
+        print("synthcheck: give image files or directories to scan", file=sys.stderr)
+        return 2
     fmt = args.format or ("table" if sys.stdout.isatty() else "jsonl")
     paths = list(expand_inputs(args.paths))
     if not paths:
@@ -185,6 +202,26 @@ def _scan(args) -> int:
     summary = ", ".join(f"{n} {level}" for level, n in counts.items())
     print(f"synthcheck: {len(paths)} files: {summary}; {errors} with errors", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _scan_ray(args, options: AnalysisOptions) -> int:
+    if args.output is None:
+        print("synthcheck: --engine ray needs --output (a .jsonl file or a Parquet folder)", file=sys.stderr)
+        return 2
+    if not args.paths and args.from_list is None:
+        print("synthcheck: give paths or --from-list FILE", file=sys.stderr)
+        return 2
+    try:
+        from .ray_engine import scan_with_ray
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        print(f"synthcheck: the Ray engine needs `pip install 'synthcheck[ray]'` ({exc})", file=sys.stderr)
+        return 2
+    fmt = args.output_format or ("parquet" if args.output.suffix == ".parquet" else "jsonl")
+    counts = scan_with_ray(args.paths, args.output, fmt, args.policy, options, listing=args.from_list,
+                           actors=args.workers, address=args.ray_address)
+    print(f"synthcheck: {counts['analysed']} files analysed ({counts['errors']} with errors), "
+          f"{counts['already_in_output']} already in {args.output} (skipped)", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,190 @@
+"""`synthcheck scan --engine ray`: the same analyze() on Ray (Ray Data), for corpora of
+millions of files on a cluster.
+
+Inputs are files and directories, or a listing file with one path per line (read by Ray,
+never held whole by the driver). Each Ray actor builds one Scanner (models loaded once)
+and analyses batches of paths. Results stream back to the driver, which writes them:
+JSON lines (the same objects as `scan --format jsonl`, appended to the output file) or
+Parquet (a folder of part files with the main fields as columns and the whole report as
+`report_json`). A run is resumable: the sha256 of every report already in the output is
+loaded first, and a file with one of those hashes is skipped (it is still read, to hash
+it, but not analysed); an input that could not even be read (so has no sha256) is skipped
+when its path already has a report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .errors import SynthcheckError
+from .image_input import display_path, read_source
+from .options import AnalysisOptions
+from .pipeline import Scanner
+
+PARQUET_ROWS_PER_PART = 10_000  # a crash loses at most the part being written
+
+
+def already_done(output: Path, fmt: str) -> set[str]:
+    """What `output` already reports (resume): the sha256 of every analysed file, and
+    "path:<path>" for inputs that could not be read at all."""
+    done: set[str] = set()
+
+    def add(sha: str | None, path: str) -> None:
+        done.add(sha if sha else f"path:{path}")
+
+    if fmt == "jsonl" and output.is_file():
+        with output.open(encoding="utf-8") as lines:
+            for line in lines:
+                try:
+                    report = json.loads(line)
+                except json.JSONDecodeError:  # a line cut short by a crash
+                    continue
+                add(report.get("sha256"), report.get("path", ""))
+    elif fmt == "parquet" and output.is_dir():
+        import pyarrow.parquet as pq
+
+        for part in sorted(output.glob("*.parquet")):
+            try:
+                table = pq.read_table(part, columns=["sha256", "path"]).to_pydict()
+            except Exception:  # a part cut short by a crash: its files are analysed again
+                continue
+            for sha, path in zip(table["sha256"], table["path"]):
+                add(sha, path)
+    return done
+
+
+class AnalyzeBatch:
+    """Ray Data callable class: one per actor, so the models load once per actor."""
+
+    def __init__(self, policy: str, options: AnalysisOptions, done: Any):
+        import ray
+        import torch
+
+        torch.set_num_threads(1)  # one actor per CPU
+        self.scanner = Scanner(options)
+        self.policy = policy
+        self.done = ray.get(done) if isinstance(done, ray.ObjectRef) else done
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
+        out: dict[str, list] = {"sha256": [], "report": []}
+        for raw in batch["path"]:
+            path = str(raw).rstrip("\n")
+            if not path:
+                continue
+            try:
+                data = read_source(path, self.scanner.options.max_file_bytes)
+            except SynthcheckError:
+                if f"path:{path}" in self.done:
+                    continue
+                report = self.scanner.analyze(path, self.policy)  # the same error report as locally
+            else:
+                sha = hashlib.sha256(data).hexdigest()
+                if sha in self.done:
+                    continue
+                report = self.scanner.analyze(data, self.policy, path=display_path(path))
+            out["sha256"].append(report.sha256 or "")
+            out["report"].append(json.dumps(report.to_dict(), ensure_ascii=False))
+        return out
+
+
+def scan_with_ray(inputs: Iterable[str], output: Path, fmt: str = "jsonl", policy: str = "default",
+                  options: AnalysisOptions | None = None, listing: Path | None = None,
+                  actors: int | None = None, address: str | None = None, batch_size: int = 8) -> dict[str, int]:
+    """Analyse every input on Ray and write the reports to `output`; returns counts."""
+    import ray
+
+    from .scan import expand_inputs
+
+    options = options or AnalysisOptions()
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    done = already_done(output, fmt)
+    actors = actors or max(1, int(ray.available_resources().get("CPU", 1)))
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True  # reports in input order, as the local engine
+    if listing is not None:
+        dataset = ray.data.read_text(str(listing)).rename_columns({"text": "path"})
+    else:
+        dataset = ray.data.from_items([{"path": p} for p in expand_inputs(inputs)])
+    reports = dataset.map_batches(AnalyzeBatch, batch_size=batch_size, num_cpus=1,
+                                  compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
+                                  fn_constructor_kwargs={"policy": policy, "options": options,
+                                                         "done": ray.put(done)})
+    counts = {"analysed": 0, "already_in_output": len(done), "errors": 0}
+    writer = _writer(output, fmt)
+    try:
+        for batch in reports.iter_batches(batch_format="numpy", batch_size=256):
+            for line in batch["report"]:
+                counts["analysed"] += 1
+                report = json.loads(line)
+                counts["errors"] += report.get("error") is not None
+                writer.write(report, line)
+    finally:
+        writer.close()
+    return counts
+
+
+class _JsonlWriter:
+    def __init__(self, output: Path):
+        output.parent.mkdir(parents=True, exist_ok=True)
+        self.out = output.open("a", encoding="utf-8")
+
+    def write(self, report: dict, line: str) -> None:
+        self.out.write(line + "\n")
+
+    def close(self) -> None:
+        self.out.close()
+
+
+class _ParquetWriter:
+    """Part files of PARQUET_ROWS_PER_PART rows; each run adds its own parts."""
+
+    def __init__(self, output: Path):
+        output.mkdir(parents=True, exist_ok=True)
+        self.output, self.rows, self.part = output, [], 0
+        self.stamp = time.strftime("%Y%m%dT%H%M%S")
+
+    def write(self, report: dict, line: str) -> None:
+        risk, error = report.get("risk") or {}, report.get("error") or {}
+        self.rows.append({"path": report["path"], "sha256": report.get("sha256"),
+                          "media_type": report.get("media_type"), "score": risk.get("score"),
+                          "level": risk.get("level"), "error_code": error.get("code"), "report_json": line})
+        if len(self.rows) >= PARQUET_ROWS_PER_PART:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = self.output / f"part-{self.stamp}-{self.part:05d}.parquet"
+        pq.write_table(pa.Table.from_pylist(self.rows), path.with_suffix(".tmp"))
+        path.with_suffix(".tmp").rename(path)  # a part appears whole or not at all
+        self.rows, self.part = [], self.part + 1
+
+    def close(self) -> None:
+        self.flush()
+
+
+def _writer(output: Path, fmt: str):
+    return _JsonlWriter(output) if fmt == "jsonl" else _ParquetWriter(output)
+
+
+def read_reports(output: Path, fmt: str) -> Iterator[dict]:
+    """The reports written to `output` (for checks and tests)."""
+    if fmt == "jsonl":
+        with output.open(encoding="utf-8") as lines:
+            for line in lines:
+                yield json.loads(line)
+    else:
+        import pyarrow.parquet as pq
+
+        for part in sorted(output.glob("*.parquet")):
+            for text in pq.read_table(part, columns=["report_json"]).column("report_json").to_pylist():
+                yield json.loads(text)
