@@ -27,6 +27,8 @@ from pathlib import Path
 
 import httpx
 
+from synthcheck.testkit import process_descendants, resident_mb
+
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
@@ -34,26 +36,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    total, stack = 0.0, [pid]
-    while stack:
-        current = stack.pop()
-        try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        stack.extend(children.get(current, []))
-    return round(total, 1)
+    """Resident memory of the server and its analysis workers."""
+    return round(sum(resident_mb(p) for p in [pid, *process_descendants(pid)]), 1)
 
 
 def start_server(workers: int, tmp: Path) -> tuple[subprocess.Popen, str, str]:

@@ -1,12 +1,13 @@
 """Make real test material: a throw-away C2PA test CA, signed images, photo-like
-pixels. Used by the tests and by scripts/make_examples.py; nothing here is used at
-analysis time. Needs `cryptography` (the `test` extra)."""
+pixels, /proc helpers. Used by the tests, the benchmarks and scripts/make_examples.py;
+nothing here is used at analysis time. Needs `cryptography` (the `test` extra)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -119,3 +120,33 @@ def encode(image: Image.Image, fmt: str, **save_args: Any) -> bytes:
     out = io.BytesIO()
     image.save(out, fmt, **save_args)
     return out.getvalue()
+
+
+def process_descendants(pid: int) -> list[int]:
+    """Every descendant of a process, from /proc (Linux; for tests and benchmarks that
+    look at the service's worker processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def resident_mb(pid: int) -> float:
+    """Resident memory of one process in MB (0 if it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0

@@ -31,9 +31,15 @@ def _init_worker(options: AnalysisOptions) -> None:
 
 
 def _warm_up(options: AnalysisOptions) -> None:
-    from ..testkit import encode, photo_like
+    """One analysis of a small noise JPEG: the first forward pass pays one-off costs."""
+    import io
 
-    get_scanner(options).analyze(encode(photo_like(256, 256, seed=0), "JPEG"), "default", path="warm-up")
+    import numpy as np
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)).save(buffer, "JPEG")
+    get_scanner(options).analyze(buffer.getvalue(), "default", path="warm-up")
 
 
 def _models_loaded(options: AnalysisOptions) -> bool:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import os
 import signal
+import struct
 import threading
 import time
 import zlib
-import struct
 from pathlib import Path
 
 from synthcheck.service.settings import Settings
+from synthcheck.testkit import process_descendants
 
 from .conftest import EXAMPLES
 from .service_helpers import running_app
@@ -20,28 +21,10 @@ from .service_helpers import running_app
 DOWN_DB = "postgresql+psycopg://nobody:x@127.0.0.1:1/none"
 
 
-def _descendants(pid: int) -> list[int]:
-    """Child processes, recursively, from /proc (no psutil needed)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    out, stack = [], [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            out.append(child)
-            stack.append(child)
-    return out
-
-
 def _pool_workers() -> list[int]:
     """The analysis workers: children of this process's multiprocessing forkserver."""
     workers = []
-    for pid in _descendants(os.getpid()):
+    for pid in process_descendants(os.getpid()):
         try:
             ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
             parent_cmdline = Path(f"/proc/{ppid}/cmdline").read_bytes()
