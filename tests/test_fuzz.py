@@ -20,6 +20,9 @@ from synthcheck.pipeline import Scanner
 
 from .conftest import EXAMPLES
 
+# Pillow warns about the broken EXIF it meets; that is the point of the exercise.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
 EXAMPLES_PER_FORMAT = int(os.environ.get("SYNTHCHECK_FUZZ_EXAMPLES", "300"))
 FUZZ_TIMEOUT_S = 20
 MAX_RSS_GROWTH_MB = 1500
