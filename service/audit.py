@@ -8,7 +8,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -31,6 +31,11 @@ def record_for(report: Report, key_id: str, endpoint: str, policy: str) -> Audit
         evidence_codes=[e.code for e in report.evidence],
         model=f"{classifier.model} {classifier.version}" if classifier else None,
         pipeline_version=report.pipeline_version, duration_ms=report.timings_ms.get("total"))
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A time without a zone is read as UTC (records are stored in UTC)."""
+    return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
 
 
 @dataclass
@@ -74,6 +79,7 @@ class AuditLog:
                               (AuditRecord.key_id, key_id), (AuditRecord.sha256, sha256)):
             if value is not None:
                 statement = statement.where(column == value)
+        since, until = _utc(since), _utc(until)
         if since is not None:
             statement = statement.where(AuditRecord.created_at >= since)
         if until is not None:

@@ -129,3 +129,16 @@ def test_analysis_over_the_time_limit_is_504_and_the_service_goes_on(tmp_path):
         records = client.get("/v1/audit", headers={"X-API-Key": "a"}).json()["items"]
         assert [r["error_code"] for r in records] == ["timeout", "timeout"]
         assert records[0]["sha256"] == response.json()["report"]["sha256"] and records[0]["size_bytes"] == len(big)
+
+
+def test_audit_export_time_window(db_url, tmp_path, capsys):
+    from datetime import datetime, timedelta, timezone
+
+    reports = _fill(db_url, tmp_path)
+    now = datetime.now(timezone.utc)
+    capsys.readouterr()
+    since = (now - timedelta(hours=1)).replace(tzinfo=None).isoformat()  # no zone: read as UTC
+    assert main(["audit", "export", "--since", since]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == len(reports)
+    assert main(["audit", "export", "--until", (now - timedelta(hours=1)).isoformat()]) == 0
+    assert capsys.readouterr().out == ""
