@@ -24,6 +24,7 @@ from .errors import SynthcheckError
 from .image_input import display_path, read_source
 from .options import AnalysisOptions
 from .pipeline import Scanner
+from .report import Report
 
 PARQUET_ROWS_PER_PART = 10_000  # a crash loses at most the part being written
 
@@ -57,6 +58,18 @@ def already_done(output: Path, fmt: str) -> set[str]:
     return done
 
 
+# One output row per file: the fields an analyst filters on, and the whole report.
+OUTPUT_COLUMNS = ("path", "sha256", "media_type", "score", "level", "error_code", "report_json")
+
+
+def output_row(report: Report) -> dict[str, Any]:
+    return {"path": report.path, "sha256": report.sha256, "media_type": report.media_type,
+            "score": report.risk.score if report.risk else None,
+            "level": report.risk.level if report.risk else None,
+            "error_code": report.error.code if report.error else None,
+            "report_json": json.dumps(report.to_dict(), ensure_ascii=False)}
+
+
 class AnalyzeBatch:
     """Ray Data callable class: one per actor, so the models load once per actor."""
 
@@ -70,7 +83,7 @@ class AnalyzeBatch:
         self.done = ray.get(done) if isinstance(done, ray.ObjectRef) else done
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
-        out: dict[str, list] = {"sha256": [], "report": []}
+        out: dict[str, list] = {column: [] for column in OUTPUT_COLUMNS}
         for raw in batch["path"]:
             path = str(raw).rstrip("\n")
             if not path:
@@ -86,8 +99,8 @@ class AnalyzeBatch:
                 if sha in self.done:
                     continue
                 report = self.scanner.analyze(data, self.policy, path=display_path(path))
-            out["sha256"].append(report.sha256 or "")
-            out["report"].append(json.dumps(report.to_dict(), ensure_ascii=False))
+            for column, value in output_row(report).items():
+                out[column].append(value)
         return out
 
 
@@ -118,12 +131,11 @@ def scan_with_ray(inputs: Iterable[str], output: Path, fmt: str = "jsonl", polic
     counts = {"analysed": 0, "already_in_output": len(done), "errors": 0}
     writer = _writer(output, fmt)
     try:
-        for batch in reports.iter_batches(batch_format="numpy", batch_size=256):
-            for line in batch["report"]:
+        for batch in reports.iter_batches(batch_format="pandas", batch_size=256):
+            for row in batch.to_dict("records"):
                 counts["analysed"] += 1
-                report = json.loads(line)
-                counts["errors"] += report.get("error") is not None
-                writer.write(report, line)
+                counts["errors"] += row["error_code"] is not None
+                writer.write(row)
     finally:
         writer.close()
     return counts
@@ -134,8 +146,8 @@ class _JsonlWriter:
         output.parent.mkdir(parents=True, exist_ok=True)
         self.out = output.open("a", encoding="utf-8")
 
-    def write(self, report: dict, line: str) -> None:
-        self.out.write(line + "\n")
+    def write(self, row: dict[str, Any]) -> None:
+        self.out.write(row["report_json"] + "\n")
 
     def close(self) -> None:
         self.out.close()
@@ -149,11 +161,8 @@ class _ParquetWriter:
         self.output, self.rows, self.part = output, [], 0
         self.stamp = time.strftime("%Y%m%dT%H%M%S")
 
-    def write(self, report: dict, line: str) -> None:
-        risk, error = report.get("risk") or {}, report.get("error") or {}
-        self.rows.append({"path": report["path"], "sha256": report.get("sha256"),
-                          "media_type": report.get("media_type"), "score": risk.get("score"),
-                          "level": risk.get("level"), "error_code": error.get("code"), "report_json": line})
+    def write(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
         if len(self.rows) >= PARQUET_ROWS_PER_PART:
             self.flush()
 

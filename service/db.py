@@ -58,17 +58,16 @@ class AuditRecord(Base):
     duration_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "created_at": self.created_at.astimezone(timezone.utc).isoformat()
-                if self.created_at.tzinfo else self.created_at.replace(tzinfo=timezone.utc).isoformat(),
-                "key_id": self.key_id, "endpoint": self.endpoint, "sha256": self.sha256,
-                "size_bytes": self.size_bytes, "media_type": self.media_type, "policy": self.policy,
-                "score": self.score, "level": self.level, "error_code": self.error_code,
-                "evidence_codes": list(self.evidence_codes or []), "model": self.model,
-                "pipeline_version": self.pipeline_version, "duration_ms": self.duration_ms}
+        row = {name: getattr(self, name) for name in AUDIT_FIELDS}
+        # SQLite hands back times without their zone; they were stored in UTC
+        created = row["created_at"]
+        row["created_at"] = (created if created.tzinfo else created.replace(tzinfo=timezone.utc)).astimezone(
+            timezone.utc).isoformat()
+        row["evidence_codes"] = list(row["evidence_codes"] or [])
+        return row
 
 
-AUDIT_FIELDS = ("id", "created_at", "key_id", "endpoint", "sha256", "size_bytes", "media_type", "policy",
-                "score", "level", "error_code", "evidence_codes", "model", "pipeline_version", "duration_ms")
+AUDIT_FIELDS = tuple(column.name for column in AuditRecord.__table__.columns)
 
 
 def make_engine(url: str) -> Engine:

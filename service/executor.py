@@ -26,8 +26,7 @@ def _init_worker(options: AnalysisOptions) -> None:
     import torch
 
     torch.set_num_threads(1)  # one process per core; intra-op threads would oversubscribe
-    get_scanner(options)  # load the models now, so the first request does not pay for it
-    _warm_up(options)
+    _warm_up(options)  # loads the models now, so the first request does not pay for it
 
 
 def _warm_up(options: AnalysisOptions) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,13 @@ def shared_or_skip(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent: the shared corpus is not checked out beside the repository")
     return path
+
+
+def png_with_declared_size(width: int, height: int) -> bytes:
+    """A small valid PNG whose IHDR claims another size (a decompression-bomb header)."""
+    data = bytearray(testkit.encode(testkit.photo_like(16, 16), "PNG"))
+    ihdr = data[16:29]
+    ihdr[0:8] = struct.pack(">II", width, height)
+    data[16:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + bytes(ihdr)))
+    return bytes(data)

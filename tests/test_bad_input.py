@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-import zlib
 
 import pytest
 
@@ -12,17 +11,7 @@ from synthcheck.analyzers import watermark
 from synthcheck.pipeline import Scanner
 from synthcheck.scan import scan
 
-from .conftest import codes, evidence, shared_or_skip
-
-
-def png_with_declared_size(width: int, height: int) -> bytes:
-    """A small valid PNG whose IHDR claims another size (a decompression-bomb header)."""
-    data = bytearray(testkit.encode(testkit.photo_like(16, 16), "PNG"))
-    ihdr = data[16:29]
-    ihdr[0:8] = struct.pack(">II", width, height)
-    data[16:29] = ihdr
-    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + bytes(ihdr)))
-    return bytes(data)
+from .conftest import codes, evidence, png_with_declared_size, shared_or_skip
 
 
 def test_empty_file(tmp_path):

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import struct
-import zlib
 
 import pytest
 
@@ -13,7 +11,7 @@ from synthcheck import AnalysisOptions
 from synthcheck.pipeline import Scanner
 from synthcheck.service.settings import Settings
 
-from .conftest import EXAMPLES
+from .conftest import EXAMPLES, png_with_declared_size
 from .service_helpers import BACKENDS, database_url, running_app
 
 USER, ADMIN, RATE = "user-key-1", "admin-key-1", "rate-key-1"
@@ -36,14 +34,6 @@ def service(request, tmp_path_factory):
 
 def auth(key: str = USER) -> dict[str, str]:
     return {"X-API-Key": key}
-
-
-def png_header_bomb(width: int, height: int) -> bytes:
-    """A PNG that declares huge dimensions (and holds almost nothing)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
 
 
 def test_health_and_readiness(service):
@@ -104,7 +94,7 @@ def test_batch_keeps_order_and_isolates_errors(service):
 
 
 def test_bad_uploads_get_clear_errors(service):
-    bomb = service.post("/v1/analyze", files={"file": ("bomb.png", png_header_bomb(30_000, 30_000))},
+    bomb = service.post("/v1/analyze", files={"file": ("bomb.png", png_with_declared_size(30_000, 30_000))},
                         headers=auth())
     assert bomb.status_code == 422
     assert bomb.json()["error"]["code"] == "image_too_large" and "pixels" in bomb.json()["error"]["message"]

@@ -4,13 +4,14 @@ and never loses an audit record silently."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
-import struct
 import threading
 import time
-import zlib
 from pathlib import Path
+
+from PIL import Image
 
 from synthcheck.service.settings import Settings
 from synthcheck.testkit import process_descendants
@@ -37,11 +38,9 @@ def _pool_workers() -> list[int]:
 
 def _slow_png(side: int = 9000) -> bytes:
     """A small file whose decoding takes a while (81 MP of zeros, under the pixel limit)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    raw = zlib.compress((b"\x00" + b"\x00" * side) * side, 9)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
+    buffer = io.BytesIO()
+    Image.new("L", (side, side)).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def test_worker_killed_mid_analysis_gives_500_and_the_service_goes_on(tmp_path):

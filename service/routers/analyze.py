@@ -46,8 +46,9 @@ async def _form_files(request: Request, field: str, max_files: int) -> list[tupl
     return files
 
 
-async def _audit(state: ServiceState, reports: list[Report], principal: Principal, endpoint: str,
-                 policy: str) -> AuditResult:
+async def _record_decisions(state: ServiceState, reports: list[Report], principal: Principal, endpoint: str,
+                            policy: str) -> AuditResult:
+    """Audit log first, then the metrics (results, errors, where the records went)."""
     records = [record_for(r, principal.key_id, endpoint, policy) for r in reports]
     result = await asyncio.to_thread(state.audit.write, records)
     state.metrics.audit.labels(result.status).inc(len(records))
@@ -85,7 +86,7 @@ async def analyze_one(request: Request, policy: PolicyName = Query("default"), t
     else:
         name, data = "upload", await request.body()
     report = await state.executor.analyze(data, policy, name, thumbnails)
-    headers = _audit_headers(await _audit(state, [report], principal, "analyze", policy))
+    headers = _audit_headers(await _record_decisions(state, [report], principal, "analyze", policy))
     if report.error is not None and report.risk is None:
         raise ApiError(STATUS_FOR_REPORT_ERROR.get(report.error.code, 422), report.error.code,
                        report.error.message, headers=headers, extra={"report": report.to_dict()})
@@ -113,5 +114,5 @@ async def analyze_batch(request: Request, policy: PolicyName = Query("default"),
         raise ApiError(429, "rate_limited", f"this batch of {len(files)} files exceeds the key's rate limit",
                        headers={"Retry-After": str(int(extra_wait) + 1)})
     reports = await asyncio.gather(*(state.executor.analyze(data, policy, name, thumbnails) for name, data in files))
-    headers = _audit_headers(await _audit(state, list(reports), principal, "batch", policy))
+    headers = _audit_headers(await _record_decisions(state, list(reports), principal, "batch", policy))
     return JSONResponse({"reports": [r.to_dict() for r in reports]}, headers=headers)
