@@ -25,6 +25,7 @@ from .records import ImageRecord, _fraction, load_pixels
 
 METHODS = ("taef2", "realesrgan")
 DEFAULT_CACHE = Path.home() / ".cache" / "synthcheck" / "aligned"
+DEFAULT_CROP = 256  # side of the centre crop of each photo that its fakes are made from
 
 
 def centre_crop(rgb: np.ndarray, size: int, multiple: int = 8) -> np.ndarray:
@@ -36,7 +37,7 @@ def centre_crop(rgb: np.ndarray, size: int, multiple: int = 8) -> np.ndarray:
 
 class AlignedFakeBuilder:
     def __init__(self, cache_dir: str | Path = DEFAULT_CACHE, taef2_weights: str | Path | None = None,
-                 crop: int = 256):
+                 crop: int = DEFAULT_CROP):
         self.cache_dir = Path(cache_dir)
         self.taef2_weights = Path(taef2_weights) if taef2_weights else None
         self.crop = crop

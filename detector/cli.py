@@ -72,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="exit 1 if any file reaches this level (or could not be analysed)")
     s.add_argument("--no-progress", action="store_true", help="never show the progress bar")
     s.add_argument("--no-classifier", action="store_true", help="skip the learned classifier")
+    s.add_argument("--model", default=None,
+                   help="shipped classifier to use (`synthcheck models`; default: the default model)")
     s.add_argument("--thumbnails", action="store_true",
                    help="embed C2PA manifest thumbnails (base64) in the reports")
     ray_group = s.add_argument_group("Ray engine (corpora of millions of files; needs the `ray` extra)")
@@ -163,9 +165,16 @@ def _scan(args) -> int:
     if args.trust_anchors is not None and not args.trust_anchors.is_file():
         print(f"synthcheck: --trust-anchors {args.trust_anchors} is not a readable file", file=sys.stderr)
         return 2
+    if args.model is not None:
+        from .models import list_models
+
+        if args.model not in list_models():
+            print(f"synthcheck: no shipped model {args.model!r}; shipped: {', '.join(list_models())}",
+                  file=sys.stderr)
+            return 2
     options = AnalysisOptions(max_pixels=args.max_pixels, trust_anchors=args.trust_anchors,
                               watermarks=not args.no_watermark,
-                              classifier=None if args.no_classifier else "default",
+                              classifier=None if args.no_classifier else (args.model or "default"),
                               thumbnails=args.thumbnails)
     if args.engine == "ray":
         return _scan_ray(args, options)

@@ -29,7 +29,7 @@ from PIL import Image, ImageFilter
 from safetensors.torch import save_file
 
 from ..datasets import ImageRecord, load_folder, load_manifest, load_pixels, split_records
-from ..datasets.aligned import DEFAULT_CACHE, AlignedFakeBuilder
+from ..datasets.aligned import DEFAULT_CACHE, DEFAULT_CROP, AlignedFakeBuilder, centre_crop
 from .card import Member, ModelCard, Preprocessing, render_readme
 from .classifier import OneClassScorer, prepare_crops, to_tensor
 from .evaluate import per_group_table, summary_metrics
@@ -63,6 +63,10 @@ class TrainConfig:
     aligned_methods: dict[str, float] = field(default_factory=dict)  # method -> share of real photos
     taef2_weights: str | None = None
     aligned_cache: str | None = None
+    # Share of each batch made of aligned pairs: a real photo's crop and the same crop of one
+    # of its fakes, with the same augmentation. Content, crop position, blur and JPEG quality
+    # are then identical within a pair, so only the generator's fingerprint tells them apart.
+    paired_fraction: float = 0.0
     preprocessing: Preprocessing = Preprocessing()
     augment: Augment = Augment()
     batch_size: int = 32
@@ -118,7 +122,8 @@ def gather_records(config: TrainConfig) -> dict[str, list[ImageRecord]]:
 
 
 def augment_crop(rgb: np.ndarray, size: int, aug: Augment, rng: random.Random) -> np.ndarray:
-    """One training crop: the same random degradations whatever the label."""
+    """One training crop: the same random degradations whatever the label (two images of the
+    same size given generators in the same state get the same crop and degradations)."""
     image = Image.fromarray(rgb)
     if rng.random() < aug.resize_prob:
         scale = rng.uniform(*aug.resize_range)
@@ -139,6 +144,33 @@ def augment_crop(rgb: np.ndarray, size: int, aug: Augment, rng: random.Random) -
     if rng.random() < aug.flip_prob:
         image = image.transpose(Image.FLIP_LEFT_RIGHT)
     return np.asarray(image)
+
+
+class AlignedPairs:
+    """The training fakes built from a training photo, each with its photo's pixels cut to
+    the region the fake was made from (`AlignedFakeBuilder` centre-crops at native size)."""
+
+    def __init__(self, records: list[ImageRecord], crop: int):
+        photos = {r.content_key: r for r in records if r.label == 0}
+        self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
+        for r in records:
+            photo = photos.get(r.content_key)
+            if r.label != 1 or r.source != "aligned" or photo is None:
+                continue
+            fake = load_pixels(r)
+            real = centre_crop(load_pixels(photo), crop)
+            if real.shape == fake.shape:
+                self.pairs.append((real, fake))
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def draw(self, size: int, aug: Augment, rng: random.Random) -> tuple[np.ndarray, np.ndarray]:
+        """(real crop, fake crop) of a random pair, augmented identically."""
+        real, fake = self.pairs[rng.randrange(len(self.pairs))]
+        seed = rng.getrandbits(64)
+        return (augment_crop(real, size, aug, random.Random(seed)),
+                augment_crop(fake, size, aug, random.Random(seed)))
 
 
 class BalancedSampler:
@@ -220,6 +252,12 @@ def train_supervised(config: TrainConfig, train: list[ImageRecord], calibration:
     log(f"loading {len(train)} training images into memory")
     pixels = [load_pixels(r, config.max_side) for r in train]
     sampler = BalancedSampler(train, rng)
+    pairs = AlignedPairs(train, DEFAULT_CROP) if config.paired_fraction > 0 else None
+    n_pairs = round(config.batch_size * config.paired_fraction / 2) if pairs else 0
+    if pairs is not None:
+        log(f"{len(pairs)} aligned pairs; {n_pairs} per batch")
+        if not pairs:
+            raise ValueError("paired_fraction > 0 needs aligned fakes of training photos (aligned_methods)")
     network = imagenet_network(num_classes=1, drop_rate=0.2)
     frozen = config.frozen_prefixes
     for name, parameter in network.named_parameters():
@@ -244,9 +282,13 @@ def train_supervised(config: TrainConfig, train: list[ImageRecord], calibration:
         for name, module in network.named_modules():
             if frozen and name.startswith(frozen):
                 module.eval()
-        idx = [sampler.draw() for _ in range(config.batch_size)]
-        batch = to_tensor([augment_crop(pixels[i], prep.crop_size, aug, rng) for i in idx], prep)
-        target = torch.tensor([float(train[i].label) for i in idx])
+        idx = [sampler.draw() for _ in range(config.batch_size - 2 * n_pairs)]
+        crops = [augment_crop(pixels[i], prep.crop_size, aug, rng) for i in idx]
+        labels = [float(train[i].label) for i in idx]
+        for _ in range(n_pairs):
+            crops += pairs.draw(prep.crop_size, aug, rng)
+            labels += [0.0, 1.0]
+        batch, target = to_tensor(crops, prep), torch.tensor(labels)
         loss = loss_fn(network(batch).reshape(-1), target)
         optimizer.zero_grad()
         loss.backward()

@@ -77,6 +77,29 @@ def test_train_writes_a_loadable_card_checked_by_sha256(tmp_path):
         load_classifier_from(out)
 
 
+def test_aligned_pairs_share_content_crop_and_degradations(tmp_path):
+    import random
+    from dataclasses import replace
+
+    from synthcheck.datasets.aligned import centre_crop
+    from synthcheck.models.train import AlignedPairs, Augment
+
+    make_folder(tmp_path / "data")
+    photos = [r for r in load_folder(tmp_path / "data") if r.label == 0][:3]
+    fakes = []
+    for i, photo in enumerate(photos[:2]):  # stand-in "fakes": the exact region the builder crops
+        path = tmp_path / f"fake{i}.png"
+        Image.fromarray(centre_crop(load_pixels(photo), 64)).save(path)
+        fakes.append(replace(photo, path=path, label=1, source="aligned", generator="identity"))
+    pairs = AlignedPairs(photos + fakes, crop=64)
+    assert len(pairs) == 2  # the photo without a fake pairs with nothing
+    rng = random.Random(0)
+    strong = Augment(resize_prob=0.5, blur_prob=0.5, jpeg_prob=1.0, flip_prob=0.5)
+    for _ in range(20):
+        real, fake = pairs.draw(48, strong, rng)
+        assert real.shape == (48, 48, 3) and np.array_equal(real, fake)
+
+
 def test_shipped_model_is_registered_and_used_by_analyze():
     assert DEFAULT_MODEL in list_models()
     report = analyze(EXAMPLES / "plain_photo.jpg")

@@ -106,6 +106,16 @@ def test_no_inputs_is_a_usage_error(capsys, tmp_path):
     assert code == 2 and "no files" in err
 
 
+def test_model_flag_pins_a_shipped_model(capsys):
+    from synthcheck.models import list_models
+
+    for name in list_models():
+        code, out, _ = run_cli(capsys, "scan", "--format", "jsonl", "--model", name, str(EXAMPLES / "plain_photo.jpg"))
+        assert code == 0 and json.loads(out)["classifier"]["model"] == name
+    code, _, err = run_cli(capsys, "scan", "--model", "no-such-model", str(EXAMPLES / "plain_photo.jpg"))
+    assert code == 2 and "no shipped model 'no-such-model'" in err
+
+
 def test_console_script_runs():
     exe = REPO / ".venv" / "bin" / "synthcheck"
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "synthcheck.cli"]

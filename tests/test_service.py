@@ -8,6 +8,7 @@ import json
 import pytest
 
 from synthcheck import AnalysisOptions
+from synthcheck.models import load_classifier
 from synthcheck.pipeline import Scanner
 from synthcheck.service.settings import Settings
 
@@ -137,7 +138,8 @@ def test_models_endpoint_lists_the_card(service):
     assert body["schema_version"] and body["pipeline_version"].startswith("synthcheck/")
     assert "classifier" in body["analyzers"]
     card = body["models"][0]
-    assert card["name"] == "synthcheck-lite0-v1" and len(card["weights_sha256"]) == 64
+    shipped = load_classifier().card
+    assert card["name"] == shipped.name and card["weights_sha256"] == shipped.weights_sha256
 
 
 def test_audit_records_every_decision_for_admins_only(service):
@@ -150,7 +152,8 @@ def test_audit_records_every_decision_for_admins_only(service):
     record = next(r for r in page["items"] if r["id"] == record_id)
     assert record["score"] == report["risk"]["score"] and record["level"] == report["risk"]["level"]
     assert record["evidence_codes"] == [e["code"] for e in report["evidence"]]
-    assert record["model"] == "synthcheck-lite0-v1 1.0.0" and record["size_bytes"] == len(data)
+    assert record["model"] == f"{report['classifier']['model']} {report['classifier']['version']}"
+    assert record["size_bytes"] == len(data)
     assert record["key_id"].startswith("env-") and USER not in json.dumps(record)
     # failures are decisions too
     service.post("/v1/analyze", content=b"", headers={**auth(), "Content-Type": "image/png"})
