@@ -168,9 +168,9 @@ def _scan(args) -> int:
     if args.model is not None:
         from .models import list_models
 
-        if args.model not in list_models():
-            print(f"synthcheck: no shipped model {args.model!r}; shipped: {', '.join(list_models())}",
-                  file=sys.stderr)
+        shipped = list_models()
+        if args.model not in shipped:
+            print(f"synthcheck: no shipped model {args.model!r}; shipped: {', '.join(shipped)}", file=sys.stderr)
             return 2
     options = AnalysisOptions(max_pixels=args.max_pixels, trust_anchors=args.trust_anchors,
                               watermarks=not args.no_watermark,

@@ -152,14 +152,18 @@ class AlignedPairs:
 
     def __init__(self, records: list[ImageRecord], crop: int):
         photos = {r.content_key: r for r in records if r.label == 0}
+        # Cut from the photo at native resolution (not the training copy, which may be
+        # shrunk to max_side), once per photo however many fakes it has.
+        regions: dict[str, np.ndarray] = {}
         self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
         for r in records:
             photo = photos.get(r.content_key)
             if r.label != 1 or r.source != "aligned" or photo is None:
                 continue
-            fake = load_pixels(r)
-            real = centre_crop(load_pixels(photo), crop)
-            if real.shape == fake.shape:
+            if r.content_key not in regions:
+                regions[r.content_key] = centre_crop(load_pixels(photo), crop)
+            real, fake = regions[r.content_key], load_pixels(r)
+            if real.shape == fake.shape:  # a fake cut with another crop size is not this photo's region
                 self.pairs.append((real, fake))
 
     def __len__(self) -> int:
