@@ -60,9 +60,13 @@ def render_readme(card: ModelCard) -> str:
     """The card for people, generated from card.json so that the two never disagree."""
     m, t, p = card.metrics, card.training, card.preprocessing
 
+    def cell(r: dict[str, Any], key: str) -> str:
+        return "—" if r.get(key) is None else str(r[key])  # older cards lack newer metrics
+
     def row(name: str, r: dict[str, Any]) -> str:
-        return (f"| {name} | {r.get('auc')} | {r.get('average_precision')} | {r.get('balanced_accuracy')} | "
-                f"{r.get('ece')} | {r.get('n')} |")
+        return "| " + " | ".join([name] + [cell(r, k) for k in
+                                           ("auc", "average_precision", "balanced_accuracy", "ece",
+                                            "real_at_level_high", "n")]) + " |"
 
     lines = [
         f"# {card.name} {card.version}", "",
@@ -89,7 +93,8 @@ def render_readme(card: ModelCard) -> str:
         "- Recipe: see `synthcheck/models/train.py` and the config in card.json (`training.config`).", "",
         "## Metrics (source-held-out validation split)", "",
         f"Shipped candidate: **{m.get('shipped')}**.", "",
-        "| condition | AUC | AP | balanced acc. | ECE | n |", "| --- | --- | --- | --- | --- | --- |",
+        "| condition | AUC | AP | balanced acc. | ECE | real photos at level `high` | n |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
         row("clean", m.get("validation", {})), row("laundered (0.5x, JPEG 75)", m.get("validation_laundered", {})),
         "", "Per group (clean):", "", "| group | label | n | mean p | called generated |",
         "| --- | --- | --- | --- | --- |",
@@ -97,11 +102,16 @@ def render_readme(card: ModelCard) -> str:
     for group, g in m.get("validation_per_group", {}).items():
         lines.append(f"| {group} | {g['label']} | {g['n']} | {g['mean_p_generated']} | {g['called_generated']} |")
     lines += ["", "## Candidates compared on the same split", "",
-              "| candidate | AUC clean | AUC laundered | AP clean | ECE clean | AUC on calibration split |",
-              "| --- | --- | --- | --- | --- | --- |"]
+              "| candidate | AUC clean | AUC laundered | balanced acc. clean | balanced acc. laundered "
+              "| real photos at `high` | ECE clean | AUC on calibration split |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, c in m.get("comparison", {}).items():
-        lines.append(f"| {name} | {c['clean']['auc']} | {c['laundered']['auc']} | {c['clean']['average_precision']} "
-                     f"| {c['clean']['ece']} | {c['calibration_split']['auc']} |")
+        clean, laundered = c["clean"], c["laundered"]
+        lines.append(f"| {name} | {clean['auc']} | {laundered['auc']} | {clean['balanced_accuracy']} "
+                     f"| {laundered['balanced_accuracy']} | {cell(clean, 'real_at_level_high')} | {clean['ece']} "
+                     f"| {c['calibration_split']['auc']} |")
+    if m.get("selection"):
+        lines += ["", f"Selection rule: {m['selection']}"]
     lines += ["", "## License", "",
               f"Weights: {card.license}. Initialised from ImageNet weights (Apache-2.0). The training images "
               "keep their own terms (ImageNet research-use terms, CC BY 4.0, Apache-2.0 and others; see the "

@@ -32,7 +32,7 @@ def summary_metrics(labels: np.ndarray, p: np.ndarray, threshold: float) -> dict
     return {"auc": round(auc(labels, p), 4), "average_precision": round(average_precision(labels, p), 4),
             "balanced_accuracy": round(balanced_accuracy(labels, p, threshold), 4),
             "ece": round(expected_calibration_error(labels, p), 4), "n": int(len(labels)),
-            "n_generated": int(labels.sum())}
+            "n_generated": int(labels.sum()), "real_at_level_high": real_at_level_high(p, labels)}
 
 
 def per_group_table(records: list[ImageRecord], p: np.ndarray, threshold: float) -> dict[str, dict[str, Any]]:
@@ -47,10 +47,10 @@ def per_group_table(records: list[ImageRecord], p: np.ndarray, threshold: float)
     return table
 
 
-def high_rate_on_real(classifier: Classifier, p: np.ndarray, labels: np.ndarray) -> float:
-    """Share of real images whose classifier evidence alone reaches `high` (default policy)."""
-    card, policy = classifier.card, POLICIES["default"]
-    levels = [fuse([classifier_evidence(ClassifierResult(card.name, card.version, float(q)))], policy).level
+def real_at_level_high(p: np.ndarray, labels: np.ndarray, policy: str = "default") -> float:
+    """Share of real images whose classifier evidence alone reaches `high`: the false alarms
+    an analyst would see first (the issue's target is at most 1% on real camera photos)."""
+    levels = [fuse([classifier_evidence(ClassifierResult("", "", float(q)))], POLICIES[policy]).level
               for q in p[labels == 0]]
     return round(float(np.mean([lvl == "high" for lvl in levels])), 4) if levels else float("nan")
 
@@ -63,9 +63,7 @@ def evaluate(classifier: Classifier, records: list[ImageRecord], launder_too: bo
     for condition, laundered in conditions:
         p = predict_all(classifier, records, laundered)
         groups = per_group_table(records, p, threshold)
-        results[condition] = {**summary_metrics(labels, p, threshold),
-                              "real_at_level_high": high_rate_on_real(classifier, p, labels),
-                              "per_group": groups}
+        results[condition] = {**summary_metrics(labels, p, threshold), "per_group": groups}
     return results
 
 

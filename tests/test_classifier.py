@@ -13,7 +13,9 @@ from synthcheck import AnalysisOptions, analyze, testkit
 from synthcheck.datasets import load_folder, load_manifest, load_pixels, split_records
 from synthcheck.models import (DEFAULT_MODEL, ModelIntegrityError, list_models, load_classifier,
                                load_classifier_from)
+from synthcheck.models.evaluate import real_at_level_high
 from synthcheck.models.metrics import auc, average_precision, balanced_accuracy, expected_calibration_error, launder
+from synthcheck.models.train import select_candidate
 from synthcheck.pipeline import Scanner
 
 from .conftest import EXAMPLES, shared_or_skip
@@ -137,6 +139,34 @@ def test_metrics_on_known_values():
     assert expected_calibration_error(np.array([1, 0]), np.array([1.0, 0.0])) == 0.0
     laundered = launder(np.asarray(testkit.photo_like(200, 100)))
     assert laundered.shape == (50, 100, 3)
+
+
+def test_real_photos_at_level_high_counts_only_real_images_over_the_default_policy():
+    labels = np.array([0, 0, 0, 0, 1])
+    # The classifier alone reaches `high` (default policy: prior 0.2, high from 0.85) only
+    # above p ~ 0.958; the generated image's score must not count as a false alarm.
+    p = np.array([0.10, 0.90, 0.97, 0.999, 0.999])
+    assert real_at_level_high(p, labels) == 0.5
+    assert np.isnan(real_at_level_high(p[4:], labels[4:]))
+
+
+def test_candidate_selection_weighs_decisions_false_alarms_and_cost():
+    def result(auc_clean, auc_laundered, bacc_clean, bacc_laundered, high=0.0):
+        return {"clean": {"auc": auc_clean, "balanced_accuracy": bacc_clean, "real_at_level_high": high},
+                "laundered": {"auc": auc_laundered, "balanced_accuracy": bacc_laundered}}
+
+    networks = {"one": 1, "two": 2}
+    # v2's case: the two-network ensemble ranks 0.006 better but decides worse; the single network wins.
+    assert select_candidate({"one": result(0.852, 0.695, 0.761, 0.641),
+                             "two": result(0.854, 0.699, 0.654, 0.552)}, networks) == "one"
+    # A second network that earns clearly more than its cost is kept.
+    assert select_candidate({"one": result(0.80, 0.70, 0.70, 0.60),
+                             "two": result(0.90, 0.85, 0.80, 0.75)}, networks) == "two"
+    # Equal merit: the cheaper one.
+    assert select_candidate({"one": result(0.8, 0.7, 0.7, 0.6), "two": result(0.8, 0.7, 0.7, 0.6)}, networks) == "one"
+    # Real photos pushed to `high` cost merit one for one.
+    assert select_candidate({"one": result(0.85, 0.75, 0.75, 0.65, high=0.10),
+                             "two": result(0.84, 0.74, 0.74, 0.64, high=0.0)}, networks) == "two"
 
 
 @pytest.mark.shared
