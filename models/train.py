@@ -123,8 +123,9 @@ def gather_records(config: TrainConfig) -> dict[str, list[ImageRecord]]:
 
 
 def augment_crop(rgb: np.ndarray, size: int, aug: Augment, rng: random.Random) -> np.ndarray:
-    """One training crop: the same random degradations whatever the label (two images of the
-    same size given generators in the same state get the same crop and degradations)."""
+    """One training crop: the same random degradations whatever the label. Deterministic in
+    `rng`: two images of the same size drawn with equally seeded generators get the same
+    crop and degradations (what `AlignedPairs.draw` relies on)."""
     image = Image.fromarray(rgb)
     if rng.random() < aug.resize_prob:
         scale = rng.uniform(*aug.resize_range)

@@ -4,6 +4,8 @@ its checksum, the shipped model inside analyze(), metrics, and the aligned-fake 
 from __future__ import annotations
 
 import json
+import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,11 +13,12 @@ from PIL import Image, ImageFilter
 
 from synthcheck import AnalysisOptions, analyze, testkit
 from synthcheck.datasets import load_folder, load_manifest, load_pixels, split_records
+from synthcheck.datasets.aligned import centre_crop
 from synthcheck.models import (DEFAULT_MODEL, ModelIntegrityError, list_models, load_classifier,
                                load_classifier_from)
 from synthcheck.models.evaluate import real_at_level_high
 from synthcheck.models.metrics import auc, average_precision, balanced_accuracy, expected_calibration_error, launder
-from synthcheck.models.train import select_candidate
+from synthcheck.models.train import AlignedPairs, Augment, select_candidate
 from synthcheck.pipeline import Scanner
 
 from .conftest import EXAMPLES, shared_or_skip
@@ -80,12 +83,6 @@ def test_train_writes_a_loadable_card_checked_by_sha256(tmp_path):
 
 
 def test_aligned_pairs_share_content_crop_and_degradations(tmp_path):
-    import random
-    from dataclasses import replace
-
-    from synthcheck.datasets.aligned import centre_crop
-    from synthcheck.models.train import AlignedPairs, Augment
-
     make_folder(tmp_path / "data")
     photos = [r for r in load_folder(tmp_path / "data") if r.label == 0][:3]
     fakes = []
