@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .analyzers import list_analyzers
+from .errors import ModelError
 from .options import DEFAULT_MAX_PIXELS, AnalysisOptions
 from .policy import POLICIES
 from .report import Report
@@ -97,6 +98,15 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, default=None, help="output folder (default: the config's out_dir)")
     t.set_defaults(handler=_train)
 
+    c = sub.add_parser("calibrate", help="refit a trained model's temperature on the held-out sources of its "
+                       "validation split (cross-fitted) and rewrite its card")
+    which = c.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", help="shipped model name")
+    which.add_argument("--model-dir", type=Path, help="or a folder with card.json and weights")
+    c.add_argument("--version", default=None, help="the recalibrated card's version (default: unchanged)")
+    c.add_argument("--dry-run", action="store_true", help="print the comparison, write nothing")
+    c.set_defaults(handler=_calibrate)
+
     e = sub.add_parser("eval", help="evaluate a classifier: AUC, AP, balanced accuracy, ECE, per group, "
                        "clean and laundered")
     source = e.add_mutually_exclusive_group()
@@ -134,6 +144,22 @@ def _train(args) -> int:
     return 0
 
 
+def _calibrate(args) -> int:
+    from .models import MODELS_DIR, load_classifier_from
+    from .models.calibrate import calibrate
+    from .models.card import write_card
+    from .models.train import TrainConfig, gather_records
+
+    folder = args.model_dir or MODELS_DIR / args.model
+    classifier = load_classifier_from(folder)
+    validation = gather_records(TrainConfig.from_dict(classifier.card.training["config"]))["validation"]
+    card = calibrate(classifier, validation, args.version)
+    if not args.dry_run:
+        write_card(card, folder)
+        print(f"wrote {folder / 'card.json'} and its README")
+    return 0
+
+
 def _eval(args) -> int:
     from .models import DEFAULT_MODEL, load_classifier, load_classifier_from
     from .models.evaluate import evaluate, load_records, print_results, write_json
@@ -147,6 +173,9 @@ def _eval(args) -> int:
 
         config = TrainConfig.from_dict(classifier.card.training["config"])
         records = gather_records(config)["validation"]
+        if "calibration" in classifier.card.metrics:
+            print("note: this model's temperature was fitted on this split; the card's cross-fitted "
+                  "metrics (metrics.validation) are the honest ones for unseen sources")
     if args.limit:
         records = records[: args.limit]
     results = evaluate(classifier, records, launder_too=not args.no_launder)
@@ -158,7 +187,11 @@ def _eval(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except (ModelError, ValueError) as error:  # a bad model name, a damaged card, an unusable config
+        print(f"synthcheck {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 def _scan(args) -> int:

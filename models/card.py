@@ -56,6 +56,12 @@ class ModelCard:
         Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
 
 
+def write_card(card: ModelCard, folder: str | Path) -> None:
+    """card.json and the README rendered from it."""
+    card.save(Path(folder) / "card.json")
+    (Path(folder) / "README.md").write_text(render_readme(card))
+
+
 def render_readme(card: ModelCard) -> str:
     """The card for people, generated from card.json so that the two never disagree."""
     m, t, p = card.metrics, card.training, card.preprocessing
@@ -112,6 +118,18 @@ def render_readme(card: ModelCard) -> str:
                      f"| {c['calibration_split']['auc']} |")
     if m.get("selection"):
         lines += ["", f"Selection rule: {m['selection']}"]
+    if m.get("calibration"):
+        cal = m["calibration"]
+        lines += ["", "## Calibration on held-out sources", "", f"Method: {cal['method']}.", "",
+                  "| scaling | balanced log-loss | ECE clean / laundered | balanced acc. clean / laundered "
+                  "| real photos at `high` clean / laundered |", "| --- | --- | --- | --- | --- |"]
+        for name, r in cal["comparison"].items():
+            clean, laundered = r["clean"], r["laundered"]
+            lines.append(f"| {name} | {r['balanced_log_loss']} | {clean['ece']} / {laundered['ece']} "
+                         f"| {clean['balanced_accuracy']} / {laundered['balanced_accuracy']} "
+                         f"| {clean['real_at_level_high']} / {laundered['real_at_level_high']} |")
+        lines += ["", f"Chosen: **{cal['chosen']}** (temperature {cal['temperature']}, shift {cal['shift']}; "
+                  f"the calibration split's temperature was {cal['calibration_split_temperature']})."]
     lines += ["", "## License", "",
               f"Weights: {card.license}. Initialised from ImageNet weights (Apache-2.0). The training images "
               "keep their own terms (ImageNet research-use terms, CC BY 4.0, Apache-2.0 and others; see the "

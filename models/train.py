@@ -31,7 +31,9 @@ from safetensors.torch import save_file
 
 from ..datasets import ImageRecord, load_folder, load_manifest, load_pixels, split_records
 from ..datasets.aligned import DEFAULT_CACHE, DEFAULT_CROP, AlignedFakeBuilder, centre_crop
-from .card import Member, ModelCard, Preprocessing, render_readme
+from . import load_classifier_from, sha256_file
+from .calibrate import calibrate
+from .card import Member, ModelCard, Preprocessing, write_card
 from .classifier import OneClassScorer, prepare_crops, to_tensor
 from .evaluate import per_group_table, summary_metrics
 from .metrics import auc, launder
@@ -53,6 +55,14 @@ class Augment:
     jpeg_prob: float = 0.7
     jpeg_quality: tuple[int, int] = (30, 100)
     flip_prob: float = 0.5
+    # Share of crops cut from a laundered copy of the image (down-scaled, then re-encoded
+    # as JPEG), as social platforms do to uploads, before the degradations above.
+    launder_prob: float = 0.0
+    launder_scale: tuple[float, float] = (0.4, 0.6)
+    launder_quality: tuple[int, int] = (60, 85)
+
+
+CALIBRATIONS = ("calibration_split", "held_out_sources")
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,10 @@ class TrainConfig:
     frozen_prefixes: tuple[str, ...] = ()
     selection_images: int = 200  # calibration images scored at each checkpoint
     calibration_fraction: float = 0.15  # share of training-source content held out for calibration
+    # Where the shipped temperature is fitted: "calibration_split" (held-out content of the
+    # training sources) or "held_out_sources" (the validation split, cross-fitted over its
+    # groups: see calibrate.py), which is honest about cameras and generators never seen.
+    calibration: str = "calibration_split"
     time_budget_minutes: float = 40.0
     eval_every: int = 250
     max_side: int = 1024  # images are kept in memory at most this large (training only)
@@ -101,7 +115,10 @@ class TrainConfig:
                                                     for k, v in raw["preprocessing"].items()})
         if "augment" in raw:
             raw["augment"] = Augment(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw["augment"].items()})
-        return cls(**raw)
+        config = cls(**raw)
+        if config.calibration not in CALIBRATIONS:
+            raise ValueError(f"calibration must be one of {', '.join(CALIBRATIONS)}, not {config.calibration!r}")
+        return config
 
 
 def log(message: str) -> None:
@@ -126,6 +143,8 @@ def augment_crop(rgb: np.ndarray, size: int, aug: Augment, rng: random.Random) -
     """One training crop: the same random degradations whatever the label. Deterministic in
     `rng`: two images of the same size drawn with equally seeded generators get the same
     crop and degradations (what `AlignedPairs.draw` relies on)."""
+    if aug.launder_prob and rng.random() < aug.launder_prob:  # no draw when off: older configs reproduce
+        rgb = launder(rgb, rng.uniform(*aug.launder_scale), rng.randint(*aug.launder_quality))
     image = Image.fromarray(rgb)
     if rng.random() < aug.resize_prob:
         scale = rng.uniform(*aug.resize_range)
@@ -419,7 +438,6 @@ def run(config_path: str | Path, out_dir: str | Path | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     weights = out / "model.safetensors"
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(weights))
-    from . import sha256_file
 
     card = ModelCard(
         name=config.name, version=config.version, architecture=ARCHITECTURE, preprocessing=prep,
@@ -435,7 +453,9 @@ def run(config_path: str | Path, out_dir: str | Path | None = None) -> Path:
                  "validation_laundered": comparison[best_label]["laundered"],
                  "validation_per_group": per_group, "comparison": comparison},
     )
-    card.save(out / "card.json")
-    (out / "README.md").write_text(render_readme(card))
+    write_card(card, out)
+    if config.calibration == "held_out_sources":
+        log("calibrating on the held-out sources of the validation split")
+        write_card(calibrate(load_classifier_from(out), splits["validation"], log=log), out)
     log(f"wrote {weights} ({weights.stat().st_size / 1e6:.1f} MB) and {out / 'card.json'}; shipped: {best_label}")
     return out

@@ -24,17 +24,17 @@ from synthcheck.pipeline import Scanner
 from .conftest import EXAMPLES, shared_or_skip
 
 
-def make_folder(root):
-    """real/ = photo-like JPEGs from two 'cameras'; generated/ = smoothed PNGs from two 'generators'."""
+def make_folder(root, cameras=("cam_a", "cam_b"), generators=("gen_a", "gen_b")):
+    """real/ = photo-like JPEGs from some 'cameras'; generated/ = smoothed PNGs from some 'generators'."""
     for i in range(6):
-        for source in ("cam_a", "cam_b"):
+        for k, source in enumerate(cameras):
             path = root / "real" / source / f"{i}.jpg"
             path.parent.mkdir(parents=True, exist_ok=True)
-            testkit.photo_like(96, 80, seed=i + (50 if source == "cam_b" else 0)).save(path, quality=90)
-        for source in ("gen_a", "gen_b"):
+            testkit.photo_like(96, 80, seed=i + 50 * k).save(path, quality=90)
+        for k, source in enumerate(generators):
             path = root / "generated" / source / f"{i}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
-            img = testkit.photo_like(96, 80, seed=100 + i + (50 if source == "gen_b" else 0))
+            img = testkit.photo_like(96, 80, seed=100 + i + 50 * k)
             img.filter(ImageFilter.GaussianBlur(2)).save(path)
 
 
@@ -49,22 +49,28 @@ def test_folder_loader_and_source_split(tmp_path):
     assert len(splits["train"]) + len(splits["calibration"]) == 12
 
 
-def test_train_writes_a_loadable_card_checked_by_sha256(tmp_path):
-    from synthcheck.models.train import run
-
-    make_folder(tmp_path / "data")
+def tiny_config(tmp_path, validation_groups, **overrides):
+    """A config that trains for two steps on the folder from make_folder (a path to it)."""
     config = {
         "name": "tiny", "version": "0.0.1",
         "data": [{"kind": "folder", "root": str(tmp_path / "data")}],
-        "validation_groups": ["real/cam_b:", "generated/gen_b:"],
+        "validation_groups": validation_groups,
         "preprocessing": {"crop_size": 64, "max_grid": 2, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
         "frozen_prefixes": ["conv_stem.", "bn1.", "blocks.0."],
         "batch_size": 4, "max_steps": 2, "eval_every": 1, "selection_images": 4, "time_budget_minutes": 5,
         "calibration_fraction": 0.4,
         "out_dir": str(tmp_path / "model"),
-    }
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    out = run(tmp_path / "config.json")
+    } | overrides
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def test_train_writes_a_loadable_card_checked_by_sha256(tmp_path):
+    from synthcheck.models.train import run
+
+    make_folder(tmp_path / "data")
+    out = run(tiny_config(tmp_path, ["real/cam_b:", "generated/gen_b:"]))
     card = json.loads((out / "card.json").read_text())
     assert card["metrics"]["comparison"] and card["metrics"]["shipped"] in card["metrics"]["comparison"]
     assert set(card["metrics"]["validation"]) >= {"auc", "average_precision", "balanced_accuracy", "ece"}

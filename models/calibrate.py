@@ -1,0 +1,182 @@
+"""Calibration on held-out sources, with cross-fitting.
+
+A temperature fitted on the calibration split (new content from the training sources)
+leaves the classifier overconfident on cameras and generators it never saw: real photos
+from a new phone get p = 0.97 and alone reach level `high`. So the scaling is fitted on
+the source-held-out validation split instead, clean and laundered copies pooled, each
+class weighing the same and each group (camera make, generator) the same within its class.
+
+Fitting on the split that also measures would make the measurement flatter than the
+truth, so the reported metrics are cross-fitted: every group's probabilities come from a
+scaling fitted on the other groups only (leave one group out). The shipped scaling is then
+fitted on all groups. `synthcheck calibrate` applies this to a trained model's card;
+`synthcheck train` does it when the config says `"calibration": "held_out_sources"`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..datasets import ImageRecord, load_pixels
+from .card import ModelCard
+from .classifier import Classifier, prepare_crops, to_tensor
+from .evaluate import per_group_table, summary_metrics
+from .metrics import launder
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """p = sigmoid((z + shift) / temperature) for the ensemble logit z (mean over crops)."""
+
+    temperature: float
+    shift: float = 0.0
+
+    def apply(self, z: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-(np.asarray(z, dtype=float) + self.shift) / self.temperature))
+
+
+def balanced_weights(labels: np.ndarray, groups: list[str]) -> np.ndarray:
+    """Each class sums to 1; within a class every group weighs the same."""
+    weights = np.zeros(len(labels))
+    for label in (0, 1):
+        in_class = [g for g, y in zip(groups, labels) if y == label]
+        for group in set(in_class):
+            mask = np.array([g == group and y == label for g, y in zip(groups, labels)])
+            weights[mask] = 1.0 / (len(set(in_class)) * mask.sum())
+    return weights
+
+
+def fit_scaling(z: np.ndarray, labels: np.ndarray, groups: list[str], with_shift: bool) -> Scaling:
+    """The scaling minimising the balanced log-loss (a 1/T, and optionally a shift)."""
+    x = torch.tensor(np.asarray(z, dtype=float))
+    y = torch.tensor(np.asarray(labels, dtype=float))
+    w = torch.tensor(balanced_weights(np.asarray(labels), groups))
+    inverse_t = torch.ones(1, dtype=torch.float64, requires_grad=True)
+    intercept = torch.zeros(1, dtype=torch.float64, requires_grad=with_shift)
+    params = [inverse_t, intercept] if with_shift else [inverse_t]
+    optimizer = torch.optim.LBFGS(params, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = (w * torch.nn.functional.binary_cross_entropy_with_logits(
+            inverse_t * x + intercept, y, reduction="none")).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    a, c = float(inverse_t.detach()), float(intercept.detach())
+    if a <= 0:  # the logit ranks the other way round here: no scaling can make it informative
+        raise ValueError("the classifier's scores are anti-correlated with the labels on the fitting groups")
+    return Scaling(temperature=1 / a, shift=c / a)
+
+
+def cross_fitted(z: np.ndarray, labels: np.ndarray, groups: list[str], with_shift: bool) -> np.ndarray:
+    """Leave-one-group-out probabilities: each group scaled by a fit on all other groups."""
+    for label in (0, 1):
+        if len({g for g, y in zip(groups, labels) if y == label}) < 2:
+            raise ValueError("calibration on held-out sources needs at least two validation groups of each "
+                             "class (each group is scaled by a fit on the others)")
+    p = np.empty(len(z))
+    for group in sorted(set(groups)):
+        held_out = np.array([g == group for g in groups])
+        rest = ~held_out
+        scaling = fit_scaling(z[rest], labels[rest], [g for g, r in zip(groups, rest) if r], with_shift)
+        p[held_out] = scaling.apply(z[held_out])
+    return p
+
+
+def balanced_log_loss(labels: np.ndarray, p: np.ndarray, groups: list[str]) -> float:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    losses = -(labels * np.log(p) + (1 - labels) * np.log(1 - p))
+    return float((balanced_weights(labels, groups) * losses).sum() / 2)
+
+
+def mean_logits(classifier: Classifier, records: list[ImageRecord], laundered: bool) -> np.ndarray:
+    """The ensemble logit of each image before any temperature (what the scaling acts on)."""
+    prep = classifier.card.preprocessing
+    out = []
+    for r in records:
+        rgb = load_pixels(r)
+        _, _, crops = prepare_crops(launder(rgb) if laundered else rgb, prep)
+        out.append(float(classifier.crop_logits(to_tensor(crops, prep)).mean()))
+    return np.array(out)
+
+
+CURRENT = "current (calibration split)"
+HELD_OUT = {"held-out temperature": False, "held-out temperature and shift": True}  # name -> with_shift
+
+
+def compare_scalings(clean: np.ndarray, laundered: np.ndarray, labels: np.ndarray, groups: list[str],
+                     current: Scaling, threshold: float) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Metrics of the current scaling and the cross-fitted metrics of each held-out one on the
+    validation split, clean and laundered (an image's two copies always share a fold), and the
+    probabilities behind them (clean first, then laundered). The current scaling was fitted on
+    the calibration split, which shares no source with the validation split: its numbers are
+    as honest as the cross-fitted ones, so the three compare fairly."""
+    pooled_z = np.concatenate([clean, laundered])
+    pooled_y = np.concatenate([labels, labels])
+    pooled_groups = groups + groups
+    n = len(clean)
+    probabilities = {CURRENT: current.apply(pooled_z)}
+    for name, with_shift in HELD_OUT.items():
+        probabilities[name] = cross_fitted(pooled_z, pooled_y, pooled_groups, with_shift)
+    results = {name: {"clean": summary_metrics(labels, p[:n], threshold),
+                      "laundered": summary_metrics(labels, p[n:], threshold),
+                      "balanced_log_loss": round(balanced_log_loss(pooled_y, p, pooled_groups), 4)}
+               for name, p in probabilities.items()}
+    return results, probabilities
+
+
+def choose_scaling(comparison: dict[str, Any]) -> str:
+    """The scaling with the lowest balanced log-loss on sources it was not fitted on (a proper
+    score: it rewards honest probabilities, not just a good threshold); ties keep the current."""
+    return min(comparison, key=lambda k: (comparison[k]["balanced_log_loss"], k != CURRENT))
+
+
+def recalibrated_card(card: ModelCard, scaling: Scaling, comparison: dict[str, Any], chosen: str,
+                      per_group: dict[str, Any], version: str | None = None) -> ModelCard:
+    """The card with the chosen scaling: a shift becomes the ensemble's intercept (it is added
+    to every crop's logit, so to their mean too), and the validation metrics become those of
+    the chosen scaling on sources it never saw (cross-fitted for a held-out scaling)."""
+    first = card.members[0]
+    members = (replace(first, bias=round(first.bias + scaling.shift, 5)),) + card.members[1:]
+    metrics = dict(card.metrics)
+    metrics["calibration"] = {
+        "method": "scalings compared by balanced log-loss on the source-held-out validation split (clean and "
+                  "laundered pooled, classes and groups weighted equally); held-out scalings are cross-fitted "
+                  "by leaving one group out, and the chosen one is then fitted on all groups",
+        "chosen": chosen, "temperature": round(scaling.temperature, 5), "shift": round(scaling.shift, 5),
+        "calibration_split_temperature": card.temperature,
+        "comparison": comparison}
+    metrics["validation"] = comparison[chosen]["clean"]
+    metrics["validation_laundered"] = comparison[chosen]["laundered"]
+    metrics["validation_per_group"] = per_group
+    return replace(card, version=version or card.version, members=members,
+                   temperature=round(scaling.temperature, 5), metrics=metrics)
+
+
+def calibrate(classifier: Classifier, validation: list[ImageRecord], version: str | None = None,
+              log=print) -> ModelCard:
+    """Score the validation split (clean and laundered), compare the scalings on sources they
+    were not fitted on, and return the card with the best one (fitted on all validation groups
+    if it is a held-out one; unchanged if the current one wins)."""
+    card = classifier.card
+    if "calibration" in card.metrics:  # its scaling may have been fitted on this very split
+        raise ValueError(f"{card.name} {card.version} was already calibrated on its validation split")
+    labels = np.array([r.label for r in validation])
+    groups = [r.group for r in validation]
+    log(f"scoring {len(validation)} validation images, clean and laundered")
+    clean, laundered = mean_logits(classifier, validation, False), mean_logits(classifier, validation, True)
+    current = Scaling(card.temperature)
+    comparison, probabilities = compare_scalings(clean, laundered, labels, groups, current, card.threshold)
+    for name, r in comparison.items():
+        log(f"{name}: clean {r['clean']} / laundered {r['laundered']} / balanced log-loss {r['balanced_log_loss']}")
+    chosen = choose_scaling(comparison)
+    scaling = current if chosen == CURRENT else fit_scaling(
+        np.concatenate([clean, laundered]), np.concatenate([labels, labels]), groups + groups, HELD_OUT[chosen])
+    per_group = per_group_table(validation, probabilities[chosen][: len(validation)], card.threshold)
+    log(f"chosen: {chosen}, temperature {scaling.temperature:.4f}, shift {scaling.shift:.4f}")
+    return recalibrated_card(card, scaling, comparison, chosen, per_group, version)
