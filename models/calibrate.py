@@ -1,16 +1,19 @@
 """Calibration on held-out sources, with cross-fitting.
 
-A temperature fitted on the calibration split (new content from the training sources)
-leaves the classifier overconfident on cameras and generators it never saw: real photos
-from a new phone get p = 0.97 and alone reach level `high`. So the scaling is fitted on
-the source-held-out validation split instead, clean and laundered copies pooled, each
-class weighing the same and each group (camera make, generator) the same within its class.
+The temperature fitted at training time comes from the calibration split: new files from
+the training sources. On cameras and generators the network never saw it may be
+overconfident (a real photo from an unseen phone at p = 0.99 reaches level `high` alone).
+This module measures whether a scaling fitted on unseen sources does better: it is fitted
+on the source-held-out validation split, clean and laundered copies pooled, each class
+weighing the same and each group (camera make, generator) the same within its class.
 
-Fitting on the split that also measures would make the measurement flatter than the
-truth, so the reported metrics are cross-fitted: every group's probabilities come from a
-scaling fitted on the other groups only (leave one group out). The shipped scaling is then
-fitted on all groups. `synthcheck calibrate` applies this to a trained model's card;
-`synthcheck train` does it when the config says `"calibration": "held_out_sources"`."""
+Fitting on the split that also measures would flatter the measurement, so a held-out
+scaling's metrics are cross-fitted: every group's probabilities come from a scaling fitted
+on the other groups only (leave one group out). The scaling with the lowest such
+balanced log-loss is kept (the calibration split's own temperature included, which never
+saw the validation sources either), then fitted on all groups. `synthcheck calibrate`
+applies this to a trained model's card; `synthcheck train` does it when the config says
+`"calibration": "held_out_sources"`."""
 
 from __future__ import annotations
 

@@ -116,6 +116,13 @@ def test_model_flag_pins_a_shipped_model(capsys):
     assert code == 2 and "no shipped model 'no-such-model'" in err
 
 
+def test_model_commands_report_a_missing_model_as_a_usage_error(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "calibrate", "--model-dir", str(tmp_path))
+    assert code == 2 and "synthcheck calibrate: no model card" in err
+    code, _, err = run_cli(capsys, "eval", "--model", "no-such-model", "--no-launder")
+    assert code == 2 and "no shipped model named 'no-such-model'" in err
+
+
 def test_console_script_runs():
     exe = REPO / ".venv" / "bin" / "synthcheck"
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "synthcheck.cli"]
