@@ -98,8 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, default=None, help="output folder (default: the config's out_dir)")
     t.set_defaults(handler=_train)
 
-    c = sub.add_parser("calibrate", help="refit a trained model's temperature on the held-out sources of its "
-                       "validation split (cross-fitted) and rewrite its card")
+    c = sub.add_parser("calibrate", help="compare a trained model's temperature with scalings fitted on the "
+                       "unseen sources of its validation split (cross-fitted); keep the best in its card")
     which = c.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", help="shipped model name")
     which.add_argument("--model-dir", type=Path, help="or a folder with card.json and weights")

@@ -150,7 +150,7 @@ def recalibrated_card(card: ModelCard, scaling: Scaling, comparison: dict[str, A
     metrics["calibration"] = {
         "method": "scalings compared by balanced log-loss on the source-held-out validation split (clean and "
                   "laundered pooled, classes and groups weighted equally); held-out scalings are cross-fitted "
-                  "by leaving one group out, and the chosen one is then fitted on all groups",
+                  "by leaving one group out, and one that wins is then fitted on all groups",
         "chosen": chosen, "temperature": round(scaling.temperature, 5), "shift": round(scaling.shift, 5),
         "calibration_split_temperature": card.temperature,
         "comparison": comparison}

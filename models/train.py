@@ -56,7 +56,9 @@ class Augment:
     jpeg_quality: tuple[int, int] = (30, 100)
     flip_prob: float = 0.5
     # Share of crops cut from a laundered copy of the image (down-scaled, then re-encoded
-    # as JPEG), as social platforms do to uploads, before the degradations above.
+    # as JPEG), as social platforms do to uploads, before the degradations above. (An aligned
+    # pair's 256 px region shrinks below the crop size and is padded by reflection, as small
+    # images are at inference; both members of the pair alike.)
     launder_prob: float = 0.0
     launder_scale: tuple[float, float] = (0.4, 0.6)
     launder_quality: tuple[int, int] = (60, 85)
@@ -89,9 +91,10 @@ class TrainConfig:
     frozen_prefixes: tuple[str, ...] = ()
     selection_images: int = 200  # calibration images scored at each checkpoint
     calibration_fraction: float = 0.15  # share of training-source content held out for calibration
-    # Where the shipped temperature is fitted: "calibration_split" (held-out content of the
-    # training sources) or "held_out_sources" (the validation split, cross-fitted over its
-    # groups: see calibrate.py), which is honest about cameras and generators never seen.
+    # "calibration_split": the temperature fitted on held-out content of the training sources
+    # ships as is. "held_out_sources": it is also compared with scalings fitted on the
+    # validation split's unseen sources (cross-fitted over its groups, see calibrate.py) and
+    # the best on sources it never saw ships.
     calibration: str = "calibration_split"
     time_budget_minutes: float = 40.0
     eval_every: int = 250
