@@ -99,7 +99,7 @@ def test_aligned_pairs_share_content_crop_and_degradations(tmp_path):
     pairs = AlignedPairs(photos + fakes, crop=64)
     assert len(pairs) == 2  # the photo without a fake pairs with nothing
     rng = random.Random(0)
-    strong = Augment(resize_prob=0.5, blur_prob=0.5, jpeg_prob=1.0, flip_prob=0.5)
+    strong = Augment(resize_prob=0.5, blur_prob=0.5, jpeg_prob=1.0, flip_prob=0.5, launder_prob=0.5)
     for _ in range(20):
         real, fake = pairs.draw(48, strong, rng)
         assert real.shape == (48, 48, 3) and np.array_equal(real, fake)
