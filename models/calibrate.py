@@ -23,11 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..datasets import ImageRecord, load_pixels
+from ..datasets import ImageRecord
 from .card import ModelCard
-from .classifier import Classifier, prepare_crops, to_tensor
-from .evaluate import per_group_table, summary_metrics
-from .metrics import launder
+from .classifier import Classifier
+from .evaluate import evaluation_pixels, per_group_table, summary_metrics
 
 
 @dataclass(frozen=True)
@@ -99,13 +98,7 @@ def balanced_log_loss(labels: np.ndarray, p: np.ndarray, groups: list[str]) -> f
 
 def mean_logits(classifier: Classifier, records: list[ImageRecord], laundered: bool) -> np.ndarray:
     """The ensemble logit of each image before any temperature (what the scaling acts on)."""
-    prep = classifier.card.preprocessing
-    out = []
-    for r in records:
-        rgb = load_pixels(r)
-        _, _, crops = prepare_crops(launder(rgb) if laundered else rgb, prep)
-        out.append(float(classifier.crop_logits(to_tensor(crops, prep)).mean()))
-    return np.array(out)
+    return np.array([classifier.mean_logit(evaluation_pixels(r, laundered)) for r in records])
 
 
 CURRENT = "current (calibration split)"

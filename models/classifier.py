@@ -74,6 +74,11 @@ class Classifier:
             logit += member.weight * self.members[member.name](batch).reshape(-1).float()
         return logit
 
+    def mean_logit(self, rgb: np.ndarray) -> float:
+        """The image's ensemble logit before the temperature (what calibration scales)."""
+        prep = self.card.preprocessing
+        return float(self.crop_logits(to_tensor(prepare_crops(rgb, prep)[2], prep)).mean())
+
     def predict(self, rgb: np.ndarray) -> ClassifierResult:
         prep = self.card.preprocessing
         rows, cols, crops = prepare_crops(rgb, prep)

@@ -20,12 +20,14 @@ from .classifier import Classifier
 from .metrics import auc, average_precision, balanced_accuracy, expected_calibration_error, launder
 
 
+def evaluation_pixels(record: ImageRecord, laundered: bool) -> np.ndarray:
+    """An image as evaluated: decoded, and laundered for the laundered condition."""
+    rgb = load_pixels(record)
+    return launder(rgb) if laundered else rgb
+
+
 def predict_all(classifier: Classifier, records: list[ImageRecord], laundered: bool) -> np.ndarray:
-    out = []
-    for r in records:
-        rgb = load_pixels(r)
-        out.append(classifier.predict(launder(rgb) if laundered else rgb).p_generated)
-    return np.array(out)
+    return np.array([classifier.predict(evaluation_pixels(r, laundered)).p_generated for r in records])
 
 
 def summary_metrics(labels: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:

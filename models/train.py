@@ -35,7 +35,7 @@ from . import load_classifier_from, sha256_file
 from .calibrate import calibrate
 from .card import Member, ModelCard, Preprocessing, write_card
 from .classifier import OneClassScorer, prepare_crops, to_tensor
-from .evaluate import per_group_table, summary_metrics
+from .evaluate import evaluation_pixels, per_group_table, summary_metrics
 from .metrics import auc, launder
 from .network import ARCHITECTURE, imagenet_network
 
@@ -226,10 +226,7 @@ def mean_member_scores(members: dict[str, torch.nn.Module], rgb: np.ndarray, pre
 
 def score_records(members: dict[str, torch.nn.Module], records: list[ImageRecord], prep: Preprocessing,
                   laundered: bool = False) -> dict[str, np.ndarray]:
-    rows = []
-    for r in records:
-        rgb = load_pixels(r)
-        rows.append(mean_member_scores(members, launder(rgb) if laundered else rgb, prep))
+    rows = [mean_member_scores(members, evaluation_pixels(r, laundered), prep) for r in records]
     return {name: np.array([row[name] for row in rows]) for name in members}
 
 
