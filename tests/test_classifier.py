@@ -3,12 +3,14 @@ its checksum, the shipped model inside analyze(), metrics, and the aligned-fake 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageFilter
 
 from synthcheck import AnalysisOptions, analyze, testkit
@@ -18,7 +20,7 @@ from synthcheck.models import (DEFAULT_MODEL, ModelIntegrityError, list_models, 
                                load_classifier_from)
 from synthcheck.models.evaluate import real_at_level_high
 from synthcheck.models.metrics import auc, average_precision, balanced_accuracy, expected_calibration_error, launder
-from synthcheck.models.train import AlignedPairs, Augment, select_candidate
+from synthcheck.models.train import AlignedPairs, Augment, BalancedSampler, parallel_batches, select_candidate
 from synthcheck.pipeline import Scanner
 
 from .conftest import EXAMPLES, shared_or_skip
@@ -88,6 +90,34 @@ def test_train_writes_a_loadable_card_checked_by_sha256(tmp_path):
         load_classifier_from(out)
 
 
+def test_training_device_is_checked_before_any_work(tmp_path, capsys):
+    from synthcheck.models.train import resolve_device
+
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: asking for one is no error here")
+    from synthcheck.cli import main
+
+    make_folder(tmp_path / "data")
+    code = main(["train", str(tiny_config(tmp_path, ["real/cam_b:", "generated/gen_b:"])), "--device", "cuda"])
+    assert code == 2 and "no CUDA GPU" in capsys.readouterr().err
+    assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none here): the CPU path is tested above")
+def test_training_on_a_gpu_ships_cpu_weights(tmp_path):
+    from synthcheck.models.train import run
+
+    make_folder(tmp_path / "data")
+    out = run(tiny_config(tmp_path, ["real/cam_b:", "generated/gen_b:"], max_steps=4), device="cuda", workers=2)
+    card = json.loads((out / "card.json").read_text())
+    assert card["training"]["device"].startswith("cuda") and card["training"]["steps"] == 4
+    assert card["training"]["batch_stream"] == "parallel, 2 workers"  # forked after CUDA started: must work
+    result = load_classifier_from(out).predict(np.asarray(testkit.photo_like(200, 150)))
+    assert 0.0 <= result.p_generated <= 1.0
+
+
 def test_aligned_pairs_share_content_crop_and_degradations(tmp_path):
     make_folder(tmp_path / "data")
     photos = [r for r in load_folder(tmp_path / "data") if r.label == 0][:3]
@@ -103,6 +133,44 @@ def test_aligned_pairs_share_content_crop_and_degradations(tmp_path):
     for _ in range(20):
         real, fake = pairs.draw(48, strong, rng)
         assert real.shape == (48, 48, 3) and np.array_equal(real, fake)
+
+
+def test_parallel_batches_do_not_depend_on_the_number_of_workers(tmp_path):
+    make_folder(tmp_path / "data")
+    records = load_folder(tmp_path / "data")
+    photos = [r for r in records if r.label == 0][:2]
+    fakes = []
+    for i, photo in enumerate(photos):  # stand-in aligned fakes: the exact region the builder crops
+        path = tmp_path / f"fake{i}.png"
+        Image.fromarray(centre_crop(load_pixels(photo), 64)).save(path)
+        fakes.append(replace(photo, path=path, label=1, source="aligned", generator="identity"))
+    records += fakes
+    pixels, labels = [load_pixels(r) for r in records], [r.label for r in records]
+    strong = Augment(resize_prob=0.5, blur_prob=0.5, jpeg_prob=1.0, flip_prob=0.5, launder_prob=0.5)
+
+    def first_batches(workers):
+        rng = random.Random(0)
+        stream = parallel_batches(pixels, labels, BalancedSampler(records, rng), AlignedPairs(records, crop=64),
+                                  1, 8, 48, strong, rng, workers=workers)
+        with contextlib.closing(stream):
+            return [next(stream) for _ in range(3)]
+
+    one, two = first_batches(1), first_batches(2)
+    for (crops_1, labels_1), (crops_2, labels_2) in zip(one, two):
+        assert labels_1 == labels_2 and labels_1[-2:] == [0.0, 1.0] and len(crops_1) == 8
+        assert all(np.array_equal(a, b) for a, b in zip(crops_1, crops_2))
+        assert np.array_equal(crops_1[-2], crops_1[-1])  # the pair: same crop, same degradations
+    assert not np.array_equal(one[0][0][0], one[1][0][0])  # each crop has a seed of its own
+
+
+def test_training_with_augmentation_workers_records_its_stream(tmp_path):
+    from synthcheck.models.train import run
+
+    make_folder(tmp_path / "data")
+    out = run(tiny_config(tmp_path, ["real/cam_b:", "generated/gen_b:"], max_steps=3), device="cpu", workers=2)
+    training = json.loads((out / "card.json").read_text())["training"]
+    assert training["batch_stream"] == "parallel, 2 workers" and training["device"] == "cpu"
+    assert training["crops_seen"] == 3 * 4
 
 
 def test_shipped_model_is_registered_and_used_by_analyze():
