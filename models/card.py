@@ -95,7 +95,8 @@ def render_readme(card: ModelCard) -> str:
         f"- Held out for validation (whole groups): {', '.join(t.get('validation_groups', []))}",
         f"- Initialisation: {t.get('init')}",
         f"- Steps: {t.get('steps')} (best at {t.get('best_step')}), crops seen {t.get('crops_seen')}, "
-        f"wall clock {t.get('wall_clock_minutes')} min, torch {t.get('torch')}.",
+        f"wall clock {t.get('wall_clock_minutes')} min, torch {t.get('torch')}, on {t.get('device', 'cpu')}, "
+        f"{t.get('batch_stream', 'serial')} batches.",
         "- Recipe: see `synthcheck/models/train.py` and the config in card.json (`training.config`).", "",
         "## Metrics (source-held-out validation split)", "",
         f"Shipped candidate: **{m.get('shipped')}**.", "",
@@ -118,6 +119,9 @@ def render_readme(card: ModelCard) -> str:
                      f"| {c['calibration_split']['auc']} |")
     if m.get("selection"):
         lines += ["", f"Selection rule: {m['selection']}"]
+    lines += ["", "Candidates measured outside the training script on this split (members that need no "
+              "generated training data: a DINOv2-S/14 stability test and probe; earlier recipes; ensembles "
+              "of shipped networks): `models/experiments/README.md`."]
     if m.get("calibration"):
         cal = m["calibration"]
         lines += ["", "## Calibration on held-out sources", "", f"Method: {cal['method']}.", "",

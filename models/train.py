@@ -371,8 +371,9 @@ def train_supervised(config: TrainConfig, train: list[ImageRecord], calibration:
     selection = calibration[:]
     rng.shuffle(selection)
     selection = selection[: config.selection_images]
-    stream = (pixels, [r.label for r in train], sampler, pairs, n_pairs, config.batch_size, prep.crop_size, aug, rng)
-    batches = parallel_batches(*stream, workers=workers) if workers > 0 else serial_batches(*stream)
+    batch_args = (pixels, [r.label for r in train], sampler, pairs, n_pairs, config.batch_size, prep.crop_size,
+                  aug, rng)
+    batches = parallel_batches(*batch_args, workers=workers) if workers > 0 else serial_batches(*batch_args)
     optimizer = torch.optim.AdamW([{"params": trunk, "lr": config.learning_rate},
                                    {"params": head, "lr": config.learning_rate * 5}],
                                   weight_decay=config.weight_decay)
