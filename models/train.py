@@ -198,10 +198,13 @@ class AlignedPairs:
 
     def draw(self, size: int, aug: Augment, rng: random.Random) -> tuple[np.ndarray, np.ndarray]:
         """(real crop, fake crop) of a random pair, augmented identically."""
-        real, fake = self.pairs[rng.randrange(len(self.pairs))]
-        seed = rng.getrandbits(64)
-        return (augment_crop(real, size, aug, random.Random(seed)),
-                augment_crop(fake, size, aug, random.Random(seed)))
+        index = rng.randrange(len(self.pairs))
+        return self.crops(index, rng.getrandbits(64), size, aug)
+
+    def crops(self, index: int, seed: int, size: int, aug: Augment) -> tuple[np.ndarray, np.ndarray]:
+        """(real crop, fake crop) of pair `index`: the same seed, so the same crop and degradations."""
+        real, fake = self.pairs[index]
+        return augment_crop(real, size, aug, random.Random(seed)), augment_crop(fake, size, aug, random.Random(seed))
 
 
 class BalancedSampler:
@@ -310,8 +313,7 @@ def _augment_job(job: tuple[str, int, int]) -> list[np.ndarray]:
     size, aug = _WORKER_DATA["size"], _WORKER_DATA["augment"]
     if kind == "image":
         return [augment_crop(_WORKER_DATA["pixels"][index], size, aug, random.Random(seed))]
-    real, fake = _WORKER_DATA["pairs"].pairs[index]  # a pair: same seed, same crop and degradations
-    return [augment_crop(real, size, aug, random.Random(seed)), augment_crop(fake, size, aug, random.Random(seed))]
+    return list(_WORKER_DATA["pairs"].crops(index, seed, size, aug))
 
 
 def parallel_batches(pixels: list[np.ndarray], labels: list[int], sampler: BalancedSampler,

@@ -118,14 +118,20 @@ def test_training_on_a_gpu_ships_cpu_weights(tmp_path):
     assert 0.0 <= result.p_generated <= 1.0
 
 
+def identity_fakes(photos, folder, crop=64):
+    """Stand-in aligned fakes of `photos`: the exact region the builder crops, unchanged."""
+    fakes = []
+    for i, photo in enumerate(photos):
+        path = folder / f"fake{i}.png"
+        Image.fromarray(centre_crop(load_pixels(photo), crop)).save(path)
+        fakes.append(replace(photo, path=path, label=1, source="aligned", generator="identity"))
+    return fakes
+
+
 def test_aligned_pairs_share_content_crop_and_degradations(tmp_path):
     make_folder(tmp_path / "data")
     photos = [r for r in load_folder(tmp_path / "data") if r.label == 0][:3]
-    fakes = []
-    for i, photo in enumerate(photos[:2]):  # stand-in "fakes": the exact region the builder crops
-        path = tmp_path / f"fake{i}.png"
-        Image.fromarray(centre_crop(load_pixels(photo), 64)).save(path)
-        fakes.append(replace(photo, path=path, label=1, source="aligned", generator="identity"))
+    fakes = identity_fakes(photos[:2], tmp_path)
     pairs = AlignedPairs(photos + fakes, crop=64)
     assert len(pairs) == 2  # the photo without a fake pairs with nothing
     rng = random.Random(0)
@@ -138,13 +144,7 @@ def test_aligned_pairs_share_content_crop_and_degradations(tmp_path):
 def test_parallel_batches_do_not_depend_on_the_number_of_workers(tmp_path):
     make_folder(tmp_path / "data")
     records = load_folder(tmp_path / "data")
-    photos = [r for r in records if r.label == 0][:2]
-    fakes = []
-    for i, photo in enumerate(photos):  # stand-in aligned fakes: the exact region the builder crops
-        path = tmp_path / f"fake{i}.png"
-        Image.fromarray(centre_crop(load_pixels(photo), 64)).save(path)
-        fakes.append(replace(photo, path=path, label=1, source="aligned", generator="identity"))
-    records += fakes
+    records += identity_fakes([r for r in records if r.label == 0][:2], tmp_path)
     pixels, labels = [load_pixels(r) for r in records], [r.label for r in records]
     strong = Augment(resize_prob=0.5, blur_prob=0.5, jpeg_prob=1.0, flip_prob=0.5, launder_prob=0.5)
 
