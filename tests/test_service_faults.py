@@ -36,6 +36,23 @@ def _pool_workers() -> list[int]:
     return workers
 
 
+def _cpu_ticks(pid: int) -> int:
+    """User + system CPU time of a process, in clock ticks."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def _wait_until_busy(pids: list[int], idle: dict[int, int], timeout_s: float = 60.0) -> None:
+    """Until one of the workers has used CPU since `idle` was read: the analysis has reached it.
+    (A fixed sleep raced with the analysis itself, which takes about a second on a fast machine.)"""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if any(_cpu_ticks(pid) > idle[pid] + 1 for pid in pids):
+            return
+        time.sleep(0.01)
+    raise AssertionError("no analysis worker started working on the request")
+
+
 def _slow_png(side: int = 9000) -> bytes:
     """A small file whose decoding takes a while (81 MP of zeros, under the pixel limit)."""
     buffer = io.BytesIO()
@@ -48,13 +65,14 @@ def test_worker_killed_mid_analysis_gives_500_and_the_service_goes_on(tmp_path):
                         workers=1, request_timeout_s=120, audit_fallback_path=tmp_path / "fallback.jsonl")
     slow = _slow_png()
     with running_app(settings) as client:
+        workers = _pool_workers()
+        assert workers, "no analysis worker found"
+        idle = {pid: _cpu_ticks(pid) for pid in workers}
         result = {}
         request = threading.Thread(target=lambda: result.update(response=client.post(
             "/v1/analyze", content=slow, headers={"X-API-Key": "k", "Content-Type": "image/png"})))
         request.start()
-        time.sleep(1.0)  # the worker is now decoding 81 MP
-        workers = _pool_workers()
-        assert workers, "no analysis worker found"
+        _wait_until_busy(workers, idle)  # the worker is now decoding 81 MP
         for pid in workers:
             os.kill(pid, signal.SIGKILL)
         request.join(timeout=120)
