@@ -85,6 +85,11 @@ class TrainConfig:
     paired_fraction: float = 0.0
     preprocessing: Preprocessing = Preprocessing()
     augment: Augment = Augment()
+    # The aligned pairs' own degradations (None: `augment`). A pair whose crop is shrunk or
+    # re-compressed until the fingerprint is gone teaches nothing but "same pixels, both
+    # labels"; lighter degradations here keep more pairs informative, while the unpaired
+    # crops keep the full recipe. Both members of a pair still get the same ones.
+    pair_augment: Augment | None = None
     batch_size: int = 32
     learning_rate: float = 4e-4
     weight_decay: float = 1e-4
@@ -119,8 +124,9 @@ class TrainConfig:
         if "preprocessing" in raw:
             raw["preprocessing"] = Preprocessing(**{k: tuple(v) if isinstance(v, list) else v
                                                     for k, v in raw["preprocessing"].items()})
-        if "augment" in raw:
-            raw["augment"] = Augment(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw["augment"].items()})
+        for key in ("augment", "pair_augment"):
+            if raw.get(key) is not None:
+                raw[key] = Augment(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw[key].items()})
         config = cls(**raw)
         if config.calibration not in CALIBRATIONS:
             raise ValueError(f"calibration must be one of {', '.join(CALIBRATIONS)}, not {config.calibration!r}")
@@ -292,7 +298,7 @@ Batch = tuple[list[np.ndarray], list[float]]  # augmented crops and their labels
 
 def serial_batches(pixels: list[np.ndarray], labels: list[int], sampler: BalancedSampler,
                    pairs: AlignedPairs | None, n_pairs: int, batch_size: int, size: int, aug: Augment,
-                   rng: random.Random) -> Iterator[Batch]:
+                   pair_aug: Augment, rng: random.Random) -> Iterator[Batch]:
     """Every draw from one generator, in order, in this process: the stream the shipped
     weights were trained with (each config reproduces them)."""
     while True:
@@ -300,7 +306,7 @@ def serial_batches(pixels: list[np.ndarray], labels: list[int], sampler: Balance
         crops = [augment_crop(pixels[i], size, aug, rng) for i in idx]
         batch_labels = [float(labels[i]) for i in idx]
         for _ in range(n_pairs):
-            crops += pairs.draw(size, aug, rng)
+            crops += pairs.draw(size, pair_aug, rng)
             batch_labels += [0.0, 1.0]
         yield crops, batch_labels
 
@@ -313,12 +319,12 @@ def _augment_job(job: tuple[str, int, int]) -> list[np.ndarray]:
     size, aug = _WORKER_DATA["size"], _WORKER_DATA["augment"]
     if kind == "image":
         return [augment_crop(_WORKER_DATA["pixels"][index], size, aug, random.Random(seed))]
-    return list(_WORKER_DATA["pairs"].crops(index, seed, size, aug))
+    return list(_WORKER_DATA["pairs"].crops(index, seed, size, _WORKER_DATA["pair_augment"]))
 
 
 def parallel_batches(pixels: list[np.ndarray], labels: list[int], sampler: BalancedSampler,
                      pairs: AlignedPairs | None, n_pairs: int, batch_size: int, size: int, aug: Augment,
-                     rng: random.Random, workers: int) -> Iterator[Batch]:
+                     pair_aug: Augment, rng: random.Random, workers: int) -> Iterator[Batch]:
     """Crops made by `workers` forked processes, one batch ahead of the training step (on a
     GPU, augmentation in one process bounds the speed). This process draws each crop's image
     and a seed of its own, so the batches depend on the config's seed and not on the number
@@ -330,7 +336,7 @@ def parallel_batches(pixels: list[np.ndarray], labels: list[int], sampler: Balan
         jobs += [("pair", rng.randrange(len(pairs)), rng.getrandbits(64)) for _ in range(n_pairs)]
         return jobs, [float(labels[i]) for i in idx] + [0.0, 1.0] * n_pairs
 
-    _WORKER_DATA.update(pixels=pixels, pairs=pairs, size=size, augment=aug)
+    _WORKER_DATA.update(pixels=pixels, pairs=pairs, size=size, augment=aug, pair_augment=pair_aug)
     # fork: the workers share the decoded images instead of each loading a copy. (Python 3.12
     # warns that forking a process with threads may deadlock the child; the workers run only
     # Pillow and NumPy code, never torch, and ran so on the CPU and after CUDA had started.)
@@ -355,6 +361,7 @@ def train_supervised(config: TrainConfig, train: list[ImageRecord], calibration:
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     prep, aug = config.preprocessing, config.augment
+    pair_aug = config.pair_augment or aug
     log(f"loading {len(train)} training images into memory")
     pixels = [load_pixels(r, config.max_side) for r in train]
     sampler = BalancedSampler(train, rng)
@@ -374,7 +381,7 @@ def train_supervised(config: TrainConfig, train: list[ImageRecord], calibration:
     rng.shuffle(selection)
     selection = selection[: config.selection_images]
     batch_args = (pixels, [r.label for r in train], sampler, pairs, n_pairs, config.batch_size, prep.crop_size,
-                  aug, rng)
+                  aug, pair_aug, rng)
     batches = parallel_batches(*batch_args, workers=workers) if workers > 0 else serial_batches(*batch_args)
     optimizer = torch.optim.AdamW([{"params": trunk, "lr": config.learning_rate},
                                    {"params": head, "lr": config.learning_rate * 5}],

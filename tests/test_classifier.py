@@ -20,7 +20,8 @@ from synthcheck.models import (DEFAULT_MODEL, ModelIntegrityError, list_models, 
                                load_classifier_from)
 from synthcheck.models.evaluate import real_at_level_high
 from synthcheck.models.metrics import auc, average_precision, balanced_accuracy, expected_calibration_error, launder
-from synthcheck.models.train import AlignedPairs, Augment, BalancedSampler, parallel_batches, select_candidate
+from synthcheck.models.train import (AlignedPairs, Augment, BalancedSampler, TrainConfig, parallel_batches,
+                                     select_candidate, serial_batches)
 from synthcheck.pipeline import Scanner
 
 from .conftest import EXAMPLES, shared_or_skip
@@ -141,6 +142,44 @@ def test_aligned_pairs_share_content_crop_and_degradations(tmp_path):
         assert real.shape == (48, 48, 3) and np.array_equal(real, fake)
 
 
+NO_DEGRADATION = Augment(resize_prob=0.0, blur_prob=0.0, jpeg_prob=0.0, flip_prob=0.0)
+
+
+def is_window_of(crop: np.ndarray, region: np.ndarray) -> bool:
+    """Whether `crop` is `region`'s pixels at some position, untouched."""
+    size = crop.shape[0]
+    return any(np.array_equal(crop, region[y:y + size, x:x + size])
+               for y in range(region.shape[0] - size + 1) for x in range(region.shape[1] - size + 1))
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_aligned_pairs_get_their_own_degradations(tmp_path, workers):
+    make_folder(tmp_path / "data")
+    records = load_folder(tmp_path / "data")
+    records += identity_fakes([r for r in records if r.label == 0][:1], tmp_path)
+    pixels, labels = [load_pixels(r) for r in records], [r.label for r in records]
+    pairs = AlignedPairs(records, crop=64)
+    region = pairs.pairs[0][0]
+    always_jpeg = Augment(resize_prob=0.0, blur_prob=0.0, jpeg_prob=1.0, jpeg_quality=(30, 40), flip_prob=0.0)
+    rng = random.Random(0)
+    args = (pixels, labels, BalancedSampler(records, rng), pairs, 1, 4, 48, always_jpeg, NO_DEGRADATION, rng)
+    stream = parallel_batches(*args, workers=workers) if workers else serial_batches(*args)
+    with contextlib.closing(stream):
+        for _ in range(3):
+            crops, _ = next(stream)
+            assert is_window_of(crops[-2], region) and is_window_of(crops[-1], region)  # pairs: untouched
+            assert not any(is_window_of(c, p) for c in crops[:2] for p in pixels)  # the rest: re-compressed
+
+
+def test_pair_augment_is_read_from_the_config_and_defaults_to_augment():
+    raw = {"name": "x", "version": "0", "data": [{"kind": "folder", "root": "."}], "validation_groups": [],
+           "augment": {"jpeg_prob": 0.9}}
+    assert TrainConfig.from_dict(raw).pair_augment is None
+    config = TrainConfig.from_dict(raw | {"pair_augment": {"jpeg_quality": [75, 100], "resize_range": [0.5, 1.0]}})
+    assert config.pair_augment == Augment(jpeg_quality=(75, 100), resize_range=(0.5, 1.0))
+    assert config.augment.jpeg_prob == 0.9
+
+
 def test_parallel_batches_do_not_depend_on_the_number_of_workers(tmp_path):
     make_folder(tmp_path / "data")
     records = load_folder(tmp_path / "data")
@@ -151,7 +190,7 @@ def test_parallel_batches_do_not_depend_on_the_number_of_workers(tmp_path):
     def first_batches(workers):
         rng = random.Random(0)
         stream = parallel_batches(pixels, labels, BalancedSampler(records, rng), AlignedPairs(records, crop=64),
-                                  1, 8, 48, strong, rng, workers=workers)
+                                  1, 8, 48, strong, strong, rng, workers=workers)
         with contextlib.closing(stream):
             return [next(stream) for _ in range(3)]
 
