@@ -12,8 +12,8 @@ import pytest
 
 from synthcheck.datasets import load_folder, load_pixels
 from synthcheck.models import DEFAULT_MODEL, load_classifier, load_classifier_from
-from synthcheck.models.calibrate import (Scaling, balanced_weights, calibrate, cross_fitted, fit_scaling,
-                                         mean_logits)
+from synthcheck.models.calibrate import (CURRENT, MIN_LOG_LOSS_GAIN, Scaling, balanced_weights, calibrate,
+                                         choose_scaling, cross_fitted, fit_scaling, mean_logits)
 from synthcheck.models.classifier import Classifier
 
 from .test_classifier import make_folder, tiny_config
@@ -59,6 +59,18 @@ def test_cross_fitting_never_lets_a_group_see_its_own_labels():
     assert np.allclose(p[in_group], flipped_p[in_group])
     with pytest.raises(ValueError, match="two validation groups"):
         cross_fitted(z, labels, ["real" if y == 0 else "gen" for y in labels], with_shift=False)
+
+
+def test_a_richer_scaling_must_win_by_a_margin():
+    def comparison(current, temperature, shift):
+        return {CURRENT: {"balanced_log_loss": current}, "held-out temperature": {"balanced_log_loss": temperature},
+                "held-out temperature and shift": {"balanced_log_loss": shift}}
+
+    assert choose_scaling(comparison(0.478, 0.468, 0.467)) == "held-out temperature"  # v7: the shift won by 0.001
+    assert choose_scaling(comparison(0.438, 0.450, 0.456)) == CURRENT  # v4
+    assert choose_scaling(comparison(0.505, 0.493, 0.499)) == "held-out temperature"  # v5
+    assert choose_scaling(comparison(0.500, 0.500 - MIN_LOG_LOSS_GAIN / 2, 0.470)) == "held-out temperature and shift"
+    assert choose_scaling(comparison(0.500, 0.499, 0.499)) == CURRENT  # nothing wins by the margin
 
 
 def test_recalibrated_card_makes_the_classifier_output_the_fitted_scaling(tmp_path):
