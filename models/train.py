@@ -121,12 +121,9 @@ class TrainConfig:
         raw["data"] = tuple(DataSource(**d) for d in raw["data"])
         raw["validation_groups"] = tuple(raw["validation_groups"])
         raw["frozen_prefixes"] = tuple(raw.get("frozen_prefixes", ()))
-        if "preprocessing" in raw:
-            raw["preprocessing"] = Preprocessing(**{k: tuple(v) if isinstance(v, list) else v
-                                                    for k, v in raw["preprocessing"].items()})
-        for key in ("augment", "pair_augment"):
-            if raw.get(key) is not None:
-                raw[key] = Augment(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw[key].items()})
+        for key, kind in (("preprocessing", Preprocessing), ("augment", Augment), ("pair_augment", Augment)):
+            if raw.get(key) is not None:  # JSON lists become the dataclasses' tuples
+                raw[key] = kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw[key].items()})
         config = cls(**raw)
         if config.calibration not in CALIBRATIONS:
             raise ValueError(f"calibration must be one of {', '.join(CALIBRATIONS)}, not {config.calibration!r}")
