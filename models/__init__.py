@@ -20,7 +20,7 @@ from .classifier import Classifier, OneClassScorer
 from .network import create_network
 
 MODELS_DIR = Path(__file__).resolve().parent
-DEFAULT_MODEL = "synthcheck-lite0-v7"
+DEFAULT_MODEL = "synthcheck-lite0-v9"
 
 
 def list_models(models_dir: Path = MODELS_DIR) -> list[str]:

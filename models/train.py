@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image, ImageFilter
@@ -65,6 +66,13 @@ class Augment:
     launder_prob: float = 0.0
     launder_scale: tuple[float, float] = (0.4, 0.6)
     launder_quality: tuple[int, int] = (60, 85)
+    # Share of crops given a phone camera's processing (edge-preserving denoising, then
+    # sharpening), whatever the label: phone photos are smooth and crisp in a way that
+    # the DSLR and web photos of the training split are not, and an untaught network
+    # reads that as "generated" (see models/experiments/README.md, lite0-v9).
+    phone_prob: float = 0.0
+    phone_denoise: tuple[float, float] = (10.0, 40.0)  # bilateral filter's colour sigma
+    phone_sharpen: tuple[float, float] = (0.3, 1.5)  # unsharp-mask amount
 
 
 CALIBRATIONS = ("calibration_split", "held_out_sources")
@@ -164,6 +172,9 @@ def augment_crop(rgb: np.ndarray, size: int, aug: Augment, rng: random.Random) -
         return prepare_crops(arr, Preprocessing(crop_size=size, max_grid=1))[2][0]
     x, y = rng.randint(0, image.width - size), rng.randint(0, image.height - size)
     image = image.crop((x, y, x + size, y + size))
+    if aug.phone_prob and rng.random() < aug.phone_prob:  # no draw when off: older configs reproduce
+        image = Image.fromarray(phone_processing(np.asarray(image), rng.uniform(*aug.phone_denoise),
+                                                 rng.uniform(*aug.phone_sharpen)))
     if rng.random() < aug.blur_prob:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(*aug.blur_sigma)))
     if rng.random() < aug.jpeg_prob:
@@ -174,6 +185,14 @@ def augment_crop(rgb: np.ndarray, size: int, aug: Augment, rng: random.Random) -
     if rng.random() < aug.flip_prob:
         image = image.transpose(Image.FLIP_LEFT_RIGHT)
     return np.asarray(image)
+
+
+def phone_processing(rgb: np.ndarray, denoise_sigma: float, sharpen_amount: float) -> np.ndarray:
+    """What a phone's image pipeline does before the JPEG: noise reduction that keeps edges
+    (a bilateral filter), then an unsharp mask."""
+    smooth = cv2.bilateralFilter(np.ascontiguousarray(rgb), 5, denoise_sigma, 3.0).astype(np.float32)
+    blurred = cv2.GaussianBlur(smooth, (0, 0), 1.0)
+    return np.clip(smooth + sharpen_amount * (smooth - blurred), 0, 255).round().astype(np.uint8)
 
 
 class AlignedPairs:

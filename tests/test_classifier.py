@@ -20,8 +20,8 @@ from synthcheck.models import (DEFAULT_MODEL, ModelIntegrityError, list_models, 
                                load_classifier_from)
 from synthcheck.models.evaluate import real_at_level_high
 from synthcheck.models.metrics import auc, average_precision, balanced_accuracy, expected_calibration_error, launder
-from synthcheck.models.train import (AlignedPairs, Augment, BalancedSampler, TrainConfig, parallel_batches,
-                                     select_candidate, serial_batches)
+from synthcheck.models.train import (AlignedPairs, Augment, BalancedSampler, TrainConfig, augment_crop,
+                                     parallel_batches, phone_processing, select_candidate, serial_batches)
 from synthcheck.pipeline import Scanner
 
 from .conftest import EXAMPLES, shared_or_skip
@@ -178,6 +178,32 @@ def test_pair_augment_is_read_from_the_config_and_defaults_to_augment():
     config = TrainConfig.from_dict(raw | {"pair_augment": {"jpeg_quality": [75, 100], "resize_range": [0.5, 1.0]}})
     assert config.pair_augment == Augment(jpeg_quality=(75, 100), resize_range=(0.5, 1.0))
     assert config.augment.jpeg_prob == 0.9
+
+
+def test_phone_processing_smooths_noise_and_keeps_edges_crisp():
+    rng = np.random.default_rng(0)
+    flat = np.full((64, 64, 3), 128.0)
+    noisy = np.clip(flat + rng.normal(0, 8, flat.shape), 0, 255).astype(np.uint8)
+    assert phone_processing(noisy, 40.0, 0.0).std() < 0.6 * noisy.std()
+    step = np.zeros((64, 64, 3), np.uint8)
+    step[:, 32:] = 200
+    edge = np.abs(np.diff(phone_processing(step, 40.0, 1.0)[32, :, 0].astype(int))).max()
+    assert edge >= 200  # not blurred away; the unsharp mask even overshoots
+    assert phone_processing(step, 40.0, 1.0).max() > 200
+
+
+def test_phone_processing_is_one_more_degradation_for_every_crop():
+    photo = np.asarray(testkit.photo_like(120, 100, seed=3))
+    plain = Augment(resize_prob=0.0, blur_prob=0.0, jpeg_prob=0.0, flip_prob=0.0)
+    phone = replace(plain, phone_prob=1.0, phone_denoise=(25.0, 25.0), phone_sharpen=(0.9, 0.9))
+    crop = augment_crop(photo, 64, plain, random.Random(7))
+    # Same crop position, then the phone's pipeline; off (the default) it draws nothing.
+    assert np.array_equal(augment_crop(photo, 64, phone, random.Random(7)), phone_processing(crop, 25.0, 0.9))
+    assert not np.array_equal(crop, phone_processing(crop, 25.0, 0.9))
+    assert Augment().phone_prob == 0.0
+    raw = {"name": "x", "version": "0", "data": [{"kind": "folder", "root": "."}], "validation_groups": [],
+           "augment": {"phone_prob": 0.3, "phone_sharpen": [0.5, 1.0]}}
+    assert TrainConfig.from_dict(raw).augment == Augment(phone_prob=0.3, phone_sharpen=(0.5, 1.0))
 
 
 def test_parallel_batches_do_not_depend_on_the_number_of_workers(tmp_path):
