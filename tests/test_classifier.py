@@ -171,9 +171,11 @@ def test_aligned_pairs_get_their_own_degradations(tmp_path, workers):
             assert not any(is_window_of(c, p) for c in crops[:2] for p in pixels)  # the rest: re-compressed
 
 
+MINIMAL_CONFIG = {"name": "x", "version": "0", "data": [{"kind": "folder", "root": "."}], "validation_groups": []}
+
+
 def test_pair_augment_is_read_from_the_config_and_defaults_to_augment():
-    raw = {"name": "x", "version": "0", "data": [{"kind": "folder", "root": "."}], "validation_groups": [],
-           "augment": {"jpeg_prob": 0.9}}
+    raw = MINIMAL_CONFIG | {"augment": {"jpeg_prob": 0.9}}
     assert TrainConfig.from_dict(raw).pair_augment is None
     config = TrainConfig.from_dict(raw | {"pair_augment": {"jpeg_quality": [75, 100], "resize_range": [0.5, 1.0]}})
     assert config.pair_augment == Augment(jpeg_quality=(75, 100), resize_range=(0.5, 1.0))
@@ -194,15 +196,14 @@ def test_phone_processing_smooths_noise_and_keeps_edges_crisp():
 
 def test_phone_processing_is_one_more_degradation_for_every_crop():
     photo = np.asarray(testkit.photo_like(120, 100, seed=3))
-    plain = Augment(resize_prob=0.0, blur_prob=0.0, jpeg_prob=0.0, flip_prob=0.0)
+    plain = NO_DEGRADATION
     phone = replace(plain, phone_prob=1.0, phone_denoise=(25.0, 25.0), phone_sharpen=(0.9, 0.9))
     crop = augment_crop(photo, 64, plain, random.Random(7))
     # Same crop position, then the phone's pipeline; off (the default) it draws nothing.
     assert np.array_equal(augment_crop(photo, 64, phone, random.Random(7)), phone_processing(crop, 25.0, 0.9))
     assert not np.array_equal(crop, phone_processing(crop, 25.0, 0.9))
     assert Augment().phone_prob == 0.0
-    raw = {"name": "x", "version": "0", "data": [{"kind": "folder", "root": "."}], "validation_groups": [],
-           "augment": {"phone_prob": 0.3, "phone_sharpen": [0.5, 1.0]}}
+    raw = MINIMAL_CONFIG | {"augment": {"phone_prob": 0.3, "phone_sharpen": [0.5, 1.0]}}
     assert TrainConfig.from_dict(raw).augment == Augment(phone_prob=0.3, phone_sharpen=(0.5, 1.0))
 
 
