@@ -20,8 +20,10 @@ from synthcheck.models import (DEFAULT_MODEL, ModelIntegrityError, list_models, 
                                load_classifier_from)
 from synthcheck.models.evaluate import real_at_level_high
 from synthcheck.models.metrics import auc, average_precision, balanced_accuracy, expected_calibration_error, launder
-from synthcheck.models.train import (AlignedPairs, Augment, BalancedSampler, TrainConfig, augment_crop,
-                                     parallel_batches, phone_processing, select_candidate, serial_batches)
+from synthcheck.models.network import imagenet_network
+from synthcheck.models.train import (AlignedPairs, Augment, BalancedSampler, TrainConfig, WeightAverage,
+                                     augment_crop, parallel_batches, phone_processing, select_candidate,
+                                     serial_batches)
 from synthcheck.pipeline import Scanner
 
 from .conftest import EXAMPLES, shared_or_skip
@@ -227,6 +229,46 @@ def test_parallel_batches_do_not_depend_on_the_number_of_workers(tmp_path):
         assert all(np.array_equal(a, b) for a, b in zip(crops_1, crops_2))
         assert np.array_equal(crops_1[-2], crops_1[-1])  # the pair: same crop, same degradations
     assert not np.array_equal(one[0][0][0], one[1][0][0])  # each crop has a seed of its own
+
+
+def test_weight_average_ramps_its_decay_and_copies_integer_buffers():
+    network = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    start = {k: v.clone() for k, v in network.state_dict().items()}
+    average = WeightAverage(network, decay=0.5)
+    with torch.no_grad():
+        for parameter in network.parameters():
+            parameter.add_(1.0)
+    network.train()(torch.randn(4, 2))  # moves the batch-norm statistics and counts one batch
+    average.update(network)  # first step: decay min(0.5, 2 / 11)
+    average.update(network)  # second: min(0.5, 3 / 12) = 0.25
+    kept = (2 / 11) * 0.25  # share of the starting weights left in the average
+    for key, value in network.state_dict().items():
+        if value.is_floating_point():
+            assert torch.allclose(average.state[key], kept * start[key] + (1 - kept) * value, atol=1e-6), key
+    assert average.state["1.num_batches_tracked"].item() == 1
+    for _ in range(50):  # the decay reaches its ceiling and the average converges on constant weights
+        average.update(network)
+    assert torch.allclose(average.state["0.weight"], network.state_dict()["0.weight"], atol=1e-6)
+
+
+def test_training_ships_the_weight_average_when_asked(tmp_path):
+    from synthcheck.models.train import gather_records, train_supervised
+
+    make_folder(tmp_path / "data")
+    groups = ["real/cam_b:", "generated/gen_b:"]
+    trained = {}
+    for decay in (0.0, 0.5):
+        config = TrainConfig.load(tiny_config(tmp_path, groups, eval_every=2, ema_decay=decay))
+        splits = gather_records(config)
+        network, _ = train_supervised(config, splits["train"], splits["calibration"])
+        trained[decay] = network.state_dict()
+    start = imagenet_network(num_classes=1, drop_rate=0.2).state_dict()
+    key = "blocks.6.0.conv_pw.weight"  # a trained layer
+    assert not torch.equal(trained[0.0][key], trained[0.5][key])
+    # Same seed, same batches: the average lies between the start and the last step.
+    moved_last = (trained[0.0][key] - start[key]).norm()
+    moved_average = (trained[0.5][key] - start[key]).norm()
+    assert 0 < moved_average < moved_last
 
 
 def test_training_with_augmentation_workers_records_its_stream(tmp_path):
