@@ -103,6 +103,13 @@ class TrainConfig:
     learning_rate: float = 4e-4
     weight_decay: float = 1e-4
     max_steps: int = 3000
+    # How a label's draws are shared among its groups (camera makes, generators): in
+    # proportion to (the group's number of images) ** power. 0: every group alike, so a
+    # camera make with one photo is drawn as often as ImageNet's 336 photos and that one
+    # photo is seen thousands of times; 0.5: by the square root of the group's size; 1:
+    # every image alike. The training split's real groups hold 1 to 336 images each.
+    real_group_power: float = 0.0
+    generated_group_power: float = 0.0
     # Exponential moving average of the weights (and batch-norm statistics) over the steps,
     # which is what is scored at each checkpoint and shipped; 0 = the weights of the last
     # step themselves. A mini-batch of 32 crops pulls the weights towards its few sources;
@@ -237,19 +244,27 @@ class AlignedPairs:
 
 
 class BalancedSampler:
-    """Label 50/50; within a label, groups uniformly; within a group, images uniformly."""
+    """Label 50/50; within a label, a group in proportion to (its number of images) ** power
+    (`group_power` = (real, generated); 0: groups uniformly); within a group, images uniformly."""
 
-    def __init__(self, records: list[ImageRecord], rng: random.Random):
+    def __init__(self, records: list[ImageRecord], rng: random.Random,
+                 group_power: tuple[float, float] = (0.0, 0.0)):
         self.rng = rng
         self.by_label: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
         for i, r in enumerate(records):
             self.by_label[r.label][r.group].append(i)
         if set(self.by_label) != {0, 1}:
             raise ValueError("training needs both real and generated images")
+        self.names = {label: sorted(groups) for label, groups in self.by_label.items()}
+        self.weights = {label: [len(self.by_label[label][g]) ** group_power[label] for g in names]
+                        if group_power[label] else None for label, names in self.names.items()}
 
     def draw(self) -> int:
-        groups = self.by_label[self.rng.random() < 0.5]
-        return self.rng.choice(groups[self.rng.choice(sorted(groups))])
+        label = int(self.rng.random() < 0.5)
+        names, weights = self.names[label], self.weights[label]
+        # rng.choice for uniform groups: the draws every config before group powers was trained with
+        group = self.rng.choices(names, weights)[0] if weights else self.rng.choice(names)
+        return self.rng.choice(self.by_label[label][group])
 
 
 def resolve_device(name: str) -> torch.device:
@@ -408,7 +423,7 @@ def train_supervised(config: TrainConfig, train: list[ImageRecord], calibration:
     pair_aug = config.pair_augment or aug
     log(f"loading {len(train)} training images into memory")
     pixels = [load_pixels(r, config.max_side) for r in train]
-    sampler = BalancedSampler(train, rng)
+    sampler = BalancedSampler(train, rng, (config.real_group_power, config.generated_group_power))
     pairs = AlignedPairs(train, DEFAULT_CROP) if config.paired_fraction > 0 else None
     n_pairs = round(config.batch_size * config.paired_fraction / 2) if pairs else 0
     if pairs is not None:

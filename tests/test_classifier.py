@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+from collections import Counter
 from dataclasses import replace
 
 import numpy as np
@@ -14,7 +15,7 @@ import torch
 from PIL import Image, ImageFilter
 
 from synthcheck import AnalysisOptions, analyze, testkit
-from synthcheck.datasets import load_folder, load_manifest, load_pixels, split_records
+from synthcheck.datasets import ImageRecord, load_folder, load_manifest, load_pixels, split_records
 from synthcheck.datasets.aligned import centre_crop
 from synthcheck.models import (DEFAULT_MODEL, ModelIntegrityError, list_models, load_classifier,
                                load_classifier_from)
@@ -129,6 +130,33 @@ def identity_fakes(photos, folder, crop=64):
         Image.fromarray(centre_crop(load_pixels(photo), crop)).save(path)
         fakes.append(replace(photo, path=path, label=1, source="aligned", generator="identity"))
     return fakes
+
+
+def test_sampler_shares_a_labels_draws_among_groups_by_a_power_of_their_size(tmp_path):
+    def record(label, group, i):
+        return ImageRecord(path=tmp_path / f"{group}{i}.jpg", label=label, source=group, generator="")
+
+    sizes = {"big": 64, "small": 4, "single": 1}
+    records = [record(0, g, i) for g, n in sizes.items() for i in range(n)] + [record(1, "gen", 0)]
+    draws = 12000
+
+    def real_share_by_group(power):
+        sampler = BalancedSampler(records, random.Random(0), (power, 0.0))
+        groups = Counter(records[i].group for i in (sampler.draw() for _ in range(draws)) if records[i].label == 0)
+        total = sum(groups.values())
+        return {g.split(":")[0]: n / total for g, n in groups.items()}
+
+    uniform, sqrt = real_share_by_group(0.0), real_share_by_group(0.5)
+    assert all(abs(uniform[g] - 1 / 3) < 0.03 for g in sizes)
+    assert abs(sqrt["big"] - 8 / 11) < 0.03 and abs(sqrt["small"] - 2 / 11) < 0.03 and abs(sqrt["single"] - 1 / 11) < 0.03
+    # Power 0 keeps the draws that every earlier config was trained with.
+    rng, sampler = random.Random(1), BalancedSampler(records, random.Random(1))
+    groups = {0: sorted({r.group for r in records if r.label == 0}), 1: ["gen:-"]}
+    for _ in range(200):
+        label = int(rng.random() < 0.5)
+        group = rng.choice(groups[label])
+        expected = rng.choice([i for i, r in enumerate(records) if r.group == group])
+        assert sampler.draw() == expected
 
 
 def test_aligned_pairs_share_content_crop_and_degradations(tmp_path):
