@@ -126,6 +126,9 @@ class TrainConfig:
     # validation split's unseen sources (cross-fitted over its groups, see calibrate.py) and
     # the best on sources it never saw ships.
     calibration: str = "calibration_split"
+    # A cap on the fine-tuning's wall clock, not part of the recipe: a run that reaches it stops
+    # before max_steps (the card records the steps), so the same config on a slower machine would
+    # give other weights. The shipped configs set it at twice their runs' time (all finished).
     time_budget_minutes: float = 40.0
     eval_every: int = 250
     max_side: int = 1024  # images are kept in memory at most this large (training only)
