@@ -396,6 +396,11 @@ def parallel_batches(pixels: list[np.ndarray], labels: list[int], sampler: Balan
         _WORKER_DATA.clear()
 
 
+def copy_state(network: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A detached copy of a network's state (parameters and buffers), unaffected by later steps."""
+    return {k: v.detach().clone() for k, v in network.state_dict().items()}
+
+
 class WeightAverage:
     """Exponential moving average of a network's state (parameters and batch-norm statistics;
     integer buffers are copied). The decay ramps up from 0.1 as (1 + step) / (10 + step), so the
@@ -404,7 +409,7 @@ class WeightAverage:
     def __init__(self, network: torch.nn.Module, decay: float):
         self.decay = decay
         self.steps = 0
-        self.state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+        self.state = copy_state(network)
 
     @torch.no_grad()
     def update(self, network: torch.nn.Module) -> None:
@@ -483,7 +488,7 @@ def train_supervised(config: TrainConfig, train: list[ImageRecord], calibration:
                 rate = step * config.batch_size / (time.monotonic() - started)
                 log(f"step {step}: loss {loss.item():.3f}, calibration AUC {score:.4f}, {rate:.1f} crops/s")
                 if best[1] is None or score > best[0]:  # nan (one class only) never wins over a real score
-                    best = (score, {k: v.detach().clone() for k, v in scored.state_dict().items()}, step)
+                    best = (score, copy_state(scored), step)
             if out_of_time:
                 log("time budget reached")
                 break

@@ -226,9 +226,8 @@ def test_phone_processing_smooths_noise_and_keeps_edges_crisp():
 
 def test_phone_processing_is_one_more_degradation_for_every_crop():
     photo = np.asarray(testkit.photo_like(120, 100, seed=3))
-    plain = NO_DEGRADATION
-    phone = replace(plain, phone_prob=1.0, phone_denoise=(25.0, 25.0), phone_sharpen=(0.9, 0.9))
-    crop = augment_crop(photo, 64, plain, random.Random(7))
+    phone = replace(NO_DEGRADATION, phone_prob=1.0, phone_denoise=(25.0, 25.0), phone_sharpen=(0.9, 0.9))
+    crop = augment_crop(photo, 64, NO_DEGRADATION, random.Random(7))
     # Same crop position, then the phone's pipeline; off (the default) it draws nothing.
     assert np.array_equal(augment_crop(photo, 64, phone, random.Random(7)), phone_processing(crop, 25.0, 0.9))
     assert not np.array_equal(crop, phone_processing(crop, 25.0, 0.9))
