@@ -103,6 +103,12 @@ def _parser() -> argparse.ArgumentParser:
                    "the training process)")
     t.set_defaults(handler=_train)
 
+    n = sub.add_parser("ensemble", help="combine trained models into one ensemble model: compare it with each "
+                       "member on their validation split, keep the best, calibrate it (see models/configs/)")
+    n.add_argument("config", type=Path)
+    n.add_argument("--out", type=Path, default=None, help="output folder (default: the config's out_dir)")
+    n.set_defaults(handler=_ensemble)
+
     c = sub.add_parser("calibrate", help="compare a trained model's temperature with scalings fitted on the "
                        "unseen sources of its validation split (cross-fitted); keep the best in its card")
     which = c.add_mutually_exclusive_group(required=True)
@@ -146,6 +152,13 @@ def _train(args) -> int:
     from .models.train import run
 
     run(args.config, args.out, device=args.device, workers=args.workers)
+    return 0
+
+
+def _ensemble(args) -> int:
+    from .models.ensemble import build
+
+    build(args.config, args.out)
     return 0
 
 

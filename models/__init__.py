@@ -17,10 +17,10 @@ from safetensors.torch import load_file
 from ..errors import ModelError, ModelIntegrityError, ModelNotFoundError
 from .card import Member, ModelCard, Preprocessing
 from .classifier import Classifier, OneClassScorer
-from .network import create_network
+from .network import create_network, fold_batch_norms
 
 MODELS_DIR = Path(__file__).resolve().parent
-DEFAULT_MODEL = "synthcheck-lite0-v9"
+DEFAULT_MODEL = "synthcheck-lite0-v13"
 
 
 def list_models(models_dir: Path = MODELS_DIR) -> list[str]:
@@ -36,23 +36,25 @@ def sha256_file(path: Path) -> str:
 
 
 def build_members(card: ModelCard, tensors: dict[str, torch.Tensor]) -> dict[str, torch.nn.Module]:
-    """Rebuild each ensemble member from the flat safetensors dict (prefix = member name)."""
+    """Rebuild each ensemble member from the flat safetensors dict (prefix = member name),
+    batch norms folded for inference."""
     def sub(prefix: str) -> dict[str, torch.Tensor]:
         return {k[len(prefix) + 1 :]: v.float() for k, v in tensors.items() if k.startswith(prefix + ".")}
 
     members: dict[str, torch.nn.Module] = {}
     for member in card.members:
-        if member.name == "supervised":
+        if member.member_kind == "supervised":
             network = create_network(num_classes=1)
-            network.load_state_dict(sub("supervised"))
-            members["supervised"] = network.eval()
-        elif member.name == "oneclass":
+            network.load_state_dict(sub(member.name))
+            members[member.name] = fold_batch_norms(network)
+        elif member.member_kind == "oneclass":
             features = create_network(num_classes=0)
-            features.load_state_dict(sub("oneclass.features"))
-            members["oneclass"] = OneClassScorer(features.eval(), tensors["oneclass.mean"].float(),
-                                                 tensors["oneclass.precision"].float()).eval()
+            features.load_state_dict(sub(f"{member.name}.features"))
+            members[member.name] = OneClassScorer(fold_batch_norms(features), tensors[f"{member.name}.mean"].float(),
+                                                  tensors[f"{member.name}.precision"].float()).eval()
         else:
-            raise ModelError(f"model card {card.name} names an unknown member {member.name!r}")
+            raise ModelError(f"model card {card.name} names a member {member.name!r} of unknown kind "
+                             f"{member.member_kind!r}")
     return members
 
 

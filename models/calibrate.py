@@ -168,17 +168,20 @@ def recalibrated_card(card: ModelCard, scaling: Scaling, comparison: dict[str, A
 
 
 def calibrate(classifier: Classifier, validation: list[ImageRecord], version: str | None = None,
-              log=print) -> ModelCard:
+              log=print, logits: tuple[np.ndarray, np.ndarray] | None = None) -> ModelCard:
     """Score the validation split (clean and laundered), compare the scalings on sources they
     were not fitted on, and return the card with the best one (fitted on all validation groups
-    if it is a held-out one; unchanged if the current one wins)."""
+    if it is a held-out one; unchanged if the current one wins). `logits`: the split's
+    (clean, laundered) ensemble logits when the caller has already scored it."""
     card = classifier.card
     if "calibration" in card.metrics:  # its scaling may have been fitted on this very split
         raise ValueError(f"{card.name} {card.version} was already calibrated on its validation split")
     labels = np.array([r.label for r in validation])
     groups = [r.group for r in validation]
-    log(f"scoring {len(validation)} validation images, clean and laundered")
-    clean, laundered = mean_logits(classifier, validation, False), mean_logits(classifier, validation, True)
+    if logits is None:
+        log(f"scoring {len(validation)} validation images, clean and laundered")
+        logits = mean_logits(classifier, validation, False), mean_logits(classifier, validation, True)
+    clean, laundered = logits
     current = Scaling(card.temperature)
     comparison, probabilities = compare_scalings(clean, laundered, labels, groups, current, card.threshold)
     for name, r in comparison.items():

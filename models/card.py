@@ -24,9 +24,17 @@ class Preprocessing:
 class Member:
     """One scorer of the ensemble and its weight in the final logit."""
 
-    name: str  # "supervised" (fine-tuned network) or "oneclass" (distance to real photos)
+    name: str  # the member's key in the weights file (its tensors' prefix); unique in a card
     weight: float
     bias: float = 0.0  # only the first member's bias is used (the ensemble's intercept)
+    # What the member is: "supervised" (a fine-tuned network, one logit per crop) or
+    # "oneclass" (distance to real photos). Empty: the name says it (cards before ensembles
+    # of several networks named their members by kind).
+    kind: str = ""
+
+    @property
+    def member_kind(self) -> str:
+        return self.kind or self.name
 
 
 @dataclass(frozen=True)
@@ -82,10 +90,10 @@ def render_readme(card: ModelCard) -> str:
         "Loaded by `synthcheck.models.load_classifier(\"" + card.name + "\")` and used by `synthcheck scan`. "
         f"The weights' sha256 ({card.weights_sha256}) is checked at load.", "",
         "## Architecture and preprocessing", "",
-        "- Members: " + ", ".join(f"`{x.name}` (weight {x.weight:.4g})" for x in card.members)
+        "- Members: " + ", ".join(f"`{x.name}` ({x.member_kind}, weight {x.weight:.4g})" for x in card.members)
         + f"; intercept {card.members[0].bias:.4g}; temperature {card.temperature:.4g}; threshold {card.threshold}.",
-        f"- `supervised`: timm `{card.architecture}` fine-tuned, one logit. `oneclass`: the ImageNet "
-        f"`{card.architecture}` features' Mahalanobis distance to real photos (fitted on real photos only).",
+        f"- A `supervised` member: timm `{card.architecture}` fine-tuned, one logit. A `oneclass` member: the "
+        f"ImageNet `{card.architecture}` features' Mahalanobis distance to real photos (fitted on real photos only).",
         f"- Input: RGB, crops of {p.crop_size}x{p.crop_size} at native resolution (no resize), at most "
         f"{p.max_grid}x{p.max_grid} crops spread over the image, normalised with mean {list(p.mean)} and std "
         f"{list(p.std)}; the crop logits are averaged.", "",
@@ -94,10 +102,24 @@ def render_readme(card: ModelCard) -> str:
         f"- Split sizes: {t.get('split_sizes')}",
         f"- Held out for validation (whole groups): {', '.join(t.get('validation_groups', []))}",
         f"- Initialisation: {t.get('init')}",
-        f"- Steps: {t.get('steps')} (best at {t.get('best_step')}), crops seen {t.get('crops_seen')}, "
-        f"wall clock {t.get('wall_clock_minutes')} min, torch {t.get('torch')}, on {t.get('device', 'cpu')}, "
-        f"{t.get('batch_stream', 'serial')} batches.",
-        "- Recipe: see `synthcheck/models/train.py` and the config in card.json (`training.config`).", "",
+    ]
+    if "ensemble" in t:  # networks of several trained models (synthcheck/models/ensemble.py)
+        lines += [f"- Ensemble of trained models (`synthcheck ensemble`, config in `training.ensemble.config`); "
+                  "each member's logit is scaled by its own calibration-split temperature, then averaged:"]
+        lines += [f"  - `{name}` {e['version']}: trained by `synthcheck train` from config `{e['config_name']}` "
+                  f"(seed {e['seed']}; in its own card), {e['steps']} steps (best at {e['best_step']}), "
+                  f"{e['wall_clock_minutes']} min on {e['device']}; weights sha256 {e['weights_sha256']}, "
+                  f"calibration-split temperature {e['calibration_split_temperature']}"
+                  for name, e in t["ensemble"]["members"].items()]
+        lines += ["- Recipe: see `synthcheck/models/train.py` and `synthcheck/models/ensemble.py`; `training.config` "
+                  "is the first member's (the data and validation split every member shares).", ""]
+    else:
+        lines += [
+            f"- Steps: {t.get('steps')} (best at {t.get('best_step')}), crops seen {t.get('crops_seen')}, "
+            f"wall clock {t.get('wall_clock_minutes')} min, torch {t.get('torch')}, on {t.get('device', 'cpu')}, "
+            f"{t.get('batch_stream', 'serial')} batches.",
+            "- Recipe: see `synthcheck/models/train.py` and the config in card.json (`training.config`).", ""]
+    lines += [
         "## Metrics (source-held-out validation split)", "",
         f"Shipped candidate: **{m.get('shipped')}**.", "",
         "| condition | AUC | AP | balanced acc. | ECE | real photos at level `high` | n |",
@@ -116,7 +138,7 @@ def render_readme(card: ModelCard) -> str:
         clean, laundered = c["clean"], c["laundered"]
         lines.append(f"| {name} | {clean['auc']} | {laundered['auc']} | {clean['balanced_accuracy']} "
                      f"| {laundered['balanced_accuracy']} | {cell(clean, 'real_at_level_high')} | {clean['ece']} "
-                     f"| {c['calibration_split']['auc']} |")
+                     f"| {cell(c.get('calibration_split', {}), 'auc')} |")
     if m.get("selection"):
         lines += ["", f"Selection rule: {m['selection']}"]
     lines += ["", "Candidates measured outside the training script on this split (members that need no "

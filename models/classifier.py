@@ -79,6 +79,15 @@ class Classifier:
         prep = self.card.preprocessing
         return float(self.crop_logits(to_tensor(prepare_crops(rgb, prep)[2], prep)).mean())
 
+    @torch.no_grad()
+    def member_scores(self, rgb: np.ndarray) -> dict[str, float]:
+        """Each member's own score of the image (mean over crops, before weights): the
+        ensemble logit is members[0].bias + sum(weight * score), so candidate ensembles of
+        these members can be compared without running the networks again."""
+        prep = self.card.preprocessing
+        batch = to_tensor(prepare_crops(rgb, prep)[2], prep)
+        return {m.name: float(self.members[m.name](batch).float().mean()) for m in self.card.members}
+
     def predict(self, rgb: np.ndarray) -> ClassifierResult:
         prep = self.card.preprocessing
         rows, cols, crops = prepare_crops(rgb, prep)
