@@ -5,14 +5,16 @@ per-crop scores form the region grid shown to analysts."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..report import ClassifierResult
-from .card import ModelCard, Preprocessing
+from .card import Member, ModelCard, Preprocessing
 
 
 def crop_grid(height: int, width: int, prep: Preprocessing) -> tuple[int, int, list[tuple[int, int]]]:
@@ -61,6 +63,15 @@ class OneClassScorer(nn.Module):
         return torch.log1p(distance)
 
 
+def ensemble_logit(members: tuple[Member, ...], scores: Mapping[str, Any]) -> Any:
+    """The ensemble's logit from each member's scores (tensors or arrays, one per crop or per
+    image): the first member's bias (the intercept) plus each member's weighted score."""
+    logit = members[0].bias
+    for member in members:
+        logit = logit + member.weight * scores[member.name]
+    return logit
+
+
 @dataclass
 class Classifier:
     card: ModelCard
@@ -69,24 +80,13 @@ class Classifier:
     @torch.no_grad()
     def crop_logits(self, batch: torch.Tensor) -> torch.Tensor:
         """Ensemble logit of each crop (before temperature)."""
-        logit = torch.full((batch.shape[0],), self.card.members[0].bias)
-        for member in self.card.members:
-            logit += member.weight * self.members[member.name](batch).reshape(-1).float()
-        return logit
+        return ensemble_logit(self.card.members, {m.name: self.members[m.name](batch).reshape(-1).float()
+                                                  for m in self.card.members})
 
     def mean_logit(self, rgb: np.ndarray) -> float:
         """The image's ensemble logit before the temperature (what calibration scales)."""
         prep = self.card.preprocessing
         return float(self.crop_logits(to_tensor(prepare_crops(rgb, prep)[2], prep)).mean())
-
-    @torch.no_grad()
-    def member_scores(self, rgb: np.ndarray) -> dict[str, float]:
-        """Each member's own score of the image (mean over crops, before weights): the
-        ensemble logit is members[0].bias + sum(weight * score), so candidate ensembles of
-        these members can be compared without running the networks again."""
-        prep = self.card.preprocessing
-        batch = to_tensor(prepare_crops(rgb, prep)[2], prep)
-        return {m.name: float(self.members[m.name](batch).float().mean()) for m in self.card.members}
 
     def predict(self, rgb: np.ndarray) -> ClassifierResult:
         prep = self.card.preprocessing

@@ -29,13 +29,12 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..datasets import ImageRecord
 from . import MODELS_DIR, build_members, list_models, load_classifier_from, sha256_file
 from .calibrate import CURRENT, Scaling, calibrate, choose_scaling, compare_scalings
 from .card import Member, ModelCard, write_card
-from .classifier import Classifier
-from .evaluate import evaluation_pixels, per_group_table, summary_metrics
-from .train import SELECTION_RULE, TrainConfig, gather_records, select_candidate, sigmoid
+from .classifier import Classifier, ensemble_logit
+from .evaluate import per_group_table, summary_metrics
+from .train import SELECTION_RULE, TrainConfig, gather_records, score_records, select_candidate, sigmoid
 
 CALIBRATIONS = ("calibration_split", "held_out_sources")
 MEAN_OF_ALL = "mean of the members' calibrated logits"
@@ -95,21 +94,6 @@ def check_members(cards: list[ModelCard]) -> None:
             raise ValueError(f"{card.name} and {first.name} were trained on different data or splits")
 
 
-def score_split(classifier: Classifier, records: list[ImageRecord], log=print) -> dict[str, dict[str, np.ndarray]]:
-    """Each member's score of each record: condition ("clean", "laundered") -> member -> array."""
-    log(f"scoring {len(records)} validation images with {len(classifier.members)} networks, clean and laundered")
-    scores: dict[str, dict[str, list[float]]] = {"clean": {}, "laundered": {}}
-    for record in records:
-        for condition, by_member in scores.items():
-            for name, score in classifier.member_scores(evaluation_pixels(record, condition == "laundered")).items():
-                by_member.setdefault(name, []).append(score)
-    return {c: {name: np.array(v) for name, v in by.items()} for c, by in scores.items()}
-
-
-def candidate_logits(members: tuple[Member, ...], scores: dict[str, np.ndarray]) -> np.ndarray:
-    return members[0].bias + sum(m.weight * scores[m.name] for m in members)
-
-
 def compare_candidate(logits: dict[str, np.ndarray], labels: np.ndarray, groups: list[str],
                       calibration: str) -> dict[str, Any]:
     """A candidate's validation metrics, clean and laundered, at the scaling it would ship with:
@@ -148,11 +132,14 @@ def build(config_path: str | Path, out_dir: str | Path | None = None, log=print)
     draft = ModelCard(name=config.name, version=config.version, architecture=first.architecture,
                       preprocessing=first.preprocessing, members=all_members, temperature=1.0, threshold=0.5,
                       weights_file="model.safetensors", weights_sha256="")
-    scores = score_split(Classifier(card=draft, members=build_members(draft, tensors)), validation, log)
+    networks = build_members(draft, tensors)
+    log(f"scoring {len(validation)} validation images with {len(networks)} networks, clean and laundered")
+    scores = {condition: score_records(networks, validation, first.preprocessing, laundered=condition == "laundered")
+              for condition in ("clean", "laundered")}
 
     candidates = {f"{m.name} alone": (Member(m.name, m.weight * n, kind=m.kind),) for m in all_members}
     candidates[MEAN_OF_ALL] = all_members
-    logits = {label: {c: candidate_logits(members, scores[c]) for c in ("clean", "laundered")}
+    logits = {label: {c: ensemble_logit(members, scores[c]) for c in ("clean", "laundered")}
               for label, members in candidates.items()}
     comparison = {label: compare_candidate(logits[label], labels, [r.group for r in validation], config.calibration)
                   for label in candidates}
@@ -179,8 +166,8 @@ def build(config_path: str | Path, out_dir: str | Path | None = None, log=print)
     write_card(card, out)
     if config.calibration == "held_out_sources":
         log("calibrating on the held-out sources of the validation split")
-        classifier = load_classifier_from(out)
-        write_card(calibrate(classifier, validation, log=log,
+        scored = Classifier(card=card, members=networks)  # the networks already scored the split
+        write_card(calibrate(scored, validation, log=log,
                              logits=(logits[chosen]["clean"], logits[chosen]["laundered"])), out)
     log(f"wrote {weights} ({weights.stat().st_size / 1e6:.1f} MB) and {out / 'card.json'}; shipped: {chosen}")
     return out

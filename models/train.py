@@ -39,7 +39,7 @@ from ..datasets.aligned import DEFAULT_CACHE, DEFAULT_CROP, AlignedFakeBuilder, 
 from . import load_classifier_from, sha256_file
 from .calibrate import calibrate
 from .card import Member, ModelCard, Preprocessing, write_card
-from .classifier import OneClassScorer, prepare_crops, to_tensor
+from .classifier import OneClassScorer, ensemble_logit, prepare_crops, to_tensor
 from .evaluate import evaluation_pixels, per_group_table, summary_metrics
 from .metrics import auc, launder
 from .network import ARCHITECTURE, imagenet_network
@@ -579,8 +579,7 @@ def run(config_path: str | Path, out_dir: str | Path | None = None, device: str 
 
     def probabilities(spec, scores):
         members_spec, temperature = spec
-        logit = members_spec[0].bias + sum(m.weight * scores[m.name] for m in members_spec)
-        return sigmoid(logit / temperature)
+        return sigmoid(ensemble_logit(members_spec, scores) / temperature)
 
     comparison = {}
     for label, spec in candidates.items():
