@@ -142,8 +142,8 @@ def render_readme(card: ModelCard) -> str:
     if m.get("selection"):
         lines += ["", f"Selection rule: {m['selection']}"]
     lines += ["", "Candidates measured outside the training script on this split (members that need no "
-              "generated training data: a DINOv2-S/14 stability test and probe; earlier recipes; ensembles "
-              "of shipped networks): `models/experiments/README.md`."]
+              "generated training data: a DINOv2-S/14 stability test and probe, a coding-cost model of real "
+              "photos; earlier recipes; ensembles of shipped networks): `models/experiments/README.md`."]
     if m.get("calibration"):
         cal = m["calibration"]
         lines += ["", "## Calibration on held-out sources", "", f"Method: {cal['method']}.", "",
