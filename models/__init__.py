@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from ..errors import ModelError, ModelIntegrityError, ModelNotFoundError
 from .card import Member, ModelCard, Preprocessing
 from .classifier import Classifier, OneClassScorer
-from .network import create_network, fold_batch_norms
+from .network import INPUT_FILTERS, create_network, fold_batch_norms, with_input_filter
 
 MODELS_DIR = Path(__file__).resolve().parent
 DEFAULT_MODEL = "synthcheck-lite0-v13"
@@ -44,9 +44,12 @@ def build_members(card: ModelCard, tensors: dict[str, torch.Tensor]) -> dict[str
     members: dict[str, torch.nn.Module] = {}
     for member in card.members:
         if member.member_kind == "supervised":
+            if member.input_filter not in INPUT_FILTERS:
+                raise ModelError(f"model card {card.name}: member {member.name!r} reads its crops through an "
+                                 f"unknown input filter {member.input_filter!r}")
             network = create_network(num_classes=1)
             network.load_state_dict(sub(member.name))
-            members[member.name] = fold_batch_norms(network)
+            members[member.name] = with_input_filter(fold_batch_norms(network), member.input_filter)
         elif member.member_kind == "oneclass":
             features = create_network(num_classes=0)
             features.load_state_dict(sub(f"{member.name}.features"))

@@ -31,6 +31,9 @@ class Member:
     # "oneclass" (distance to real photos). Empty: the name says it (cards before ensembles
     # of several networks named their members by kind).
     kind: str = ""
+    # What a supervised member's network reads of the crops (synthcheck/models/network.py,
+    # INPUT_FILTERS): "rgb" or "npr". Cards before this field all read "rgb".
+    input_filter: str = "rgb"
 
     @property
     def member_kind(self) -> str:
@@ -90,7 +93,9 @@ def render_readme(card: ModelCard) -> str:
         "Loaded by `synthcheck.models.load_classifier(\"" + card.name + "\")` and used by `synthcheck scan`. "
         f"The weights' sha256 ({card.weights_sha256}) is checked at load.", "",
         "## Architecture and preprocessing", "",
-        "- Members: " + ", ".join(f"`{x.name}` ({x.member_kind}, weight {x.weight:.4g})" for x in card.members)
+        "- Members: " + ", ".join(f"`{x.name}` ({x.member_kind}"
+                                  + ("" if x.input_filter == "rgb" else f", reads the {x.input_filter} residual")
+                                  + f", weight {x.weight:.4g})" for x in card.members)
         + f"; intercept {card.members[0].bias:.4g}; temperature {card.temperature:.4g}; threshold {card.threshold}.",
         f"- A `supervised` member: timm `{card.architecture}` fine-tuned, one logit. A `oneclass` member: the "
         f"ImageNet `{card.architecture}` features' Mahalanobis distance to real photos (fitted on real photos only).",

@@ -21,7 +21,7 @@ cards record them), then this."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,7 @@ def build(config_path: str | Path, out_dir: str | Path | None = None, log=print)
     cards = [source.card for source in sources]
     check_members(cards)
     n = len(cards)
-    all_members = tuple(Member(name=card.name, kind="supervised",
+    all_members = tuple(Member(name=card.name, kind="supervised", input_filter=card.members[0].input_filter,
                                weight=round(card.members[0].weight / (n * calibration_split_temperature(card)), 6))
                         for card in cards)
     tensors: dict[str, torch.Tensor] = {}
@@ -137,7 +137,7 @@ def build(config_path: str | Path, out_dir: str | Path | None = None, log=print)
     scores = {condition: score_records(networks, validation, first.preprocessing, laundered=condition == "laundered")
               for condition in ("clean", "laundered")}
 
-    candidates = {f"{m.name} alone": (Member(m.name, m.weight * n, kind=m.kind),) for m in all_members}
+    candidates = {f"{m.name} alone": (replace(m, weight=m.weight * n),) for m in all_members}
     candidates[MEAN_OF_ALL] = all_members
     logits = {label: {c: ensemble_logit(members, scores[c]) for c in ("clean", "laundered")}
               for label, members in candidates.items()}

@@ -9,6 +9,9 @@ import torch
 from torch import nn
 
 ARCHITECTURE = "tf_efficientnet_lite0"
+# What a network sees of its normalised crops: "rgb" the crops themselves; "npr" their
+# neighbouring-pixel residual (NeighbourResidual below).
+INPUT_FILTERS = ("rgb", "npr")
 
 
 def create_network(num_classes: int = 1, drop_rate: float = 0.0) -> nn.Module:
@@ -35,6 +38,40 @@ def imagenet_network(num_classes: int = 1, drop_rate: float = 0.0) -> nn.Module:
     if unexpected or any(not k.startswith("classifier.") for k in missing):
         raise ValueError(f"unexpected ImageNet weight mismatch: missing={missing} unexpected={unexpected}")
     return network
+
+
+class NeighbourResidual(nn.Module):
+    """A crop minus its 2x2-subsampled copy re-upsampled by repetition (NPR: Tan et al.,
+    "Rethinking the up-sampling operations in CNN-based generative network for
+    generalizable deepfake detection", CVPR 2024). Generators and autoencoders decode
+    through 2x up-sampling layers, which tie each pixel to its neighbours in 2x2 blocks;
+    the residual keeps that local correlation and drops most of the image content, which
+    the paper reports generalises to unseen generators. Measured here (lite0-v15 in
+    models/experiments/README.md) it does worse than the crops themselves, most of all
+    after laundering, whose down-scaling erases the 2x2 structure."""
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        height, width = batch.shape[-2:]
+        coarse = batch[..., ::2, ::2].repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)
+        return batch - coarse[..., :height, :width]
+
+
+def with_input_filter(network: nn.Module, input_filter: str) -> nn.Module:
+    """The network reading its input through `input_filter` (one of INPUT_FILTERS). The filter
+    is a parameter-free child run by a forward pre-hook, so that the network's parameter and
+    state-dict names stay those of the bare timm model (weights files, frozen prefixes, batch
+    norm folding and the head's learning rate all go by them)."""
+    if input_filter not in INPUT_FILTERS:
+        raise ValueError(f"input filter must be one of {', '.join(INPUT_FILTERS)}, not {input_filter!r}")
+    if input_filter == "npr":
+        network.input_filter = NeighbourResidual()
+        network.register_forward_pre_hook(_filter_input)
+    return network
+
+
+def _filter_input(network: nn.Module, args: tuple) -> tuple:
+    # a module-level function, not a lambda: a network with its hook still pickles
+    return (network.input_filter(args[0]), *args[1:])
 
 
 def fold_batch_norms(network: nn.Module) -> nn.Module:

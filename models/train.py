@@ -24,7 +24,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from .card import Member, ModelCard, Preprocessing, write_card
 from .classifier import OneClassScorer, ensemble_logit, prepare_crops, to_tensor
 from .evaluate import evaluation_pixels, per_group_table, summary_metrics
 from .metrics import auc, launder
-from .network import ARCHITECTURE, imagenet_network
+from .network import ARCHITECTURE, INPUT_FILTERS, imagenet_network, with_input_filter
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,10 @@ class TrainConfig:
     # Parameter-name prefixes kept frozen at their ImageNet values (and their batch-norm
     # statistics too): the early high-resolution layers cost most of a CPU backward pass.
     frozen_prefixes: tuple[str, ...] = ()
+    # What the network reads of the crops (network.INPUT_FILTERS): "rgb", or "npr", the
+    # neighbouring-pixel residual (network.NeighbourResidual). An "npr" network should train
+    # its stem: the frozen ImageNet stem and its batch-norm statistics expect image contrast.
+    input_filter: str = "rgb"
     selection_images: int = 200  # calibration images scored at each checkpoint
     calibration_fraction: float = 0.15  # share of training-source content held out for calibration
     # "calibration_split": the temperature fitted on held-out content of the training sources
@@ -151,6 +155,8 @@ class TrainConfig:
             if raw.get(key) is not None:  # JSON lists become the dataclasses' tuples
                 raw[key] = kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw[key].items()})
         config = cls(**raw)
+        if config.input_filter not in INPUT_FILTERS:
+            raise ValueError(f"input_filter must be one of {', '.join(INPUT_FILTERS)}, not {config.input_filter!r}")
         if config.calibration not in CALIBRATIONS:
             raise ValueError(f"calibration must be one of {', '.join(CALIBRATIONS)}, not {config.calibration!r}")
         return config
@@ -439,7 +445,7 @@ def train_supervised(config: TrainConfig, train: list[ImageRecord], calibration:
         log(f"{len(pairs)} aligned pairs; {n_pairs} per batch")
         if not pairs:
             raise ValueError("paired_fraction > 0 needs aligned fakes of training photos (aligned_methods)")
-    network = imagenet_network(num_classes=1, drop_rate=0.2).to(device)
+    network = with_input_filter(imagenet_network(num_classes=1, drop_rate=0.2), config.input_filter).to(device)
     frozen = config.frozen_prefixes
     for name, parameter in network.named_parameters():
         parameter.requires_grad_(not (frozen and name.startswith(frozen)))
@@ -569,13 +575,14 @@ def run(config_path: str | Path, out_dir: str | Path | None = None, device: str 
 
     candidates: dict[str, tuple[tuple[Member, ...], float]] = {}
     (w,), _ = fit_logistic(cal_s["supervised"][:, None], cal_y, no_bias=True)
-    candidates["supervised (fine-tuned Lite0, temperature-scaled)"] = ((Member("supervised", 1.0),), float(1 / w))
+    supervised_member = Member("supervised", 1.0, input_filter=config.input_filter)
+    candidates["supervised (fine-tuned Lite0, temperature-scaled)"] = ((supervised_member,), float(1 / w))
     (w,), b = fit_logistic(cal_s["oneclass"][:, None], cal_y)
     candidates["oneclass (ImageNet features vs real photos, no generated data)"] = (
         (Member("oneclass", float(w), float(b)),), 1.0)
     (w1, w2), b = fit_logistic(np.stack([cal_s["supervised"], cal_s["oneclass"]], 1), cal_y)
     candidates["ensemble (supervised + oneclass, logistic on calibration split)"] = (
-        (Member("supervised", float(w1), float(b)), Member("oneclass", float(w2))), 1.0)
+        (replace(supervised_member, weight=float(w1), bias=float(b)), Member("oneclass", float(w2))), 1.0)
 
     def probabilities(spec, scores):
         members_spec, temperature = spec

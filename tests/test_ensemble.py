@@ -44,7 +44,7 @@ def test_folded_batch_norms_give_the_same_outputs():
 
 
 def write_member(folder, name: str, seed: int, temperature: float, config_path, bias: float = 0.0,
-                 calibration_split_temperature: float | None = None) -> None:
+                 calibration_split_temperature: float | None = None, input_filter: str = "rgb") -> None:
     """A trained model's folder as `synthcheck train` leaves it, with a randomly initialised
     network (the ensemble's arithmetic, not the network's skill, is under test)."""
     torch.manual_seed(seed)
@@ -58,7 +58,7 @@ def write_member(folder, name: str, seed: int, temperature: float, config_path, 
         "temperature": temperature, "shift": bias * temperature, "comparison": {},
         "calibration_split_temperature": calibration_split_temperature}}
     card = ModelCard(name=name, version="1.0.0", architecture="tf_efficientnet_lite0",
-                     preprocessing=config.preprocessing, members=(Member("supervised", 1.0, bias),),
+                     preprocessing=config.preprocessing, members=(Member("supervised", 1.0, bias, input_filter=input_filter),),
                      temperature=temperature, threshold=0.5, weights_file="model.safetensors",
                      weights_sha256=sha256_file(folder / "model.safetensors"),
                      training={"config": json.loads(config_path.read_text())}, metrics=metrics)
@@ -71,9 +71,10 @@ def two_members(tmp_path):
     config_path = tiny_config(tmp_path, VALIDATION)
     write_member(tmp_path / "a", "net-a", seed=1, temperature=2.0, config_path=config_path)
     # b's card carries a scaling fitted on the validation groups (temperature and shift): the
-    # ensemble must use its calibration-split temperature instead, and no shift.
+    # ensemble must use its calibration-split temperature instead, and no shift. b reads the
+    # neighbouring-pixel residual, a: the crops themselves; each keeps its input in the ensemble.
     write_member(tmp_path / "b", "net-b", seed=2, temperature=3.0, config_path=config_path, bias=-0.7,
-                 calibration_split_temperature=0.5)
+                 calibration_split_temperature=0.5, input_filter="npr")
     return tmp_path
 
 
@@ -97,7 +98,10 @@ def test_ensemble_averages_the_members_calibrated_logits(two_members):
     # The mean candidate's clean metrics are those of the mean of the members' logits, each
     # scaled by its calibration-split temperature (b: 0.5, not its card's 3.0 and shift).
     records = gather_records(TrainConfig.load(tmp_path / "config.json"))["validation"]
-    z = np.array([(a.mean_logit(load_pixels(r)) / 2.0 + b.mean_logit(load_pixels(r)) / 0.5) / 2 for r in records])
+    def unshifted(model, rgb):  # b's card shift (its first member's bias) is not the ensemble's
+        return model.mean_logit(rgb) - model.card.members[0].bias
+
+    z = np.array([(unshifted(a, load_pixels(r)) / 2.0 + unshifted(b, load_pixels(r)) / 0.5) / 2 for r in records])
     from synthcheck.models.evaluate import summary_metrics
     from synthcheck.models.train import sigmoid
 
@@ -110,7 +114,8 @@ def test_ensemble_averages_the_members_calibrated_logits(two_members):
     # an image as its chosen members' weighted logits say.
     ensemble = load_classifier_from(out)
     rgb = load_pixels(records[0])
-    singles = {"net-a": a.mean_logit(rgb) / 2.0, "net-b": b.mean_logit(rgb) / 0.5}
+    singles = {"net-a": unshifted(a, rgb) / 2.0, "net-b": unshifted(b, rgb) / 0.5}
+    assert {m["name"]: m["input_filter"] for m in card["members"]}.items() <= {"net-a": "rgb", "net-b": "npr"}.items()
     chosen = [m["name"] for m in card["members"]]
     expected = sum(singles[name] for name in chosen) / len(chosen)
     assert ensemble.mean_logit(rgb) == pytest.approx(expected, abs=1e-3)
