@@ -4,13 +4,23 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import SynthcheckError  # noqa: E402
-from .options import AnalysisOptions  # noqa: E402
-from .pipeline import PIPELINE_VERSION, Scanner, analyze  # noqa: E402
-from .policy import POLICIES, Policy  # noqa: E402
-from .report import ClassifierResult, Evidence, Provenance, Report, Risk  # noqa: E402
+# The public names are imported on first use (PEP 562), so that `synthcheck --help` and
+# light imports such as `synthcheck.errors` do not load c2pa, OpenCV or torch.
+_EXPORTS = {
+    "AnalysisOptions": "options", "ClassifierResult": "report", "Evidence": "report",
+    "PIPELINE_VERSION": "pipeline", "POLICIES": "policy", "Policy": "policy", "Provenance": "report",
+    "Report": "report", "Risk": "report", "Scanner": "pipeline", "SynthcheckError": "errors",
+    "analyze": "pipeline",
+}
 
-__all__ = [
-    "AnalysisOptions", "ClassifierResult", "Evidence", "PIPELINE_VERSION", "POLICIES", "Policy",
-    "Provenance", "Report", "Risk", "Scanner", "SynthcheckError", "analyze", "__version__",
-]
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

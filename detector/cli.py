@@ -1,5 +1,12 @@
-"""The `synthcheck` command: a thin layer over scan() / analyze()."""
+"""synthcheck: how likely is an image AI-generated or AI-edited, and why.
 
+Reads each image's C2PA provenance, its metadata and generator traces, runs a learned
+pixel classifier, and fuses all of it into one risk score and level with every piece of
+evidence explained. Start with `synthcheck scan PATH...`."""
+
+# Only light modules are imported here: `synthcheck --help` and argument errors must not
+# pay for torch, timm, c2pa or the service (seconds on a cold start). Each command imports
+# what it needs when it runs.
 from __future__ import annotations
 
 import argparse
@@ -9,18 +16,19 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from tqdm import tqdm
-
 from . import __version__
-from .analyzers import list_analyzers
-from .errors import ModelError
-from .options import DEFAULT_MAX_PIXELS, AnalysisOptions
+from .errors import ConfigurationError, ModelError
+from .options import DEFAULT_MAX_PIXELS
 from .policy import POLICIES
 from .report import Report
-from .scan import DEFAULT_TIMEOUT_S, expand_inputs, scan
+from .wording import plural, score_text
 
 LEVELS = ("low", "medium", "high")
 PROGRESS_MIN_FILES = 4
+DEFAULT_TIMEOUT_S = 60.0  # the same default as synthcheck.scan.DEFAULT_TIMEOUT_S (a test checks)
+
+# Exit statuses of `synthcheck scan` (documented in the README and in `scan --help`).
+EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE, EXIT_NOTHING_ANALYSED = 0, 1, 2, 3
 
 
 def _table_row(report: Report) -> str:
@@ -30,10 +38,14 @@ def _table_row(report: Report) -> str:
     assert risk is not None
     size = f"{report.width}x{report.height}"
     media = (report.media_type or "").removeprefix("image/")
-    line = f"{risk.level.upper():<6} {risk.score:>5.2f}  {media:<10} {size:>11}  {report.provenance.state:<10}  {report.path}"
+    c2pa_state = report.provenance.state if report.provenance else "unchecked"
+    line = (f"{risk.level.upper():<6} {score_text(risk.score):>5}  {media:<10} {size:>11}  {c2pa_state:<10}  "
+            f"{report.path}")
     reasons = [e for e in sorted(report.evidence, key=lambda e: -abs(e.weight)) if abs(e.weight) >= 0.5][:3]
     for e in reasons:
         line += f"\n        {e.weight:+.1f} {e.message}"
+    if risk.unchecked:
+        line += f"\n        not checked: {', '.join(risk.unchecked)} (level kept at medium or above)"
     if report.error:
         line += f"\n        {report.error.code}: {report.error.message}"
     return line
@@ -51,23 +63,40 @@ def _write(report: Report, fmt: str, out: TextIO, first: bool) -> None:
     out.flush()
 
 
+def _policy_help() -> str:
+    return "; ".join(f"{p.name}: medium from {p.medium_at:g}, high from {p.high_at:g} (prior {p.prior:g})"
+                     for p in POLICIES.values())
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="synthcheck", description=__doc__)
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="synthcheck", description=__doc__, formatter_class=formatter)
     parser.add_argument("--version", action="version", version=f"synthcheck {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("scan", help="scan images and directories (recursively)",
-                       description="Print one report per input file. Exit status: 0 ok; 1 when --fail-on "
-                       "is reached (an input that could not be analysed counts as reached); 2 usage error.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    s = sub.add_parser("scan", help="scan images and directories (recursively); one report per image",
+                       formatter_class=formatter,
+                       description="Print one report per input file, in input order.\n\n"
+                       "Inside directories, files that are not images by their bytes (a README, a .pem) are "
+                       "skipped and counted on stderr; files named on the command line always get a report.\n\n"
+                       "Exit status: 0 done; 1 --fail-on reached (an input that could not be analysed counts "
+                       "as reached); 2 usage or configuration error (bad flags, no files, unusable trust "
+                       "anchors or model); 3 no input could be analysed (every path missing, empty, not an "
+                       "image...).")
     s.add_argument("paths", nargs="*", help="image files or directories")
     s.add_argument("--format", choices=("table", "json", "jsonl"), default=None,
                    help="output format (default: table on a terminal, jsonl otherwise)")
-    s.add_argument("--policy", choices=sorted(POLICIES), default="default")
+    s.add_argument("--policy", choices=sorted(POLICIES), default="default", metavar="POLICY",
+                   help=f"how scores become levels (default: default). {_policy_help()}")
     s.add_argument("--workers", type=int, default=None,
-                   help="worker processes (default: CPU count; 0 = in this process, no per-file timeout)")
-    s.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per file (with workers)")
-    s.add_argument("--trust-anchors", type=Path, default=None, help="PEM file of trusted C2PA signer roots")
+                   help="worker processes (default: the CPU count, here %d; 0 = in this process, no per-file "
+                   "timeout)" % (os.cpu_count() or 1))
+    s.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                   help="seconds per file, with workers (default: %(default)g)")
+    s.add_argument("--trust-anchors", type=Path, default=None, metavar="PEM",
+                   help="PEM file of trusted C2PA signer roots (default: none, so no signer is trusted)")
     s.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
-                   help="refuse images with more pixels (decompression bombs)")
+                   help="refuse images with more pixels, from their header (decompression bombs; "
+                   "default: %(default)d)")
     s.add_argument("--no-watermark", action="store_true", help="skip the invisible-watermark check")
     s.add_argument("--fail-on", choices=LEVELS, default=None,
                    help="exit 1 if any file reaches this level (or could not be analysed)")
@@ -77,6 +106,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="shipped classifier to use (`synthcheck models`; default: the default model)")
     s.add_argument("--thumbnails", action="store_true",
                    help="embed C2PA manifest thumbnails (base64) in the reports")
+    s.add_argument("--include-non-images", action="store_true",
+                   help="inside directories, also report files that are not images (as unsupported_format)")
     ray_group = s.add_argument_group("Ray engine (corpora of millions of files; needs the `ray` extra)")
     ray_group.add_argument("--engine", choices=("local", "ray"), default="local",
                            help="local: this machine's worker pool (default); ray: a Ray cluster")
@@ -91,7 +122,8 @@ def _parser() -> argparse.ArgumentParser:
                            "or a local cluster)")
     s.set_defaults(handler=_scan)
     sub.add_parser("analyzers", help="list the analyzers in the order they run").set_defaults(handler=_analyzers)
-    sub.add_parser("models", help="list the shipped classifier models").set_defaults(handler=_models)
+    sub.add_parser("models", help="list the shipped classifier models (the default marked)").set_defaults(
+        handler=_models)
 
     t = sub.add_parser("train", help="train a classifier from a config (see models/configs/)")
     t.add_argument("config", type=Path)
@@ -137,14 +169,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _analyzers(args) -> int:
+    from .analyzers import list_analyzers
+
     print("\n".join(list_analyzers()))
     return 0
 
 
 def _models(args) -> int:
-    from .models import list_models
+    from .models import DEFAULT_MODEL, MODELS_DIR, list_models
+    from .models.card import ModelCard
 
-    print("\n".join(list_models()))
+    for name in list_models():
+        card = ModelCard.load(MODELS_DIR / name / "card.json")
+        print(f"{name}  {card.version}" + ("  (default)" if name == DEFAULT_MODEL else ""))
     return 0
 
 
@@ -207,43 +244,54 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ModelError, ValueError) as error:  # a bad model name, a damaged card, an unusable config
+    except (ConfigurationError, ModelError, ValueError) as error:  # a bad model name, trust anchors, config
         print(f"synthcheck {args.command}: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
 
 
-def _scan(args) -> int:
-    if args.trust_anchors is not None and not args.trust_anchors.is_file():
-        print(f"synthcheck: --trust-anchors {args.trust_anchors} is not a readable file", file=sys.stderr)
-        return 2
+def _scan_options(args):
+    """The analysis options, checked before any file is read: unusable trust anchors or
+    an unknown model stop the scan (exit 2) instead of weakening every report."""
+    from .options import AnalysisOptions
+
     if args.model is not None:
         from .models import list_models
 
         shipped = list_models()
         if args.model not in shipped:
-            print(f"synthcheck: no shipped model {args.model!r}; shipped: {', '.join(shipped)}", file=sys.stderr)
-            return 2
-    options = AnalysisOptions(max_pixels=args.max_pixels, trust_anchors=args.trust_anchors,
-                              watermarks=not args.no_watermark,
-                              classifier=None if args.no_classifier else (args.model or "default"),
-                              thumbnails=args.thumbnails)
+            raise ModelError(f"no shipped model {args.model!r}; shipped: {', '.join(shipped)}")
+    return AnalysisOptions(max_pixels=args.max_pixels, trust_anchors=args.trust_anchors,
+                           watermarks=not args.no_watermark,
+                           classifier=None if args.no_classifier else (args.model or "default"),
+                           thumbnails=args.thumbnails)
+
+
+def _scan(args) -> int:
+    options = _scan_options(args)
     if args.engine == "ray":
         return _scan_ray(args, options)
     if not args.paths:
         print("synthcheck: give image files or directories to scan", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    from tqdm import tqdm
+
+    from .scan import InputListing, scan
+
     fmt = args.format or ("table" if sys.stdout.isatty() else "jsonl")
-    paths = list(expand_inputs(args.paths))
+    listing = InputListing(args.paths, include_non_images=args.include_non_images)
+    paths = list(listing)
+    skipped = (f"; {plural(listing.skipped_non_images, 'file')} in directories skipped: not images "
+               "(--include-non-images reports them)") if listing.skipped_non_images else ""
     if not paths:
-        print("synthcheck: no files found in the given paths", file=sys.stderr)
-        return 2
+        print(f"synthcheck: no image files found in the given paths{skipped}", file=sys.stderr)
+        return EXIT_USAGE
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
     if len(paths) == 1 and args.workers is None:
         workers = 0  # one file: skip the pool start-up; the pool exists for many files and for timeouts
     show_progress = not args.no_progress and len(paths) >= PROGRESS_MIN_FILES and sys.stderr.isatty()
 
     threshold = LEVELS.index(args.fail_on) if args.fail_on else None
-    failed = errors = 0
+    failed = errors = analysed = 0
     counts = {level: 0 for level in LEVELS}
     with tqdm(total=len(paths), file=sys.stderr, disable=not show_progress, unit="img") as bar:
         for i, report in enumerate(scan(paths, args.policy, options, workers, args.timeout)):
@@ -251,6 +299,7 @@ def _scan(args) -> int:
             bar.update(1)
             if report.risk:
                 counts[report.risk.level] += 1
+                analysed += 1
             if report.error:
                 errors += 1
             if threshold is not None and (
@@ -260,11 +309,14 @@ def _scan(args) -> int:
     if fmt == "json":
         sys.stdout.write("\n]\n")
     summary = ", ".join(f"{n} {level}" for level, n in counts.items())
-    print(f"synthcheck: {len(paths)} files: {summary}; {errors} with errors", file=sys.stderr)
-    return 1 if failed else 0
+    print(f"synthcheck: {plural(len(paths), 'file')}: {summary}; {errors} with errors{skipped}", file=sys.stderr)
+    if analysed == 0:
+        print("synthcheck: no input could be analysed", file=sys.stderr)
+        return EXIT_NOTHING_ANALYSED
+    return EXIT_FAIL_ON if failed else EXIT_OK
 
 
-def _scan_ray(args, options: AnalysisOptions) -> int:
+def _scan_ray(args, options) -> int:
     if args.output is None:
         print("synthcheck: --engine ray needs --output (a .jsonl file or a Parquet folder)", file=sys.stderr)
         return 2
@@ -279,7 +331,7 @@ def _scan_ray(args, options: AnalysisOptions) -> int:
     fmt = args.output_format or ("parquet" if args.output.suffix == ".parquet" else "jsonl")
     counts = scan_with_ray(args.paths, args.output, fmt, args.policy, options, listing=args.from_list,
                            actors=args.workers, address=args.ray_address)
-    print(f"synthcheck: {counts['analysed']} files analysed ({counts['errors']} with errors), "
+    print(f"synthcheck: {plural(counts['analysed'], 'file')} analysed ({counts['errors']} with errors), "
           f"{counts['already_in_output']} already in {args.output} (skipped)", file=sys.stderr)
     return 0
 

@@ -50,6 +50,19 @@ class InternalError(SynthcheckError):
     code = "internal_error"
 
 
+class ConfigurationError(SynthcheckError, ValueError):
+    """A setting that makes analysis impossible or misleading (refused at start-up, never
+    turned into per-file results)."""
+
+    code = "configuration_error"
+
+
+class TrustAnchorError(ConfigurationError):
+    """The C2PA trust-anchor file is missing, unreadable or holds no usable certificate."""
+
+    code = "trust_anchors"
+
+
 class ModelError(SynthcheckError):
     code = "model_error"
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from .policy import Policy
 from .report import ClassifierResult, Evidence, Level, Risk
+from .wording import percent
 
 STRONG = 2.0  # a finding at least this heavy is worth naming in the summary
 CLAMP = 30.0
@@ -33,12 +34,18 @@ def level_for(score: float, policy: Policy) -> Level:
     return "low"
 
 
+# Evidence codes that mean "a check could not run on this file". Such a check cannot
+# clear the file: the level is kept at least `medium` and the summary says so.
+UNCHECKED_CODES = frozenset({"analyzer_failed", "pixels_unreadable"})
+
+
 def _sentence(message: str) -> str:
     return message.rstrip(". ")
 
 
-def _summary(level: Level, score: float, evidence: Sequence[Evidence]) -> str:
-    head = f"{level.capitalize()} risk ({score:.0%})."
+def _summary(level: Level, score: float, evidence: Sequence[Evidence], unchecked: Sequence[Evidence],
+             raised: bool) -> str:
+    head = f"{level.capitalize()} risk ({percent(score)})."
     positives = sorted((e for e in evidence if e.weight >= 0.5), key=lambda e: -e.weight)
     negatives = sorted((e for e in evidence if e.weight <= -0.5), key=lambda e: e.weight)
     parts = [head]
@@ -49,9 +56,17 @@ def _summary(level: Level, score: float, evidence: Sequence[Evidence]) -> str:
     if negatives:
         parts.append("Against: " + "; ".join(_sentence(e.message) for e in negatives[:2]) + ".")
     if positives and negatives and positives[0].weight >= STRONG and negatives[0].weight <= -1.0:
-        neg, pos = negatives[0], positives[0]
-        parts.append(f"Conflict: {_sentence(neg.message)}, but {_sentence(pos.message)[0].lower()}"
-                     f"{_sentence(pos.message)[1:]}.")
+        # Each finding is said once (above); the conflict only names who disagrees.
+        pos, neg = positives[0], negatives[0]
+        stronger = pos if pos.weight >= -neg.weight else neg
+        parts.append(f"Conflict: the strongest {pos.source} finding for and the strongest {neg.source} finding "
+                     f"against disagree; the {stronger.source} finding ({stronger.weight:+.1f}) weighs more.")
+    if unchecked:
+        names = ", ".join(dict.fromkeys(e.source for e in unchecked))
+        parts.append(f"Not checked: {names} could not run on this file ("
+                     + "; ".join(_sentence(e.message) for e in unchecked[:2]) + ")."
+                     + (" The level is kept at medium or above: a check that did not run cannot clear a file."
+                        if raised else ""))
     return " ".join(parts)
 
 
@@ -62,9 +77,16 @@ def fuse(evidence: Sequence[Evidence], policy: Policy) -> Risk:
     log_odds = policy.prior_log_odds + sum(_source_total(w) for w in by_source.values())
     log_odds = max(-CLAMP, min(CLAMP, log_odds))
     score = 1.0 / (1.0 + math.exp(-log_odds))
+    unchecked = [e for e in evidence if e.code in UNCHECKED_CODES]
+    raised = bool(unchecked) and score < policy.medium_at
+    if raised:  # fail closed: what could not be checked never lowers the risk below medium
+        score = policy.medium_at
     level = level_for(score, policy)
-    return Risk(score=round(score, 4), level=level, summary=_summary(level, score, evidence),
-                policy=policy.name, log_odds=round(log_odds, 3))
+    # Never round to certainty in the JSON either: evidence is never proof.
+    shown = min(max(round(score, 4), 0.0001), 0.9999)
+    return Risk(score=shown, level=level, summary=_summary(level, score, evidence, unchecked, raised),
+                policy=policy.name, log_odds=round(log_odds, 3),
+                unchecked=list(dict.fromkeys(e.source for e in unchecked)))
 
 
 def classifier_evidence(result: ClassifierResult) -> Evidence:
@@ -80,11 +102,11 @@ def classifier_evidence(result: ClassifierResult) -> Evidence:
         rows, cols = len(result.regions), len(result.regions[0])
         vertical = ["top", "middle", "bottom"][min(2, r * 3 // rows)] if rows > 1 else ""
         horizontal = ["left", "centre", "right"][min(2, c * 3 // cols)] if cols > 1 else ""
-        where = f"; the most suspicious region ({top:.0%}) is {(vertical + ' ' + horizontal).strip()}"
+        where = f"; the most suspicious region ({percent(top)}) is {(vertical + ' ' + horizontal).strip()}"
     return Evidence(
         "classifier", "classifier_score",
         f"The learned classifier {result.model} {result.version} rates the pixels "
-        f"{result.p_generated:.0%} likely generated{where}.",
+        f"{percent(result.p_generated)} likely generated{where}.",
         round(weight, 3), {"model": result.model, "version": result.version, "p_generated": result.p_generated})
 
 

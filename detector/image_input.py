@@ -6,6 +6,8 @@ wrong extensions all the time."""
 from __future__ import annotations
 
 import io
+import os
+import stat
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -129,32 +131,49 @@ def display_path(source: str | Path | bytes) -> str:
 
 
 def read_source(source: str | Path | bytes, max_file_bytes: int) -> bytes:
-    """The input's bytes, checked against the size limit before reading."""
+    """The input's bytes, checked against the size limit before reading. Only regular
+    files are read: a named pipe, device or socket is refused at once (opened without
+    blocking, so a FIFO with no writer never hangs the scan)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     else:
-        path = str(source)
-        p = Path(source)
-        try:
-            size = p.stat().st_size
-            if p.is_dir():
-                raise UnreadablePathError(f"{path} is a directory, not a file")
-            if size > max_file_bytes:
-                raise FileTooLargeError(
-                    f"file is {size:,} bytes; the limit is {max_file_bytes:,} bytes"
-                )
-            data = p.read_bytes()
-        except FileNotFoundError:
-            raise UnreadablePathError(f"{path} does not exist") from None
-        except PermissionError:
-            raise UnreadablePathError(f"{path} cannot be read: permission denied") from None
-        except OSError as exc:
-            raise UnreadablePathError(f"{path} cannot be read: {exc.strerror or exc}") from None
+        data = _read_regular_file(str(source), max_file_bytes)
     if not data:
         raise EmptyFileError("the file is empty (0 bytes)")
     if len(data) > max_file_bytes:
         raise FileTooLargeError(f"input is {len(data):,} bytes; the limit is {max_file_bytes:,} bytes")
     return data
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _read_regular_file(path: str, max_file_bytes: int) -> bytes:
+    try:
+        kind = os.stat(path).st_mode
+        for test, words in _KINDS:
+            if test(kind):
+                raise UnreadablePathError(f"{path} is not a regular file: it is {words}")
+        # O_NONBLOCK: if the path was swapped for a FIFO since the stat, open() still
+        # returns at once and fstat below refuses it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise UnreadablePathError(f"{path} does not exist") from None
+    except PermissionError:
+        raise UnreadablePathError(f"{path} cannot be read: permission denied") from None
+    except OSError as exc:
+        raise UnreadablePathError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadablePathError(f"{path} is not a regular file")
+        if info.st_size > max_file_bytes:
+            raise FileTooLargeError(f"file is {info.st_size:,} bytes; the limit is {max_file_bytes:,} bytes")
+        try:
+            return handle.read(max_file_bytes + 1)
+        except OSError as exc:
+            raise UnreadablePathError(f"{path} cannot be read: {exc.strerror or exc}") from None
 
 
 def open_image(path: str, data: bytes, max_pixels: int) -> ImageInput:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from .trust import load_trust_anchors
 
 # A 100-megapixel medium-format photo must pass; a 30,000 x 30,000 "bomb" must not.
 DEFAULT_MAX_PIXELS = 120_000_000
@@ -16,6 +18,7 @@ class AnalysisOptions:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     # PEM file of trust anchors for C2PA signers. None: signatures are checked but
     # no signer is trusted, so a good manifest reads "valid", never "trusted".
+    # Read and checked here, once: a bad file raises TrustAnchorError.
     trust_anchors: Path | None = None
     # The invisible-watermark decoder is the slowest heuristic; it can be switched off.
     watermarks: bool = True
@@ -25,3 +28,10 @@ class AnalysisOptions:
     # Embed the C2PA manifest's thumbnail (base64) in the report; its format and size are
     # always reported.
     thumbnails: bool = False
+    # The checked PEM text of `trust_anchors` (derived, not set by callers).
+    trust_anchor_pem: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.trust_anchors is not None:
+            object.__setattr__(self, "trust_anchors", Path(self.trust_anchors))
+            object.__setattr__(self, "trust_anchor_pem", load_trust_anchors(self.trust_anchors))

@@ -70,7 +70,7 @@ class Scanner:
             if findings.provenance is not None:
                 report.provenance = findings.provenance
             if findings.metadata is not None:
-                report.metadata.update(findings.metadata)
+                report.metadata = {**(report.metadata or {}), **findings.metadata}
             if findings.classifier is not None:
                 report.classifier = findings.classifier
 

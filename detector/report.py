@@ -6,7 +6,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-SCHEMA_VERSION = "1.0"
+# 1.1: `provenance`, `metadata` are null when not computed; provenance gains
+# `ingredient_failure_codes` / `ingredient_failures` (failure_codes = the active
+# manifest's only); risk gains `unchecked`.
+SCHEMA_VERSION = "1.1"
 
 Level = Literal["low", "medium", "high"]
 ProvenanceState = Literal["none", "valid", "trusted", "invalid", "unreadable"]
@@ -42,6 +45,10 @@ class Provenance:
     # The active manifest's thumbnail: {format, identifier, size_bytes}, plus
     # `data_base64` when asked for (AnalysisOptions.thumbnails; the web page does).
     thumbnail: dict[str, Any] | None = None
+    # Failures the validator reported for ingredients (their own manifests), kept apart
+    # from the active manifest's `failure_codes`; each ingredient also lists its own.
+    ingredient_failure_codes: list[str] = field(default_factory=list)
+    ingredient_failures: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,9 @@ class Risk:
     summary: str
     policy: str
     log_odds: float
+    # Checks that could not run on this file (analyzer names); when any did, the level is
+    # at least `medium` (fail closed) and the summary says so.
+    unchecked: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -77,8 +87,9 @@ class Report:
     height: int | None = None
     risk: Risk | None = None
     evidence: list[Evidence] = field(default_factory=list)
-    provenance: Provenance = field(default_factory=Provenance)
-    metadata: dict[str, Any] = field(default_factory=dict)
+    # null until the check ran: a file that was never read was never checked.
+    provenance: Provenance | None = None
+    metadata: dict[str, Any] | None = None
     classifier: ClassifierResult | None = None
     error: ReportError | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)

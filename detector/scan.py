@@ -4,6 +4,7 @@ per-file timeout, and yield exactly one Report per input, in input order."""
 from __future__ import annotations
 
 import os
+import stat
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -13,6 +14,7 @@ from pebble import ProcessPool
 from pebble.common import ProcessExpired
 
 from .errors import AnalysisTimeoutError, InternalError
+from .image_input import sniff_media_type
 from .options import AnalysisOptions
 from .pipeline import PIPELINE_VERSION, get_scanner
 from .report import Report, ReportError
@@ -20,19 +22,54 @@ from .report import Report, ReportError
 DEFAULT_TIMEOUT_S = 60.0
 
 
-def expand_inputs(paths: Iterable[str | Path]) -> Iterator[str]:
+class InputListing:
+    """The files of a scan, expanded lazily from the paths given. Counts what it left out:
+    files inside directories that are not images by their bytes (a README, a .pem, a
+    script) are skipped unless `include_non_images`; files named explicitly always get a
+    report, whatever they are."""
+
+    def __init__(self, paths: Iterable[str | Path], include_non_images: bool = False):
+        self._paths = paths
+        self.include_non_images = include_non_images
+        self.skipped_non_images = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for raw in self._paths:
+            path = Path(raw)
+            if path.is_dir():
+                for root, dirs, files in os.walk(path):
+                    dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                    for name in sorted(files):
+                        if name.startswith("."):
+                            continue
+                        child = str(Path(root) / name)
+                        if self.include_non_images or _may_be_image(child):
+                            yield child
+                        else:
+                            self.skipped_non_images += 1
+            else:
+                yield str(raw)  # a missing path is yielded as-is: it gets its own error report
+
+
+def _may_be_image(path: str) -> bool:
+    """False only for a regular file whose first bytes are no supported image format.
+    Anything else (not a regular file, unreadable, empty) is kept so that its report
+    says what is wrong with it; a FIFO is never opened here (that would block)."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+            return True
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError:
+        return True
+    return sniff_media_type(head) is not None
+
+
+def expand_inputs(paths: Iterable[str | Path], include_non_images: bool = True) -> Iterator[str]:
     """Files as given; directories recursively (sorted, hidden entries skipped).
     A missing path is yielded as-is so that it gets its own error report."""
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    if not name.startswith("."):
-                        yield str(Path(root) / name)
-        else:
-            yield str(raw)
+    return iter(InputListing(paths, include_non_images))
 
 
 def _init_worker() -> None:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,8 +24,14 @@ MODELS_DIR = Path(__file__).resolve().parent
 DEFAULT_MODEL = "synthcheck-lite0-v13"
 
 
+def _version_order(name: str) -> list:
+    """'synthcheck-lite0-v13' after '...-v9': numbers compare as numbers."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
 def list_models(models_dir: Path = MODELS_DIR) -> list[str]:
-    return sorted(p.parent.name for p in models_dir.glob("*/card.json"))
+    """The shipped models, oldest version first (v9 before v13)."""
+    return sorted((p.parent.name for p in models_dir.glob("*/card.json")), key=_version_order)
 
 
 def sha256_file(path: Path) -> str:

@@ -6,6 +6,7 @@ import time
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
@@ -36,7 +37,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             app.state.service.close()
 
-    app = FastAPI(title="synthcheck", version=__version__, lifespan=lifespan,
+    # FastAPIOffline: FastAPI with /docs and /redoc served from assets shipped in the package
+    # (FastAPI's own pages load Swagger UI from a CDN, blank on an offline network).
+    app = FastAPIOffline(title="synthcheck", version=__version__, lifespan=lifespan, favicon_url="/favicon.ico",
                   description="How likely is an image AI-generated or AI-edited, and why. "
                   "Authenticate with an API key in the `X-API-Key` header.")
     app.add_exception_handler(ApiError, api_error_handler)

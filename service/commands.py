@@ -12,8 +12,8 @@ from datetime import datetime
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("serve", help="run the HTTP API and the analyst page (settings: SYNTHCHECK_* env vars)")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    s.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
     s.add_argument("--workers", type=int, default=None, help="analysis processes (default: SYNTHCHECK_WORKERS "
                    "or the CPU count)")
     s.set_defaults(handler=_serve)
@@ -42,11 +42,30 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(handler=_audit_export)
 
 
-def _sessions():
-    from .db import make_engine, make_sessionmaker, upgrade
+def load_settings(**overrides):
+    """The service's Settings, or a clear ConfigurationError naming each bad variable."""
+    from pydantic import ValidationError
+
+    from ..errors import ConfigurationError
     from .settings import Settings
 
-    engine = make_engine(Settings().database_url)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"SYNTHCHECK_{'_'.join(str(p) for p in e['loc']).upper()}: "
+                             f"{str(e.get('ctx', {}).get('error') or e['msg']).removeprefix('Value error, ')}"
+                             for e in exc.errors())
+        raise ConfigurationError(f"bad settings, refusing to start: {problems}") from None
+    settings.ensure_local_dirs()
+    print(f"synthcheck: keys and audit log in {settings.where()} (set SYNTHCHECK_DATABASE_URL to change)",
+          file=sys.stderr)
+    return settings
+
+
+def _sessions():
+    from .db import make_engine, make_sessionmaker, upgrade
+
+    engine = make_engine(load_settings().database_url)
     upgrade(engine)
     return make_sessionmaker(engine)
 
@@ -55,10 +74,9 @@ def _serve(args) -> int:
     import uvicorn
 
     from .app import create_app
-    from .settings import Settings
 
     overrides = {"workers": args.workers} if args.workers is not None else {}
-    uvicorn.run(create_app(Settings(**overrides)), host=args.host, port=args.port, log_level="info")
+    uvicorn.run(create_app(load_settings(**overrides)), host=args.host, port=args.port, log_level="info")
     return 0
 
 
@@ -98,9 +116,8 @@ def _audit_export(args) -> int:
 
     from .audit import AuditLog
     from .db import AUDIT_FIELDS
-    from .settings import Settings
 
-    audit = AuditLog(_sessions(), Settings().audit_fallback_path)
+    audit = AuditLog(_sessions(), load_settings().audit_fallback_path)
     records = audit.iterate(since=args.since, until=args.until, level=args.level, policy=args.policy,
                             key_id=args.key_id)
     out = sys.stdout if args.output == "-" else Path(args.output).open("w", newline="", encoding="utf-8")

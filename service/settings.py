@@ -6,11 +6,28 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from platformdirs import user_data_path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
 from ..options import DEFAULT_MAX_PIXELS
+from ..trust import load_trust_anchors
+
+
+def data_dir() -> Path:
+    """Where the service keeps its own files by default: the per-user data directory
+    ($XDG_DATA_HOME/synthcheck, else ~/.local/share/synthcheck on Linux), never the
+    working directory (in a checkout, that would be the repository)."""
+    return user_data_path("synthcheck", appauthor=False)
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{data_dir() / 'audit.db'}"
+
+
+def _default_fallback_path() -> Path:
+    return data_dir() / "audit-fallback.jsonl"
 
 
 def _csv(value: object) -> object:
@@ -25,12 +42,12 @@ CsvList = Annotated[list[str], NoDecode]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SYNTHCHECK_", extra="ignore")
 
-    # Storage of API keys and the audit log. SQLite by default; any SQLAlchemy URL
-    # works, e.g. postgresql+psycopg://user:pass@host/db.
-    database_url: str = "sqlite:///synthcheck-audit.db"
+    # Storage of API keys and the audit log. SQLite in the per-user data directory by
+    # default; any SQLAlchemy URL works, e.g. postgresql+psycopg://user:pass@host/db.
+    database_url: str = Field(default_factory=_default_database_url)
     # Where an audit record goes when the database cannot take it (JSON lines), so that
-    # no decision is lost silently; `synthcheck audit replay` would load it back later.
-    audit_fallback_path: Path = Path("synthcheck-audit-fallback.jsonl")
+    # no decision is lost silently.
+    audit_fallback_path: Path = Field(default_factory=_default_fallback_path)
 
     # Keys for development and tests, comma-separated; stored keys come from `synthcheck keys`.
     api_keys: CsvList = Field(default_factory=list)
@@ -59,6 +76,42 @@ class Settings(BaseSettings):
     @classmethod
     def _split_commas(cls, value: object) -> object:
         return _csv(value)
+
+    @field_validator("trust_anchors")
+    @classmethod
+    def _check_trust_anchors(cls, value: Path | None) -> Path | None:
+        # Refused here, at start-up: broken anchors would make every manifest unreadable.
+        if value is not None:
+            load_trust_anchors(value)  # TrustAnchorError is a ValueError for pydantic below
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError(f"{value!r} is not a database URL (e.g. sqlite:///path/audit.db or "
+                             "postgresql+psycopg://user:pass@host/db)") from None
+        return value
+
+    def ensure_local_dirs(self) -> None:
+        """Create the folders of a SQLite database file and of the fallback file."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.database_url)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self.audit_fallback_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def where(self) -> str:
+        """Where the keys and audit log live, for a start-up line (password hidden)."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.database_url).render_as_string(hide_password=True)
 
     @property
     def analysis_workers(self) -> int:

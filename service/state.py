@@ -37,6 +37,8 @@ class ServiceState:
 
     @classmethod
     def start(cls, settings: Settings) -> "ServiceState":
+        settings.ensure_local_dirs()
+        log.info("keys and audit log in %s", settings.where())
         options = AnalysisOptions(max_pixels=settings.max_pixels, max_file_bytes=settings.max_upload_bytes,
                                   trust_anchors=settings.trust_anchors, classifier=settings.classifier)
         engine = make_engine(settings.database_url)

@@ -59,19 +59,21 @@ def test_trust_anchors_flag(capsys):
                            "--trust-anchors", str(REPO / "examples" / "test_ca_root.pem"))
     assert json.loads(out)["provenance"]["state"] == "trusted"
     code, _, err = run_cli(capsys, "scan", str(EXAMPLES), "--trust-anchors", "/nonexistent.pem")
-    assert code == 2 and "trust-anchors" in err
+    assert code == 2 and "trust anchors /nonexistent.pem: no such file" in err
 
 
 def test_errors_are_reported_per_file_and_fail_on(capsys, tmp_path):
     (tmp_path / "empty.jpg").write_bytes(b"")
     (tmp_path / "notes.txt").write_text("not an image")
     (tmp_path / "ok.jpg").write_bytes(testkit.encode(testkit.photo_like(300, 200), "JPEG", quality=80))
-    code, out, err = run_cli(capsys, "scan", str(tmp_path), "--format", "jsonl", "--workers", "2")
+    code, out, err = run_cli(capsys, "scan", str(tmp_path), "--format", "jsonl", "--workers", "2",
+                             "--include-non-images")
     reports = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(reports) == 3
     assert {r["path"].rsplit("/", 1)[-1]: (r["error"] or {}).get("code") for r in reports} == {
         "empty.jpg": "empty_file", "notes.txt": "unsupported_format", "ok.jpg": None}
     assert "3 files" in err and "2 with errors" in err
+    (tmp_path / "notes.txt").unlink()
 
     code, _, _ = run_cli(capsys, "scan", str(tmp_path / "ok.jpg"), "--fail-on", "high", "--format", "jsonl")
     assert code == 0
@@ -103,7 +105,7 @@ def test_policies_change_levels_not_evidence(capsys):
 
 def test_no_inputs_is_a_usage_error(capsys, tmp_path):
     code, _, err = run_cli(capsys, "scan", str(tmp_path))
-    assert code == 2 and "no files" in err
+    assert code == 2 and "no image files found" in err
 
 
 def test_model_flag_pins_a_shipped_model(capsys):

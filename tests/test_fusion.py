@@ -36,7 +36,11 @@ def test_signed_ai_declaration_dominates_camera_metadata():
                  ev("metadata", "camera_exif", -1.5, "Camera EXIF: Canon EOS."),
                  ev("jpeg_quant", "jpeg_custom_tables", -0.4)], get_policy("moderation"))
     assert risk.level == "high"
-    assert "Conflict: Camera EXIF: Canon EOS, but the manifest declares AI generation." in risk.summary
+    assert ("Conflict: the strongest c2pa finding for and the strongest metadata finding against disagree; "
+            "the c2pa finding (+7.0) weighs more.") in risk.summary
+    # each finding is said once: the conflict names who disagrees, not their sentences again
+    assert risk.summary.count("Camera EXIF: Canon EOS") == 1
+    assert risk.summary.count("The manifest declares AI generation") == 1
 
 
 def test_levels_follow_policy_thresholds():

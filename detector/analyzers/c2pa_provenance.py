@@ -9,9 +9,9 @@ import base64
 import dataclasses
 import io
 import json
+import re
 import threading
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import c2pa
@@ -142,8 +142,10 @@ def _source_types(actions: list[dict[str, Any]]) -> list[str]:
     return list(seen)
 
 
-def _ingredient_chain(store: dict[str, Any], manifest: dict[str, Any], depth: int = 0, seen: set | None = None):
-    """Flatten the ingredient tree (depth-limited, cycle-safe) into a list."""
+def _ingredient_chain(store: dict[str, Any], manifest: dict[str, Any], manifest_label: str | None,
+                      failures: dict[tuple[str, str], list[str]], depth: int = 0, seen: set | None = None):
+    """Flatten the ingredient tree (depth-limited, cycle-safe) into a list; each entry
+    carries the failure codes the validator reported for that ingredient."""
     seen = seen if seen is not None else set()
     chain = []
     manifests = store.get("manifests") or {}
@@ -159,22 +161,16 @@ def _ingredient_chain(store: dict[str, Any], manifest: dict[str, Any], depth: in
             "claim_generator": _claim_generator(parent) if parent else None,
             "issuer": ((parent or {}).get("signature_info") or {}).get("issuer"),
             "digital_source_types": _source_types(_actions(parent)) if parent else [],
+            "failure_codes": failures.get((str(manifest_label), str(ingredient.get("label"))), []),
         }
         chain.append(entry)
         if parent and label not in seen and depth < 8:
             seen.add(label)
-            chain.extend(_ingredient_chain(store, parent, depth + 1, seen))
+            chain.extend(_ingredient_chain(store, parent, label, failures, depth + 1, seen))
     return chain
 
 
-def _failures(store: dict[str, Any]) -> list[dict[str, str]]:
-    """Failure codes of the whole store (active manifest and ingredients), de-duplicated."""
-    entries = list(store.get("validation_status") or [])
-    if not entries:
-        results = store.get("validation_results") or {}
-        entries = list((results.get("activeManifest") or {}).get("failure") or [])
-        for delta in results.get("ingredientDeltas") or []:
-            entries += (delta.get("validationDeltas") or {}).get("failure") or []
+def _explained(entries: list[dict[str, Any]]) -> list[dict[str, str]]:
     failures: dict[str, dict[str, str]] = {}
     for entry in entries:
         code = entry.get("code")
@@ -183,16 +179,43 @@ def _failures(store: dict[str, Any]) -> list[dict[str, str]]:
     return [failures[c] for c in sorted(failures)]
 
 
+def _active_failures(store: dict[str, Any]) -> list[dict[str, str]]:
+    """The active manifest's failures, exactly as the reference reader's
+    validation_results.activeManifest; the legacy validation_status list (which mixes in
+    the ingredients' failures) only when a reader gives nothing else."""
+    results = store.get("validation_results")
+    if isinstance(results, dict) and "activeManifest" in results:
+        return _explained(list((results.get("activeManifest") or {}).get("failure") or []))
+    return _explained(list(store.get("validation_status") or []))
+
+
+def _ingredient_failures(store: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
+    """(manifest label, ingredient assertion label) -> failure codes, from the reader's
+    ingredientDeltas (URIs of the form self#jumbf=/c2pa/<manifest>/c2pa.assertions/<ingredient>)."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for delta in (store.get("validation_results") or {}).get("ingredientDeltas") or []:
+        uri = str(delta.get("ingredientAssertionURI") or "")
+        codes = sorted({e.get("code") for e in (delta.get("validationDeltas") or {}).get("failure") or []
+                        if e.get("code")})
+        match = re.search(r"/c2pa/([^/]+)/c2pa\.assertions/([^/]+)$", uri)
+        if codes and match:
+            out[(match.group(1), match.group(2))] = codes
+    return out
+
+
 def provenance_from_store(store: dict[str, Any]) -> Provenance:
     """Turn the reader's JSON (a dict) into a Provenance. Pure: tested on the shared samples."""
     state = str(store.get("validation_state") or "").lower()
     if state not in ("valid", "trusted", "invalid"):
         state = "invalid" if store.get("validation_status") else "valid"
     manifests = store.get("manifests") or {}
-    active = manifests.get(store.get("active_manifest")) or {}
+    active_label = store.get("active_manifest")
+    active = manifests.get(active_label) or {}
     signature = active.get("signature_info") or {}
     actions = _actions(active)
-    failures = _failures(store)
+    failures = _active_failures(store)
+    ingredients = _ingredient_chain(store, active, active_label, _ingredient_failures(store))
+    ingredient_codes = sorted({code for i in ingredients for code in i["failure_codes"]})
     return Provenance(
         state=state,  # type: ignore[arg-type]
         claim_generator=_claim_generator(active),
@@ -201,10 +224,12 @@ def provenance_from_store(store: dict[str, Any]) -> Provenance:
         signing_time=signature.get("time"),
         digital_source_types=_source_types(actions),
         actions=actions,
-        ingredients=_ingredient_chain(store, active),
+        ingredients=ingredients,
         failure_codes=[f["code"] for f in failures],
         failures=failures,
         manifest_count=len(manifests),
+        ingredient_failure_codes=ingredient_codes,
+        ingredient_failures=_explained([{"code": c} for c in ingredient_codes]),
     )
 
 
@@ -262,6 +287,16 @@ def evidence_for(prov: Provenance) -> list[Evidence]:
                                      f"The C2PA manifest ({prov.state}) declares a camera capture "
                                      f"(digitalSourceType {dst}).", -3.0 * negative_scale,
                                      {"digital_source_type": dst, **details}))
+    broken = [i for i in prov.ingredients if any(c not in TRUST_ONLY_CODES for c in i["failure_codes"])]
+    if broken:
+        words = "; ".join(sorted({explain_failure(c) for i in broken for c in i["failure_codes"]
+                                  if c not in TRUST_ONLY_CODES}))
+        titles = ", ".join(str(i["title"]) for i in broken[:3])
+        evidence.append(Evidence(SOURCE, "c2pa_ingredient_invalid",
+                                 f"An ingredient's own provenance ({titles}) fails validation: {words}. "
+                                 "This says where the image came from, not that this file was altered.", 0.0,
+                                 {"ingredients": [{"title": i["title"], "failure_codes": i["failure_codes"]}
+                                                  for i in broken]}))
     ai_ingredients = [
         i for i in prov.ingredients if any(t in AI_SOURCE_TYPES for t in i["digital_source_types"])
     ]
@@ -288,18 +323,16 @@ class C2paAnalyzer(AnalyzerBase):
     @cached_property
     def context(self) -> c2pa.Context:
         settings: dict[str, Any] = {"verify": {"remote_manifest_fetch": False}}
-        if self.options.trust_anchors is not None:
+        if self.options.trust_anchor_pem is not None:  # checked when the options were built
             settings["trust"] = {
-                "trust_anchors": Path(self.options.trust_anchors).read_text(),
+                "trust_anchors": self.options.trust_anchor_pem,
                 "trust_config": TRUSTED_EKUS,
             }
         return c2pa.Context.from_dict(settings)
 
-    def read_store(self, image: ImageInput) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    def read_store(self, image: ImageInput, context: c2pa.Context) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
         """(the manifest store as a dict, the active manifest's thumbnail), or None when
         the file has no manifest."""
-        with self._lock:
-            context = self.context
         reader = c2pa.Reader.try_create(image.media_type, io.BytesIO(image.data), None, context)
         if reader is None:
             return None
@@ -324,8 +357,12 @@ class C2paAnalyzer(AnalyzerBase):
         return thumbnail
 
     def analyze(self, image: ImageInput) -> Findings:
+        # Outside the try below: a context that cannot be built is this check failing
+        # (analyzer_failed, fail closed), not a damaged manifest in this file.
+        with self._lock:
+            context = self.context
         try:
-            store = self.read_store(image)
+            store = self.read_store(image, context)
         except c2pa.C2paError as exc:
             message = str(exc)
             if "remote manifest" in message.lower():

@@ -72,6 +72,18 @@ def _clean(value: Any) -> Any:
         return str(value)[:500]
 
 
+def camera_name(make: Any, model: Any) -> str:
+    """'Canon' + 'Canon EOS 80D' -> 'Canon EOS 80D' (many makers repeat the make in the
+    model); 'NIKON CORPORATION' + 'NIKON D750' -> 'NIKON D750'; 'Apple' + 'iPhone 13' -> 'Apple iPhone 13'."""
+    make_s, model_s = str(make or "").strip(), str(model or "").strip()
+    if not model_s:
+        return make_s or "?"
+    first_word = make_s.split()[0].lower() if make_s else ""
+    if not make_s or (first_word and model_s.lower().startswith(first_word)):
+        return model_s
+    return f"{make_s} {model_s}"
+
+
 def read_exif(image: Image.Image) -> dict[str, Any]:
     exif = image.getexif()
     out: dict[str, Any] = {}
@@ -188,7 +200,7 @@ class MetadataAnalyzer(AnalyzerBase):
             extras = [k for k in ("lens_model", "gps_present", "thumbnail_present") if exif.get(k)]
             weight = -0.5 - 0.15 * len(richness) - 0.1 * len(extras)
             evidence.append(Evidence(SOURCE, "camera_exif",
-                                     f"Camera EXIF: {make or '?'} {model or '?'}"
+                                     f"Camera EXIF: {camera_name(make, model)}"
                                      + (f", with {', '.join(richness + extras)}" if richness or extras else "")
                                      + ". EXIF is easy to copy into a fake, so this counts only a little.",
                                      round(max(weight, -1.5), 3),

@@ -43,8 +43,9 @@ async function handleFiles(fileList) {
     keyInput.focus();
     return;
   }
-  statusLine.textContent = `Analysing ${files.length} file(s)…`;
-  const cards = files.map((file) => { const card = newCard(file); results.prepend(card.root); return card; });
+  statusLine.textContent = `Analysing ${files.length} ${files.length === 1 ? "file" : "files"}…`;
+  // Cards keep the upload order (the first file dropped is the first card).
+  const cards = files.map((file) => { const card = newCard(file); results.append(card.root); return card; });
   let next = 0, done = 0;
   async function worker() {
     while (next < files.length) {
@@ -64,40 +65,55 @@ function newCard(file) {
   const card = { root, file, q: (sel) => root.querySelector(sel) };
   card.q(".file-name").textContent = file.name;
   card.q(".level-badge").textContent = "analysing…";
-  const img = card.q(".preview");
-  img.src = URL.createObjectURL(file);
   return card;
 }
 
+// Only what the report computed is shown: an error card has the error and nothing else
+// (no empty gauge, no "Evidence" heading, no "no manifest" line for a file never read).
 function render(card, { report, error, status }) {
   const badge = card.q(".level-badge");
-  root: {
-    if (error) {
-      const box = card.q(".error-box");
-      box.hidden = false;
-      box.textContent = `${error.message} (${error.code}${status ? `, HTTP ${status}` : ""})`;
-    }
-    if (!report || !report.risk) {
-      badge.textContent = "error";
-      break root;
-    }
-    const risk = report.risk;
-    badge.textContent = risk.level;
-    badge.className = `level-badge level-${risk.level}`;
-    card.root.dataset.level = risk.level;
-    drawGauge(card, risk);
-    card.q(".summary").textContent = risk.summary;
+  if (error) {
+    const box = card.q(".error-box");
+    box.hidden = false;
+    box.textContent = `${error.message} (${error.code}${status ? `, HTTP ${status}` : ""})`;
   }
-  if (!report) return;
+  if (!report || !report.risk) {
+    badge.textContent = "error";
+    badge.className = "level-badge level-error";
+    card.root.dataset.level = "error";
+    return;
+  }
+  const risk = report.risk;
+  badge.textContent = risk.level;
+  badge.className = `level-badge level-${risk.level}`;
+  card.root.dataset.level = risk.level;
+  card.q(".gauge-row").hidden = false;
+  drawGauge(card, risk);
+  card.q(".summary").textContent = risk.summary;
+  card.q(".evidence-section").hidden = false;
   renderEvidence(card, report.evidence || []);
-  renderC2pa(card, report.provenance || {});
-  renderMetadata(card, report);
+  if (report.provenance) {
+    card.q(".c2pa-section").hidden = false;
+    renderC2pa(card, report.provenance);
+  }
+  if (report.metadata) {
+    card.q(".metadata-details").hidden = false;
+    renderMetadata(card, report);
+  }
+  if (!report.width) return;  // pixels never decoded: no preview to show
   const img = card.q(".preview");
-  const draw = () => drawHeatmap(card, report.classifier);
-  if (img.complete) draw(); else img.addEventListener("load", draw);
-  card.q(".heatmap-toggle input").addEventListener("change", (e) => {
-    card.q(".heatmap").style.display = e.target.checked ? "" : "none";
-  });
+  img.addEventListener("error", () => { card.q(".visual").hidden = true; });  // the browser cannot show it
+  img.addEventListener("load", () => { card.q(".visual").hidden = false; drawHeatmap(card, report.classifier); });
+  img.src = URL.createObjectURL(card.file);
+}
+
+// Never round a probability to certainty: 0.9961 is "> 99%", not "100%".
+function percent(p) {
+  if (p >= 1) return "100%";
+  if (p <= 0) return "0%";
+  if (p >= 0.995) return "> 99%";
+  if (p < 0.005) return "< 1%";
+  return `${Math.round(p * 100)}%`;
 }
 
 function drawGauge(card, risk) {
@@ -106,8 +122,8 @@ function drawGauge(card, risk) {
   fill.style.strokeDasharray = `${length}`;
   fill.style.strokeDashoffset = `${length * (1 - risk.score)}`;
   fill.style.stroke = LEVEL_COLORS[risk.level];
-  card.q(".gauge-score").textContent = `${Math.round(risk.score * 100)}%`;
-  card.q(".gauge").setAttribute("aria-label", `risk ${Math.round(risk.score * 100)}%, level ${risk.level}`);
+  card.q(".gauge-score").textContent = percent(risk.score);
+  card.q(".gauge").setAttribute("aria-label", `risk ${percent(risk.score)}, level ${risk.level}`);
 }
 
 function renderEvidence(card, evidence) {
@@ -201,12 +217,16 @@ function renderMetadata(card, report) {
   }
 }
 
+// Off by default (the photo is what the analyst looks at first). When on, a region is
+// tinted red in proportion to how far its score is above 0.5; regions the classifier
+// finds nothing in stay transparent.
 function drawHeatmap(card, classifier) {
   const canvas = card.q(".heatmap");
   const note = card.q(".heatmap-note");
+  const toggle = card.q(".heatmap-toggle");
   if (!classifier || !(classifier.regions || []).length) {
-    canvas.style.display = "none";
-    card.q(".heatmap-toggle").hidden = true;
+    canvas.hidden = true;
+    toggle.hidden = true;
     note.textContent = "No classifier result for this image.";
     return;
   }
@@ -216,19 +236,27 @@ function drawHeatmap(card, classifier) {
   canvas.width = img.naturalWidth || 300;
   canvas.height = img.naturalHeight || 300;
   const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
   const cw = canvas.width / cols, ch = canvas.height / rows;
+  let tinted = 0;
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
-      const p = grid[r][c];
-      // green (real) → red (generated), more opaque the more confident
-      const hue = 120 * (1 - p);
-      ctx.fillStyle = `hsla(${hue}, 85%, 45%, ${0.15 + 0.45 * Math.abs(p - 0.5) * 2})`;
+      const alpha = 0.6 * Math.max(0, grid[r][c] - 0.5) * 2;
+      if (alpha <= 0) continue;
+      ctx.fillStyle = `rgba(198, 40, 40, ${alpha.toFixed(3)})`;
       ctx.fillRect(c * cw, r * ch, cw, ch);
+      tinted++;
     }
   }
   canvas.dataset.cells = String(rows * cols);
-  note.textContent = `${classifier.model} ${classifier.version}: p(generated) = ${(classifier.p_generated * 100).toFixed(0)}% ` +
-    `over the whole image; each cell is one region's score (red: generated, green: real).`;
+  canvas.dataset.tinted = String(tinted);
+  toggle.hidden = false;
+  const box = toggle.querySelector("input");
+  canvas.hidden = !box.checked;
+  box.addEventListener("change", () => { canvas.hidden = !box.checked; });
+  note.textContent = `${classifier.model} ${classifier.version}: p(generated) = ${percent(classifier.p_generated)} ` +
+    `over the whole image. With the heatmap on, regions scoring above 50% are tinted red (the redder, the more ` +
+    `suspicious); the others stay clear.`;
 }
 
 dropZone.addEventListener("dragover", (e) => { e.preventDefault(); dropZone.classList.add("over"); });

@@ -1,0 +1,165 @@
+"""What a new user meets in the first hour with the CLI: exit statuses, folders with
+non-image files, pipes and devices, words, --help, the model list."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from synthcheck import testkit
+from synthcheck.cli import main
+from synthcheck.fusion import fuse
+from synthcheck.policy import get_policy
+from synthcheck.report import Evidence
+from synthcheck.wording import percent, plural, score_text
+
+from .conftest import EXAMPLES
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_scan_that_analysed_nothing_exits_3(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "scan", "/nonexistent", "--format", "jsonl")
+    assert code == 3 and "no input could be analysed" in err
+    assert json.loads(out)["error"]["code"] == "unreadable_path"
+    code, _, _ = run_cli(capsys, "scan", "/nonexistent", str(EXAMPLES / "plain_photo.jpg"), "--format", "jsonl",
+                         "--no-classifier")
+    assert code == 0  # one input analysed: the missing one is reported, the scan is not a failure
+
+
+def _mixed_folder(tmp_path):
+    folder = tmp_path / "upload"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "README.md").write_text("# photos\n")
+    (folder / "key.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    (folder / "sub" / "script.py").write_text("print('hi')\n")
+    (folder / "photo.jpg").write_bytes(testkit.encode(testkit.photo_like(320, 240), "JPEG", quality=85))
+    (folder / "text_named.jpg").write_text("not an image, whatever its name says")
+    return folder
+
+
+def test_non_images_in_folders_are_skipped_and_counted(capsys, tmp_path):
+    folder = _mixed_folder(tmp_path)
+    code, out, err = run_cli(capsys, "scan", str(folder), "--format", "jsonl", "--workers", "0",
+                             "--no-classifier", "--fail-on", "high")
+    names = [json.loads(line)["path"].rsplit("/", 1)[-1] for line in out.splitlines()]
+    assert names == ["photo.jpg"]
+    assert code == 0  # --fail-on is not tripped by a README or a .pem
+    assert "4 files in directories skipped: not images" in err and "1 file:" in err
+    # named explicitly, a non-image always gets its report
+    code, out, _ = run_cli(capsys, "scan", str(folder / "README.md"), str(folder / "photo.jpg"),
+                           "--format", "jsonl", "--workers", "0", "--no-classifier")
+    assert [(json.loads(line)["error"] or {}).get("code") for line in out.splitlines()] == ["unsupported_format", None]
+    code, out, err = run_cli(capsys, "scan", str(folder), "--format", "jsonl", "--workers", "0",
+                             "--no-classifier", "--include-non-images")
+    assert len(out.splitlines()) == 5 and "skipped" not in err
+
+
+def _special_files(tmp_path):
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    sock_path = tmp_path / "socket.jpg"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(sock_path))
+    return fifo, sock_path, server
+
+
+def test_pipes_devices_and_sockets_are_refused_at_once(tmp_path):
+    fifo, sock_path, server = _special_files(tmp_path)
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(testkit.encode(testkit.photo_like(200, 150), "JPEG", quality=85))
+    try:
+        # In a subprocess with a hard limit: before the fix, the FIFO blocked open() forever.
+        # Named directly (in-process) and inside a directory (worker pool, 600 s per-file timeout).
+        for args in ([str(fifo), "/dev/null", str(sock_path)], [str(tmp_path), "--workers", "2", "--timeout", "600"]):
+            done = subprocess.run([sys.executable, "-m", "synthcheck.cli", "scan", *args, "--format", "jsonl",
+                                   "--no-classifier"], capture_output=True, text=True, timeout=240)
+            reports = {r["path"].rsplit("/", 1)[-1]: r for r in map(json.loads, done.stdout.splitlines())}
+            specials = {name: r for name, r in reports.items() if name != "photo.jpg"}
+            assert specials, done.stderr
+            for name, report in specials.items():
+                assert report["error"]["code"] == "unreadable_path", name
+                assert "not a regular file" in report["error"]["message"], name
+            if "photo.jpg" in reports:
+                assert reports["photo.jpg"]["risk"] is not None
+    finally:
+        server.close()
+
+
+def test_probabilities_are_never_rounded_to_certainty(capsys):
+    assert percent(0.9961) == "> 99%" and percent(0.004) == "< 1%" and percent(0.42) == "42%"
+    assert score_text(0.9961) == ">0.99" and score_text(0.5) == "0.50"
+    assert plural(1, "file") == "1 file" and plural(2, "file") == "2 files"
+    risk = fuse([Evidence("c2pa", "c2pa_ai_generated", "Declared AI.", 7.0),
+                 Evidence("generator_text", "generation_settings", "Settings found.", 6.0)], get_policy("default"))
+    assert risk.summary.startswith("High risk (> 99%).") and "100%" not in risk.summary
+    assert 0 < risk.score < 1
+    code, out, _ = run_cli(capsys, "scan", str(EXAMPLES / "sd_webui_parameters.png"), "--format", "table")
+    assert "1.00" not in out.splitlines()[1]
+
+
+def test_help_is_for_users_and_loads_no_heavy_module():
+    probe = ("import sys\nfrom synthcheck.cli import main\n"
+             "for args in (['--help'], ['scan', '--help'], ['serve', '--help']):\n"
+             "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
+             "heavy = [m for m in ('torch', 'timm', 'c2pa', 'cv2', 'fastapi', 'synthcheck.service.app',"
+             " 'synthcheck.pipeline') if m in sys.modules]\n"
+             "print('HEAVY', heavy)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY []" in done.stdout, done.stdout[-500:]
+    text = done.stdout
+    assert "scan() / analyze()" not in text
+    assert "AI-generated or AI-edited" in text
+    flat = " ".join(text.split())
+    assert "kyc: medium from 0.35, high from 0.7" in flat
+    assert "default: 60" in flat and "default: 120000000" in flat  # --timeout, --max-pixels
+    assert "default: 127.0.0.1" in flat and "default: 8000" in flat  # serve --host/--port
+    assert "3 no input could be analysed" in flat
+
+
+def test_models_are_listed_in_version_order_with_the_default_marked(capsys):
+    from synthcheck.models import DEFAULT_MODEL, list_models
+
+    shipped = list_models()
+    assert DEFAULT_MODEL in shipped and len(shipped) <= 2  # the default and at most one previous model
+    code, out, _ = run_cli(capsys, "models")
+    lines = out.splitlines()
+    assert code == 0 and [line.split()[0] for line in lines] == shipped
+    assert [line for line in lines if line.endswith("(default)")] == [line for line in lines
+                                                                       if line.startswith(DEFAULT_MODEL + " ")]
+    from synthcheck.models import _version_order
+
+    assert sorted(["synthcheck-lite0-v13", "synthcheck-lite0-v9", "synthcheck-lite0-v12"], key=_version_order) == [
+        "synthcheck-lite0-v9", "synthcheck-lite0-v12", "synthcheck-lite0-v13"]
+
+
+def test_camera_make_is_not_repeated_inside_the_model():
+    from synthcheck.analyzers.metadata import camera_name
+
+    assert camera_name("Canon", "Canon EOS 80D") == "Canon EOS 80D"
+    assert camera_name("NIKON CORPORATION", "NIKON D750") == "NIKON D750"
+    assert camera_name("Apple", "iPhone 13") == "Apple iPhone 13"
+    assert camera_name(None, "X100V") == "X100V" and camera_name("Sony", None) == "Sony"
+    from synthcheck import AnalysisOptions, analyze
+
+    # the sample's EXIF says Make "Canon", Model "Canon EOS 80D"
+    report = analyze(EXAMPLES / "camera_exif.jpg", options=AnalysisOptions(watermarks=False, classifier=None))
+    assert report.metadata["exif"]["make"] == "Canon" and report.metadata["exif"]["model"] == "Canon EOS 80D"
+    messages = " ".join(e.message for e in report.evidence)
+    assert "Camera EXIF: Canon EOS 80D" in messages and "Canon Canon" not in messages
+
+
+@pytest.mark.parametrize("fmt", ["table", "jsonl"])
+def test_one_file_summary_uses_the_singular(capsys, fmt):
+    _, _, err = run_cli(capsys, "scan", str(EXAMPLES / "plain_photo.jpg"), "--format", fmt, "--no-classifier")
+    assert "synthcheck: 1 file:" in err
