@@ -25,7 +25,7 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser(server):
     if CHROMIUM is None:
         if os.environ.get("SYNTHCHECK_TEST_REQUIRE_CHROMIUM") == "1":
             pytest.fail("chromium required (SYNTHCHECK_TEST_REQUIRE_CHROMIUM=1) but not found")
@@ -34,10 +34,16 @@ def page(server):
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 1600})
-        page.goto(server)
-        yield page
+        yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, server):
+    page = browser.new_page(viewport={"width": 1280, "height": 1600})
+    page.goto(server)
+    yield page
+    page.close()
 
 
 def _drop(page, paths: list[Path]) -> None:
@@ -51,12 +57,17 @@ def _drop(page, paths: list[Path]) -> None:
     }""", files)
 
 
-def test_drop_samples_and_see_the_evidence(page):
+def test_drop_samples_and_see_the_evidence(page, server, tmp_path):
     page.fill("#api-key", KEY)
     page.dispatch_event("#api-key", "change")
-    _drop(page, [EXAMPLES / "ai_signed_c2pa.jpg", EXAMPLES / "camera_exif.jpg"])
-    page.wait_for_selector(".result[data-level] >> nth=1", timeout=120_000)
-    page.wait_for_function("document.getElementById('status').textContent.includes('2 of 2')")
+    text_as_jpeg = tmp_path / "notes.jpg"
+    text_as_jpeg.write_text("a text file with an image's name")
+    dropped = [EXAMPLES / "ai_signed_c2pa.jpg", text_as_jpeg, EXAMPLES / "camera_exif.jpg"]
+    _drop(page, dropped)
+    page.wait_for_selector(".result[data-level] >> nth=2", timeout=120_000)
+    page.wait_for_function("document.getElementById('status').textContent.includes('3 of 3')")
+    # results keep the upload order
+    assert [c.inner_text() for c in page.query_selector_all(".result .file-name")] == [p.name for p in dropped]
 
     cards = {c.query_selector(".file-name").inner_text(): c for c in page.query_selector_all(".result")}
     ai = cards["ai_signed_c2pa.jpg"]
@@ -66,7 +77,36 @@ def test_drop_samples_and_see_the_evidence(page):
     assert "trainedAlgorithmicMedia" in evidence_text or "AI" in evidence_text
     c2pa_text = ai.query_selector(".c2pa").inner_text()
     assert "signature valid" in c2pa_text and "Actions" in c2pa_text
-    assert int(ai.query_selector(".heatmap").get_attribute("data-cells")) >= 1
+    heatmap = ai.query_selector(".heatmap")
+    assert int(heatmap.get_attribute("data-cells")) >= 1
+    # off by default; when on, only regions scoring above 0.5 are tinted (the others stay clear)
+    assert not heatmap.is_visible()
+    import httpx
+
+    report = httpx.post(f"{server}/v1/analyze", headers={"X-API-Key": KEY}, timeout=120,
+                        files={"file": ("a.jpg", (EXAMPLES / "ai_signed_c2pa.jpg").read_bytes())}).json()
+    suspicious = sum(p > 0.5 for row in report["classifier"]["regions"] for p in row)
+    tinted = int(heatmap.get_attribute("data-tinted"))
+    assert tinted == suspicious
+    ai.query_selector(".heatmap-toggle input").check()
+    assert heatmap.is_visible()
+    alpha_outside = page.evaluate("""(canvas) => {
+        const ctx = canvas.getContext('2d');
+        const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+        let clear = 0;
+        for (let i = 3; i < data.length; i += 4) if (data[i] === 0) clear++;
+        return clear / (data.length / 4);
+    }""", heatmap)
+    assert tinted < int(heatmap.get_attribute("data-cells")) or alpha_outside == 0
+    if tinted == 0:
+        assert alpha_outside == 1.0  # nothing suspicious: the photo is not tinted at all
+
+    error_card = cards["notes.jpg"]
+    assert error_card.query_selector(".level-badge").inner_text().lower() == "error"
+    assert "unsupported_format" in error_card.query_selector(".error-box").inner_text()
+    for absent in (".visual", ".gauge-row", ".evidence-section", ".c2pa-section", ".metadata-details"):
+        assert not error_card.query_selector(absent).is_visible(), absent
+    assert "No C2PA manifest" not in error_card.inner_text()
 
     camera = cards["camera_exif.jpg"]
     assert "No C2PA manifest" in camera.query_selector(".c2pa").inner_text()
@@ -83,6 +123,32 @@ def test_wrong_key_is_shown_as_an_error(page):
     page.fill("#api-key", "not-a-key")
     page.dispatch_event("#api-key", "change")
     _drop(page, [EXAMPLES / "plain_photo.jpg"])
-    page.wait_for_selector(".result .error-box:not([hidden])", timeout=60_000)
-    message = page.query_selector(".result .error-box").inner_text()
+    page.wait_for_selector(".result[data-level=error] >> nth=1", timeout=60_000)
+    message = page.query_selector_all(".result[data-level=error] .error-box")[-1].inner_text()
     assert "API key" in message and "401" in message
+
+
+def test_docs_work_offline_and_the_page_has_a_favicon(browser, server):
+    """Swagger UI from the package itself: with every request off loopback refused, /docs
+    still lists the operations."""
+    refused: list[str] = []
+
+    def only_loopback(route):
+        if route.request.url.startswith(server):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    page = browser.new_page()
+    page.route("**/*", only_loopback)
+    page.goto(f"{server}/docs")
+    page.wait_for_selector(".opblock", timeout=60_000)
+    text = page.inner_text("body")
+    assert "/v1/analyze" in text and "/v1/analyze/batch" in text
+    assert not refused, refused
+    response = page.request.get(f"{server}/favicon.ico")
+    assert response.status == 200 and response.headers["content-type"] == "image/x-icon"
+    page.goto(server)
+    assert page.eval_on_selector("link[rel=icon]", "l => l.href") == f"{server}/favicon.ico"
+    page.close()
