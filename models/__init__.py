@@ -9,16 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from functools import lru_cache
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file
-
 from ..errors import ModelError, ModelIntegrityError, ModelNotFoundError
-from .card import Member, ModelCard, Preprocessing
-from .classifier import Classifier, OneClassScorer
-from .network import INPUT_FILTERS, create_network, fold_batch_norms, with_input_filter
 
 MODELS_DIR = Path(__file__).resolve().parent
 DEFAULT_MODEL = "synthcheck-lite0-v13"
@@ -42,56 +35,22 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def build_members(card: ModelCard, tensors: dict[str, torch.Tensor]) -> dict[str, torch.nn.Module]:
-    """Rebuild each ensemble member from the flat safetensors dict (prefix = member name),
-    batch norms folded for inference."""
-    def sub(prefix: str) -> dict[str, torch.Tensor]:
-        return {k[len(prefix) + 1 :]: v.float() for k, v in tensors.items() if k.startswith(prefix + ".")}
-
-    members: dict[str, torch.nn.Module] = {}
-    for member in card.members:
-        if member.member_kind == "supervised":
-            if member.input_filter not in INPUT_FILTERS:
-                raise ModelError(f"model card {card.name}: member {member.name!r} reads its crops through an "
-                                 f"unknown input filter {member.input_filter!r}")
-            network = create_network(num_classes=1)
-            network.load_state_dict(sub(member.name))
-            members[member.name] = with_input_filter(fold_batch_norms(network), member.input_filter)
-        elif member.member_kind == "oneclass":
-            features = create_network(num_classes=0)
-            features.load_state_dict(sub(f"{member.name}.features"))
-            members[member.name] = OneClassScorer(fold_batch_norms(features), tensors[f"{member.name}.mean"].float(),
-                                                  tensors[f"{member.name}.precision"].float()).eval()
-        else:
-            raise ModelError(f"model card {card.name} names a member {member.name!r} of unknown kind "
-                             f"{member.member_kind!r}")
-    return members
+# Imported on first use (PEP 562): they need torch, the registry above does not.
+_LAZY = {"build_members": "loading", "load_classifier": "loading", "load_classifier_from": "loading",
+         "Classifier": "classifier", "OneClassScorer": "classifier",
+         "Member": "card", "ModelCard": "card", "Preprocessing": "card"}
 
 
-def load_classifier_from(folder: str | Path) -> Classifier:
-    folder = Path(folder)
-    card_path = folder / "card.json"
-    if not card_path.is_file():
-        raise ModelNotFoundError(f"no model card at {card_path}")
-    card = ModelCard.load(card_path)
-    weights = folder / card.weights_file
-    if not weights.is_file():
-        raise ModelNotFoundError(f"the weights {weights} named by the card are missing")
-    actual = sha256_file(weights)
-    if actual != card.weights_sha256:
-        raise ModelIntegrityError(
-            f"{weights} has sha256 {actual}, but its model card expects {card.weights_sha256}: "
-            "the weights were changed or damaged; reinstall or retrain them")
-    return Classifier(card=card, members=build_members(card, load_file(str(weights))))
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-@lru_cache(maxsize=4)
-def load_classifier(name: str = DEFAULT_MODEL) -> Classifier:
-    """A shipped classifier by name, loaded once per process."""
-    if name not in list_models():
-        raise ModelNotFoundError(f"no shipped model named {name!r}; shipped: {', '.join(list_models()) or 'none'}")
-    return load_classifier_from(MODELS_DIR / name)
-
-
-__all__ = ["Classifier", "DEFAULT_MODEL", "Member", "ModelCard", "ModelError", "ModelIntegrityError",
-           "ModelNotFoundError", "Preprocessing", "list_models", "load_classifier", "load_classifier_from"]
+__all__ = ["Classifier", "DEFAULT_MODEL", "MODELS_DIR", "Member", "ModelCard", "ModelError", "ModelIntegrityError",
+           "ModelNotFoundError", "Preprocessing", "list_models", "load_classifier", "load_classifier_from",
+           "sha256_file"]

@@ -45,7 +45,9 @@ def test_keys_create_list_revoke_and_use(db_url, capsys, tmp_path):
     out = capsys.readouterr()
     key = out.out.strip()
     assert key.startswith("sck_") and len(key) > 40
-    key_id = out.err.split()[2]
+    created = [line for line in out.err.splitlines() if line.startswith("created key")]
+    key_id = created[0].split()[2]
+    assert f"keys and audit log in {db_url}" in out.err or "keys and audit log in postgresql" in out.err
     assert main(["keys", "list"]) == 0
     listing = capsys.readouterr().out
     assert key_id in listing and "moderation bot" in listing and "active" in listing

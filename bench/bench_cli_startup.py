@@ -1,0 +1,66 @@
+"""Cold-start wall time of the CLI, each command in a new process (what a user or a cron
+job pays), and which heavy modules each one imported.
+
+    python bench/bench_cli_startup.py [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "examples" / "images" / "camera_exif.jpg"
+HEAVY = ("torch", "timm", "c2pa", "cv2", "fastapi")
+
+COMMANDS = {
+    "synthcheck --help": ["--help"],
+    "synthcheck scan --help": ["scan", "--help"],
+    "synthcheck models": ["models"],
+    "synthcheck scan one.jpg --no-classifier": ["scan", str(SAMPLE), "--no-classifier", "--format", "jsonl"],
+    "synthcheck scan one.jpg": ["scan", str(SAMPLE), "--format", "jsonl"],
+}
+
+# Runs main() as the console script does, then reports the heavy modules it loaded.
+PROBE = """
+import sys
+from synthcheck.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code or 0
+print("HEAVY=" + ",".join(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def run_once(args: list[str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *args], capture_output=True,
+                          text=True, cwd=REPO)
+    elapsed = time.perf_counter() - started
+    if done.returncode not in (0,):
+        raise SystemExit(f"{args} exited {done.returncode}: {done.stderr[-500:]}")
+    heavy = [line for line in done.stderr.splitlines() if line.startswith("HEAVY=")][-1][6:]
+    return elapsed, heavy or "none"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3, help="runs per command (default: %(default)s)")
+    args = parser.parse_args()
+    print(f"{'command':<42} {'median s':>9} {'min s':>7}  heavy modules imported")
+    for name, argv in COMMANDS.items():
+        times, heavy = [], ""
+        for _ in range(args.runs):
+            elapsed, heavy = run_once(argv)
+            times.append(elapsed)
+        print(f"{name:<42} {statistics.median(times):>9.2f} {min(times):>7.2f}  {heavy}")
+
+
+if __name__ == "__main__":
+    main()
