@@ -4,6 +4,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .lazy import lazy_getattr  # noqa: E402
+
 # The public names are imported on first use (PEP 562), so that `synthcheck --help` and
 # light imports such as `synthcheck.errors` do not load c2pa, OpenCV or torch.
 _EXPORTS = {
@@ -16,11 +18,4 @@ _EXPORTS = {
 __all__ = [*_EXPORTS, "__version__"]
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
-
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())

