@@ -227,9 +227,11 @@ def _calibrate(args) -> int:
     folder = args.model_dir or MODELS_DIR / args.model
     classifier = load_classifier_from(folder)
     if classifier.card.architecture == "clip-vit-b16-probe":
-        raise ValueError("held-out calibration is not implemented for CLIP probes yet; their temperature is "
-                         "fitted on the calibration split by `synthcheck train`")
-    validation = gather_records(TrainConfig.from_dict(classifier.card.training["config"]))["validation"]
+        from .models.clip_probe import validation_records
+
+        validation = validation_records(classifier.card)
+    else:
+        validation = gather_records(TrainConfig.from_dict(classifier.card.training["config"]))["validation"]
     card = calibrate(classifier, validation, args.version)
     if not args.dry_run:
         write_card(card, folder)
@@ -280,12 +282,10 @@ def _scan_options(args):
     an unknown model stop the scan (exit 2) instead of weakening every report."""
     from .options import AnalysisOptions
 
-    if args.model is not None:
-        from .models import list_models
+    if not args.no_classifier:  # an unknown model or a backbone not set up: refused before any file
+        from .models import DEFAULT_MODEL, check_available
 
-        shipped = list_models()
-        if args.model not in shipped:
-            raise ModelError(f"no shipped model {args.model!r}; shipped: {', '.join(shipped)}")
+        check_available(args.model or DEFAULT_MODEL)
     return AnalysisOptions(max_pixels=args.max_pixels, trust_anchors=args.trust_anchors,
                            watermarks=not args.no_watermark,
                            classifier=None if args.no_classifier else (args.model or "default"),

@@ -15,7 +15,7 @@ from ..errors import ModelError, ModelIntegrityError, ModelNotFoundError
 from ..lazy import lazy_getattr
 
 MODELS_DIR = Path(__file__).resolve().parent
-DEFAULT_MODEL = "synthcheck-lite0-v13"
+DEFAULT_MODEL = "synthcheck-clip-v1"
 
 
 def _version_order(name: str) -> list:
@@ -26,6 +26,20 @@ def _version_order(name: str) -> list:
 def list_models(models_dir: Path = MODELS_DIR) -> list[str]:
     """The shipped models, oldest version first (v9 before v13)."""
     return sorted((p.parent.name for p in models_dir.glob("*/card.json")), key=_version_order)
+
+
+def check_available(name: str, models_dir: Path = MODELS_DIR) -> None:
+    """Refuse, before any file is analysed, a model that is not shipped or whose pretrained
+    backbone is not set up (cheap: reads the card, never the weights)."""
+    if name not in list_models(models_dir):
+        raise ModelNotFoundError(f"no shipped model {name!r}; shipped: {', '.join(list_models(models_dir))}")
+    import json
+
+    for member in json.loads((models_dir / name / "card.json").read_text())["members"]:
+        if member.get("backbone"):
+            from .backbones import backbone_file
+
+            backbone_file(member["backbone"], member.get("backbone_variant") or "int8")
 
 
 def sha256_file(path: Path) -> str:

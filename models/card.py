@@ -76,7 +76,12 @@ class ModelCard:
 def write_card(card: ModelCard, folder: str | Path) -> None:
     """card.json and the README rendered from it."""
     card.save(Path(folder) / "card.json")
-    (Path(folder) / "README.md").write_text(render_readme(card))
+    if card.architecture == "clip-vit-b16-probe":  # a head on the CLIP backbone has its own card text
+        from .clip_probe import render_readme as render_clip_readme
+
+        (Path(folder) / "README.md").write_text(render_clip_readme(card))
+    else:
+        (Path(folder) / "README.md").write_text(render_readme(card))
 
 
 def render_readme(card: ModelCard) -> str:

@@ -30,7 +30,7 @@ from ..errors import ModelError, ModelIntegrityError
 from ..report import ClassifierResult
 from ..wording import shown_probability
 from .backbones import BACKBONES, backbone_file, cache_root
-from .card import Member, ModelCard, Preprocessing
+from .card import Member, ModelCard, Preprocessing, write_card
 from .classifier import prepare_crops
 from .metrics import auc, average_precision, balanced_accuracy, expected_calibration_error, launder
 
@@ -185,6 +185,10 @@ class ClipTrainConfig:
     seed: int = 0
     out_dir: str = ""
     kind: str = "clip_probe"
+    # "held_out_sources": after training, compare the calibration split's temperature with
+    # scalings fitted on the validation groups, cross-fitted (synthcheck/models/calibrate.py),
+    # and keep the best; "" keeps the calibration split's temperature.
+    calibration: str = ""
 
     @classmethod
     def load(cls, path: str | Path) -> "ClipTrainConfig":
@@ -244,11 +248,15 @@ def split_items(config: ClipTrainConfig, repo_root: Path) -> dict[str, list[Item
 
 def validation_records(card: ModelCard, repo_root: Path | None = None) -> list:
     """The card's source-held-out validation split as ImageRecords (for `synthcheck eval`)."""
-    from ..datasets.records import ImageRecord
-
     raw = dict(card.training["config"])
     config = ClipTrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
-    items = split_items(config, repo_root or Path.cwd())["validation"]
+    return _as_records(split_items(config, repo_root or Path.cwd())["validation"])
+
+
+def _as_records(items: list[Item]) -> list:
+    """Items as ImageRecords whose `group` is the item's group (what evaluate and calibrate read)."""
+    from ..datasets.records import ImageRecord
+
     return [ImageRecord(i.path, i.label, i.group.split(":", 1)[0], i.group.split(":", 1)[1], i.tile, str(i.path))
             for i in items]
 
@@ -395,10 +403,18 @@ def train(config_path: str | Path, out_dir: str | Path | None = None, repo_root:
                  "validation_laundered": {k: v for k, v in laundered.items() if k != "per_group"},
                  "validation_per_group": clean["per_group"], "validation_per_group_laundered": laundered["per_group"],
                  "calibration_split_temperature": temperature})
-    card.save(out / "card.json")
-    (out / "README.md").write_text(render_readme(card))
-    print(f"synthcheck train: wrote {out} (AUC clean {clean['auc']}, laundered {laundered['auc']}; "
-          f"{card.training['wall_clock_minutes']} min)", flush=True)
+    if config.calibration == "held_out_sources":
+        from types import SimpleNamespace
+
+        from .calibrate import calibrate
+
+        card = calibrate(SimpleNamespace(card=card), _as_records(splits["validation"]), log=lambda m: print(
+            f"synthcheck train: {m}", flush=True), logits=(head(x_val), head(x_val_l)))
+    elif config.calibration:
+        raise ValueError(f"unknown calibration {config.calibration!r} (use \"held_out_sources\" or leave it out)")
+    write_card(card, out)
+    print(f"synthcheck train: wrote {out} (AUC clean {card.metrics['validation']['auc']}, laundered "
+          f"{card.metrics['validation_laundered']['auc']}; {card.training['wall_clock_minutes']} min)", flush=True)
     return out
 
 
@@ -440,12 +456,18 @@ def render_readme(card: ModelCard) -> str:
         "| condition | AUC | AP | balanced acc. | ECE | real photos at level `high` | n |",
         "| --- | --- | --- | --- | --- | --- | --- |",
         row("clean", m["validation"]), row("laundered (0.5x, JPEG 75)", m["validation_laundered"]), "",
-        "Per group (mean p generated, clean / laundered):", "", "| group | label | n | clean | laundered |",
+        "Per group (mean p generated):", "", "| group | label | n | clean | laundered |",
         "| --- | --- | --- | --- | --- |",
     ]
+    calibrated = "calibration" in m  # then the laundered per-group means were the old scaling's: not shown
     for group, g in m["validation_per_group"].items():
-        lg = m["validation_per_group_laundered"][group]
-        lines.append(f"| {group} | {g['label']} | {g['n']} | {g['mean_p_generated']} | {lg['mean_p_generated']} |")
+        lg = "—" if calibrated else m["validation_per_group_laundered"][group]["mean_p_generated"]
+        lines.append(f"| {group} | {g['label']} | {g['n']} | {g['mean_p_generated']} | {lg} |")
+    if calibrated:
+        c = m["calibration"]
+        lines += ["", f"Calibration on held-out sources (`synthcheck calibrate`): chosen **{c['chosen']}**, temperature "
+                  f"{c['temperature']}, shift {c['shift']} (calibration-split temperature {c['calibration_split_temperature']}); "
+                  "the metrics above are cross-fitted (each group scored by a scaling fitted on the other groups)."]
     lines += ["", "## License", "", "Head: Apache-2.0 (this project). Backbone: MIT (OpenAI CLIP).", ""]
     return "\n".join(lines)
 

@@ -76,7 +76,12 @@ def _serve(args) -> int:
     from .app import create_app
 
     overrides = {"workers": args.workers} if args.workers is not None else {}
-    uvicorn.run(create_app(load_settings(**overrides)), host=args.host, port=args.port, log_level="info")
+    settings = load_settings(**overrides)
+    if settings.classifier is not None:  # a model or backbone that cannot load: refuse to start
+        from ..models import DEFAULT_MODEL, check_available
+
+        check_available(DEFAULT_MODEL if settings.classifier == "default" else settings.classifier)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
     return 0
 
 

