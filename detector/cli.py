@@ -17,15 +17,14 @@ from pathlib import Path
 from typing import TextIO
 
 from . import __version__
-from .errors import ConfigurationError, ModelError
-from .options import DEFAULT_MAX_PIXELS
+from .errors import ModelError
+from .options import DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT_S
 from .policy import POLICIES
 from .report import Report
 from .wording import plural, score_text
 
 LEVELS = ("low", "medium", "high")
 PROGRESS_MIN_FILES = 4
-DEFAULT_TIMEOUT_S = 60.0  # the same default as synthcheck.scan.DEFAULT_TIMEOUT_S (a test checks)
 
 # Exit statuses of `synthcheck scan` (documented in the README and in `scan --help`).
 EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE, EXIT_NOTHING_ANALYSED = 0, 1, 2, 3
@@ -222,21 +221,27 @@ def _calibrate(args) -> int:
     from .models import MODELS_DIR, load_classifier_from
     from .models.calibrate import calibrate
     from .models.card import write_card
-    from .models.train import TrainConfig, gather_records
 
     folder = args.model_dir or MODELS_DIR / args.model
     classifier = load_classifier_from(folder)
-    if classifier.card.architecture == "clip-vit-b16-probe":
-        from .models.clip_probe import validation_records
-
-        validation = validation_records(classifier.card)
-    else:
-        validation = gather_records(TrainConfig.from_dict(classifier.card.training["config"]))["validation"]
-    card = calibrate(classifier, validation, args.version)
+    card = calibrate(classifier, _validation_split(classifier.card), args.version)
     if not args.dry_run:
         write_card(card, folder)
         print(f"wrote {folder / 'card.json'} and its README")
     return 0
+
+
+def _validation_split(card):
+    """A card's source-held-out validation records, rebuilt from its training config."""
+    from .models.card import CLIP_PROBE_ARCHITECTURE
+
+    if card.architecture == CLIP_PROBE_ARCHITECTURE:
+        from .models.clip_probe import validation_records
+
+        return validation_records(card)
+    from .models.train import TrainConfig, gather_records
+
+    return gather_records(TrainConfig.from_dict(card.training["config"]))["validation"]
 
 
 def _eval(args) -> int:
@@ -247,15 +252,8 @@ def _eval(args) -> int:
                   else load_classifier(args.model or DEFAULT_MODEL))
     if args.manifest or args.folder:
         records = load_records(args.manifest, args.folder)
-    elif classifier.card.architecture == "clip-vit-b16-probe":  # its own split, rebuilt from its config
-        from .models.clip_probe import validation_records
-
-        records = validation_records(classifier.card)
     else:  # the card's own source-held-out validation split, rebuilt from its training config
-        from .models.train import TrainConfig, gather_records
-
-        config = TrainConfig.from_dict(classifier.card.training["config"])
-        records = gather_records(config)["validation"]
+        records = _validation_split(classifier.card)
         if "calibration" in classifier.card.metrics:
             print("note: this model's temperature was fitted on this split; the card's cross-fitted "
                   "metrics (metrics.validation) are the honest ones for unseen sources")
@@ -272,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigurationError, ModelError, ValueError) as error:  # a bad model name, trust anchors, config
+    except (ModelError, ValueError) as error:  # a bad model name, trust anchors (ConfigurationError), config
         print(f"synthcheck {args.command}: {error}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -282,14 +280,13 @@ def _scan_options(args):
     an unknown model stop the scan (exit 2) instead of weakening every report."""
     from .options import AnalysisOptions
 
-    if not args.no_classifier:  # an unknown model or a backbone not set up: refused before any file
-        from .models import DEFAULT_MODEL, check_available
+    classifier = None if args.no_classifier else (args.model or "default")
+    if classifier is not None:  # an unknown model or a backbone not set up: refused before any file
+        from .models import check_available
 
-        check_available(args.model or DEFAULT_MODEL)
+        check_available(classifier)
     return AnalysisOptions(max_pixels=args.max_pixels, trust_anchors=args.trust_anchors,
-                           watermarks=not args.no_watermark,
-                           classifier=None if args.no_classifier else (args.model or "default"),
-                           thumbnails=args.thumbnails)
+                           watermarks=not args.no_watermark, classifier=classifier, thumbnails=args.thumbnails)
 
 
 def _scan(args) -> int:

@@ -149,12 +149,15 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 
 
+def _refuse_if_not_regular(path: str, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        words = next((w for test, w in _KINDS if test(mode)), "of another kind")
+        raise UnreadablePathError(f"{path} is not a regular file: it is {words}")
+
+
 def _read_regular_file(path: str, max_file_bytes: int) -> bytes:
     try:
-        kind = os.stat(path).st_mode
-        for test, words in _KINDS:
-            if test(kind):
-                raise UnreadablePathError(f"{path} is not a regular file: it is {words}")
+        _refuse_if_not_regular(path, os.stat(path).st_mode)
         # O_NONBLOCK: if the path was swapped for a FIFO since the stat, open() still
         # returns at once and fstat below refuses it.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
@@ -166,8 +169,7 @@ def _read_regular_file(path: str, max_file_bytes: int) -> bytes:
         raise UnreadablePathError(f"{path} cannot be read: {exc.strerror or exc}") from None
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise UnreadablePathError(f"{path} is not a regular file")
+        _refuse_if_not_regular(path, info.st_mode)
         if info.st_size > max_file_bytes:
             raise FileTooLargeError(f"file is {info.st_size:,} bytes; the limit is {max_file_bytes:,} bytes")
         try:

@@ -10,6 +10,8 @@ from .trust import load_trust_anchors
 # A 100-megapixel medium-format photo must pass; a 30,000 x 30,000 "bomb" must not.
 DEFAULT_MAX_PIXELS = 120_000_000
 DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
+# Seconds a worker may spend on one file before it is stopped (scan with workers).
+DEFAULT_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)

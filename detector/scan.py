@@ -15,11 +15,9 @@ from pebble.common import ProcessExpired
 
 from .errors import AnalysisTimeoutError, InternalError
 from .image_input import sniff_media_type
-from .options import AnalysisOptions
+from .options import DEFAULT_TIMEOUT_S, AnalysisOptions
 from .pipeline import PIPELINE_VERSION, get_scanner
 from .report import Report, ReportError
-
-DEFAULT_TIMEOUT_S = 60.0
 
 
 class InputListing:

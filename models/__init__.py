@@ -28,18 +28,23 @@ def list_models(models_dir: Path = MODELS_DIR) -> list[str]:
     return sorted((p.parent.name for p in models_dir.glob("*/card.json")), key=_version_order)
 
 
+def resolve(name: str) -> str:
+    """A model name as options and settings give it: "default" is DEFAULT_MODEL."""
+    return DEFAULT_MODEL if name == "default" else name
+
+
 def check_available(name: str, models_dir: Path = MODELS_DIR) -> None:
-    """Refuse, before any file is analysed, a model that is not shipped or whose pretrained
-    backbone is not set up (cheap: reads the card, never the weights)."""
+    """Refuse, before any file is analysed, a model ("default" or a name) that is not shipped
+    or whose pretrained backbone is not set up (cheap: reads the card, never the weights)."""
+    name = resolve(name)
     if name not in list_models(models_dir):
         raise ModelNotFoundError(f"no shipped model {name!r}; shipped: {', '.join(list_models(models_dir))}")
-    import json
+    from .backbones import backbone_file
+    from .card import ModelCard
 
-    for member in json.loads((models_dir / name / "card.json").read_text())["members"]:
-        if member.get("backbone"):
-            from .backbones import backbone_file
-
-            backbone_file(member["backbone"], member.get("backbone_variant") or "int8")
+    for member in ModelCard.load(models_dir / name / "card.json").members:
+        if member.backbone:
+            backbone_file(member.backbone, member.backbone_variant)
 
 
 def sha256_file(path: Path) -> str:
@@ -60,5 +65,5 @@ __getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 
 __all__ = ["Classifier", "DEFAULT_MODEL", "MODELS_DIR", "Member", "ModelCard", "ModelError", "ModelIntegrityError",
-           "ModelNotFoundError", "Preprocessing", "list_models", "load_classifier", "load_classifier_from",
-           "sha256_file"]
+           "ModelNotFoundError", "Preprocessing", "check_available", "list_models", "load_classifier",
+           "load_classifier_from", "resolve", "sha256_file"]

@@ -12,6 +12,11 @@ from pathlib import Path
 from typing import Any
 
 
+# The architecture of a card whose one member is a head on the CLIP backbone
+# (synthcheck/models/clip_probe.py); every other card is a timm Lite0 network or ensemble.
+CLIP_PROBE_ARCHITECTURE = "clip-vit-b16-probe"
+
+
 @dataclass(frozen=True)
 class Preprocessing:
     crop_size: int = 160  # square crops taken at native resolution (no global resize)
@@ -76,7 +81,7 @@ class ModelCard:
 def write_card(card: ModelCard, folder: str | Path) -> None:
     """card.json and the README rendered from it."""
     card.save(Path(folder) / "card.json")
-    if card.architecture == "clip-vit-b16-probe":  # a head on the CLIP backbone has its own card text
+    if card.architecture == CLIP_PROBE_ARCHITECTURE:  # a head on the CLIP backbone has its own card text
         from .clip_probe import render_readme as render_clip_readme
 
         (Path(folder) / "README.md").write_text(render_clip_readme(card))

@@ -19,22 +19,22 @@ import json
 import random
 import re
 import time
-from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..datasets.records import ImageRecord, load_manifest, load_pixels
 from ..errors import ModelError, ModelIntegrityError
 from ..report import ClassifierResult
 from ..wording import shown_probability
 from .backbones import BACKBONES, backbone_file, cache_root
-from .card import Member, ModelCard, Preprocessing, write_card
+from .card import CLIP_PROBE_ARCHITECTURE, Member, ModelCard, Preprocessing, write_card
 from .classifier import prepare_crops
-from .metrics import auc, average_precision, balanced_accuracy, expected_calibration_error, launder
+from .metrics import launder
 
-ARCHITECTURE = "clip-vit-b16-probe"
+ARCHITECTURE = CLIP_PROBE_ARCHITECTURE
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 BLOCKS = 12
@@ -209,22 +209,14 @@ class ClipTrainConfig:
         return Preprocessing(crop_size=self.crop_size, max_grid=self.max_grid, mean=CLIP_MEAN, std=CLIP_STD)
 
 
-@dataclass(frozen=True)
-class Item:
-    path: Path
-    tile: int | None
-    label: int
-    group: str
-
-
 def _fraction(text: str) -> float:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
 
 
-def split_items(config: ClipTrainConfig, repo_root: Path) -> dict[str, list[Item]]:
-    from ..datasets.records import load_manifest
-
-    splits: dict[str, list[Item]] = {"train": [], "calibration": [], "validation": []}
+def split_items(config: ClipTrainConfig, repo_root: Path) -> dict[str, list[ImageRecord]]:
+    """train / calibration / validation records, each record's `group` refined by the config
+    (its source and generator rewritten so that `record.group` is the split's group)."""
+    splits: dict[str, list[ImageRecord]] = {"train": [], "calibration": [], "validation": []}
     for corpus in config.data:
         root = (repo_root / corpus).resolve()
         with (root / "manifest.csv").open(newline="") as handle:
@@ -236,7 +228,8 @@ def split_items(config: ClipTrainConfig, repo_root: Path) -> dict[str, list[Item
                 group = f"{record.generator}:{match.group(0)}"
             if record.source in config.split_in_half:
                 group = f"{record.source}:{'a' if _fraction(record.content_key) < 0.5 else 'b'}"
-            item = Item(record.path, record.tile, record.label, group)
+            source, generator = group.split(":", 1)
+            item = replace(record, source=source, generator=generator)
             if any(group == g or (g.endswith(":") and group.startswith(g)) for g in config.validation_groups):
                 splits["validation"].append(item)
             elif _fraction(f"calibration:{record.content_key}:{record.tile}") < config.calibration_fraction:
@@ -246,28 +239,14 @@ def split_items(config: ClipTrainConfig, repo_root: Path) -> dict[str, list[Item
     return splits
 
 
-def validation_records(card: ModelCard, repo_root: Path | None = None) -> list:
-    """The card's source-held-out validation split as ImageRecords (for `synthcheck eval`)."""
+def validation_records(card: ModelCard, repo_root: Path | None = None) -> list[ImageRecord]:
+    """The card's source-held-out validation split (for `synthcheck eval` and `calibrate`)."""
     raw = dict(card.training["config"])
     config = ClipTrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
-    return _as_records(split_items(config, repo_root or Path.cwd())["validation"])
+    return split_items(config, repo_root or Path.cwd())["validation"]
 
 
-def _as_records(items: list[Item]) -> list:
-    """Items as ImageRecords whose `group` is the item's group (what evaluate and calibrate read)."""
-    from ..datasets.records import ImageRecord
-
-    return [ImageRecord(i.path, i.label, i.group.split(":", 1)[0], i.group.split(":", 1)[1], i.tile, str(i.path))
-            for i in items]
-
-
-def _pixels(item: Item) -> np.ndarray:
-    from ..datasets.records import ImageRecord, load_pixels
-
-    return load_pixels(ImageRecord(item.path, item.label, "", "", item.tile, ""))
-
-
-def encode_items(items: list[Item], encoder: ClipEncoder, prep: Preprocessing, kind: str, laundering: str,
+def encode_items(items: list[ImageRecord], encoder: ClipEncoder, prep: Preprocessing, kind: str, laundering: str,
                  cache: Path, seed: int, config: ClipTrainConfig) -> tuple[np.ndarray, np.ndarray]:
     """(clean, laundered) head inputs [n, D] per image (crop features averaged). `laundering`:
     "random" (training: a scale and quality drawn per image) or "eval" (0.5x, JPEG 75). Cached
@@ -282,7 +261,7 @@ def encode_items(items: list[Item], encoder: ClipEncoder, prep: Preprocessing, k
         if path.exists():
             saved = dict(np.load(path))
         else:
-            rgb = _pixels(item)
+            rgb = load_pixels(item)
             rng = random.Random(key)
             scale, quality = ((rng.uniform(*config.launder_scale), rng.randint(*config.launder_quality))
                               if laundering == "random" else (0.5, 75))
@@ -306,13 +285,9 @@ def fit_head(x: np.ndarray, y: np.ndarray, groups: list[str], weight_decay: floa
     mean, std = x.mean(0), x.std(0) + 1e-6
     xt = torch.tensor((x - mean) / std, dtype=torch.float64)
     yt = torch.tensor(y, dtype=torch.float64)
-    counts: dict[str, int] = defaultdict(int)
-    for g in groups:
-        counts[g] += 1
-    w = np.array([1.0 / counts[g] for g in groups])
-    for label in (0, 1):
-        w[y == label] /= 2 * w[y == label].sum()
-    wt = torch.tensor(w, dtype=torch.float64)
+    from .calibrate import balanced_weights
+
+    wt = torch.tensor(balanced_weights(y, groups) / 2, dtype=torch.float64)  # each class sums to 1/2
     coef = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
     bias = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     optimiser = torch.optim.LBFGS([coef, bias], max_iter=500, line_search_fn="strong_wolfe")
@@ -336,21 +311,12 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return float(min(np.round(np.arange(0.2, 5.0001, 0.05), 2), key=loss))
 
 
-def metrics(y: np.ndarray, p: np.ndarray, groups: list[str]) -> dict[str, Any]:
-    from .evaluate import real_at_level_high  # the same count `synthcheck eval` reports
+def metrics(records: list[ImageRecord], p: np.ndarray) -> dict[str, Any]:
+    """What `synthcheck eval` reports for these probabilities, with the per-group table."""
+    from .evaluate import per_group_table, summary_metrics
 
-    per_group: dict[str, list] = defaultdict(list)
-    for g, value, label in zip(groups, p, y):
-        per_group[g].append((value, label))
-    return {
-        "auc": round(auc(y, p), 4), "average_precision": round(average_precision(y, p), 4),
-        "balanced_accuracy": round(balanced_accuracy(y, p, 0.5), 4),
-        "ece": round(expected_calibration_error(y, p), 4),
-        "real_at_level_high": real_at_level_high(p, y.astype(int)), "n": int(len(y)),
-        "per_group": {g: {"label": int(v[0][1]), "n": len(v), "mean_p_generated": round(float(np.mean([a for a, _ in v])), 3),
-                          "called_generated": round(float(np.mean([a >= 0.5 for a, _ in v])), 3)}
-                      for g, v in sorted(per_group.items())},
-    }
+    labels = np.array([r.label for r in records])
+    return {**summary_metrics(labels, p, 0.5), "per_group": per_group_table(records, p, 0.5)}
 
 
 def train(config_path: str | Path, out_dir: str | Path | None = None, repo_root: Path | None = None,
@@ -368,20 +334,18 @@ def train(config_path: str | Path, out_dir: str | Path | None = None, repo_root:
     cache = (feature_cache or cache_root() / "features") / f"{config.backbone}-{config.backbone_variant}-{encoder.sha256[:12]}"
     x_train, x_train_l = encode_items(splits["train"], encoder, prep, config.features, "random", cache, config.seed,
                                       config)
-    y_train = np.array([i.label for i in splits["train"]], float)
-    groups = [i.group for i in splits["train"]]
+    y_train = np.array([r.label for r in splits["train"]], float)
+    groups = [r.group for r in splits["train"]]
     head = fit_head(np.concatenate([x_train, x_train_l]), np.concatenate([y_train, y_train]), groups + groups,
                     config.weight_decay)
     x_cal, x_cal_l = encode_items(splits["calibration"], encoder, prep, config.features, "eval", cache, config.seed,
                                   config)
-    y_cal = np.array([i.label for i in splits["calibration"]], float)
+    y_cal = np.array([r.label for r in splits["calibration"]], float)
     temperature = fit_temperature(np.concatenate([head(x_cal), head(x_cal_l)]), np.concatenate([y_cal, y_cal]))
     x_val, x_val_l = encode_items(splits["validation"], encoder, prep, config.features, "eval", cache, config.seed,
                                   config)
-    y_val = np.array([i.label for i in splits["validation"]], float)
-    val_groups = [i.group for i in splits["validation"]]
-    clean = metrics(y_val, 1 / (1 + np.exp(-head(x_val) / temperature)), val_groups)
-    laundered = metrics(y_val, 1 / (1 + np.exp(-head(x_val_l) / temperature)), val_groups)
+    clean = metrics(splits["validation"], 1 / (1 + np.exp(-head(x_val) / temperature)))
+    laundered = metrics(splits["validation"], 1 / (1 + np.exp(-head(x_val_l) / temperature)))
     out.mkdir(parents=True, exist_ok=True)
     member = Member(name="clip", weight=1.0, kind="clip_probe", backbone=config.backbone,
                     backbone_variant=config.backbone_variant, backbone_sha256=encoder.sha256, features=config.features)
@@ -408,7 +372,7 @@ def train(config_path: str | Path, out_dir: str | Path | None = None, repo_root:
 
         from .calibrate import calibrate
 
-        card = calibrate(SimpleNamespace(card=card), _as_records(splits["validation"]), log=lambda m: print(
+        card = calibrate(SimpleNamespace(card=card), splits["validation"], log=lambda m: print(
             f"synthcheck train: {m}", flush=True), logits=(head(x_val), head(x_val_l)))
     elif config.calibration:
         raise ValueError(f"unknown calibration {config.calibration!r} (use \"held_out_sources\" or leave it out)")
@@ -450,8 +414,9 @@ def render_readme(card: ModelCard) -> str:
         f"- Split sizes: {t['split_sizes']}; every training image also enters laundered (random 0.4-0.6x, JPEG 60-85).",
         f"- Held out for validation (whole groups): {', '.join(t['config']['validation_groups'])}; "
         f"half of {', '.join(t['config']['split_in_half']) or '-'} by file hash.",
-        f"- Reproduce: `synthcheck train models/configs/{t['config']['name'].removeprefix('synthcheck-')}.json` "
-        f"({t['wall_clock_minutes']} min on 2 CPU cores, most of it encoding; features are cached).", "",
+        f"- Reproduce: `synthcheck train models/configs/{t['config']['name'].removeprefix('synthcheck-')}.json`. "
+        f"The run that wrote this card took {t['wall_clock_minutes']} min; encoding the images from an empty feature "
+        "cache takes ~12 min on 2 CPU cores.", "",
         "## Metrics (source-held-out validation split)", "",
         "| condition | AUC | AP | balanced acc. | ECE | real photos at level `high` | n |",
         "| --- | --- | --- | --- | --- | --- | --- |",

@@ -12,9 +12,8 @@ from safetensors.torch import load_file
 
 from ..errors import ModelError, ModelIntegrityError, ModelNotFoundError
 from . import DEFAULT_MODEL, MODELS_DIR, list_models, sha256_file
-from .card import ModelCard
+from .card import CLIP_PROBE_ARCHITECTURE, ModelCard
 from .classifier import Classifier, OneClassScorer
-from .clip_probe import ARCHITECTURE as CLIP_ARCHITECTURE
 from .clip_probe import load_clip_probe
 from .network import INPUT_FILTERS, create_network, fold_batch_norms, with_input_filter
 
@@ -59,7 +58,7 @@ def load_classifier_from(folder: str | Path) -> Classifier:
         raise ModelIntegrityError(
             f"{weights} has sha256 {actual}, but its model card expects {card.weights_sha256}: "
             "the weights were changed or damaged; reinstall or retrain them")
-    if card.architecture == CLIP_ARCHITECTURE:  # a head on the CLIP backbone (ONNX Runtime)
+    if card.architecture == CLIP_PROBE_ARCHITECTURE:  # a head on the CLIP backbone (ONNX Runtime)
         return load_clip_probe(card, weights)
     return Classifier(card=card, members=build_members(card, load_file(str(weights))))
 

@@ -62,10 +62,10 @@ def load_settings(**overrides):
     return settings
 
 
-def _sessions():
+def _sessions(settings=None):
     from .db import make_engine, make_sessionmaker, upgrade
 
-    engine = make_engine(load_settings().database_url)
+    engine = make_engine((settings or load_settings()).database_url)
     upgrade(engine)
     return make_sessionmaker(engine)
 
@@ -77,10 +77,7 @@ def _serve(args) -> int:
 
     overrides = {"workers": args.workers} if args.workers is not None else {}
     settings = load_settings(**overrides)
-    if settings.classifier is not None:  # a model or backbone that cannot load: refuse to start
-        from ..models import DEFAULT_MODEL, check_available
-
-        check_available(DEFAULT_MODEL if settings.classifier == "default" else settings.classifier)
+    settings.check_classifier()  # here too: a clear exit 2 rather than a traceback from the app's start-up
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
     return 0
 
@@ -122,7 +119,8 @@ def _audit_export(args) -> int:
     from .audit import AuditLog
     from .db import AUDIT_FIELDS
 
-    audit = AuditLog(_sessions(), load_settings().audit_fallback_path)
+    settings = load_settings()
+    audit = AuditLog(_sessions(settings), settings.audit_fallback_path)
     records = audit.iterate(since=args.since, until=args.until, level=args.level, policy=args.policy,
                             key_id=args.key_id)
     out = sys.stdout if args.output == "-" else Path(args.output).open("w", newline="", encoding="utf-8")

@@ -98,6 +98,13 @@ class Settings(BaseSettings):
                              "postgresql+psycopg://user:pass@host/db)") from None
         return value
 
+    def check_classifier(self) -> None:
+        """The classifier's model and backbone, checked at start-up (ModelError if unusable)."""
+        if self.classifier is not None:
+            from ..models import check_available
+
+            check_available(self.classifier)
+
     def ensure_local_dirs(self) -> None:
         """Create the folders of a SQLite database file and of the fallback file."""
         from sqlalchemy.engine import make_url

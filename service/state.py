@@ -39,10 +39,7 @@ class ServiceState:
     def start(cls, settings: Settings) -> "ServiceState":
         settings.ensure_local_dirs()
         log.info("keys and audit log in %s", settings.where())
-        if settings.classifier is not None:  # refused at start-up, not as a failure on every request
-            from ..models import DEFAULT_MODEL, check_available
-
-            check_available(DEFAULT_MODEL if settings.classifier == "default" else settings.classifier)
+        settings.check_classifier()  # refused at start-up, not as a failure on every request
         options = AnalysisOptions(max_pixels=settings.max_pixels, max_file_bytes=settings.max_upload_bytes,
                                   trust_anchors=settings.trust_anchors, classifier=settings.classifier)
         engine = make_engine(settings.database_url)

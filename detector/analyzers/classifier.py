@@ -22,10 +22,9 @@ class ClassifierAnalyzer(AnalyzerBase):
 
     @cached_property
     def model(self):
-        from ..models import DEFAULT_MODEL, load_classifier
+        from ..models import load_classifier, resolve
 
-        name = self.options.classifier
-        return load_classifier(DEFAULT_MODEL if name == "default" else name)
+        return load_classifier(resolve(self.options.classifier))
 
     def analyze(self, image: ImageInput) -> Findings:
         result = self.model.predict(image.rgb)

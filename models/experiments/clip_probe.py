@@ -24,18 +24,12 @@ from synthcheck.models.clip_probe import (FEATURE_KINDS, ClipEncoder, ClipTrainC
 REPO = Path(__file__).resolve().parents[2]
 
 
-def v13_probabilities(items) -> tuple[np.ndarray, np.ndarray]:
-    from synthcheck.datasets.records import ImageRecord, load_pixels
+def v13_probabilities(records) -> tuple[np.ndarray, np.ndarray]:
     from synthcheck.models import load_classifier
-    from synthcheck.models.metrics import launder
+    from synthcheck.models.evaluate import predict_all
 
     classifier = load_classifier("synthcheck-lite0-v13")
-    clean, laundered = [], []
-    for item in items:
-        rgb = load_pixels(ImageRecord(item.path, item.label, "", "", item.tile, ""))
-        clean.append(classifier.predict(rgb).p_generated)
-        laundered.append(classifier.predict(launder(rgb, 0.5, 75)).p_generated)
-    return np.array(clean), np.array(laundered)
+    return predict_all(classifier, records, False), predict_all(classifier, records, True)
 
 
 def main() -> None:
@@ -49,7 +43,6 @@ def main() -> None:
     cache = cache_root() / "features" / f"{base.backbone}-{base.backbone_variant}-{encoder.sha256[:12]}"
     y = {k: np.array([i.label for i in v], float) for k, v in splits.items()}
     groups = [i.group for i in splits["train"]]
-    val_groups = [i.group for i in splits["validation"]]
     rows = []
     for kind in FEATURE_KINDS:
         config = replace(base, features=kind)
@@ -59,12 +52,12 @@ def main() -> None:
         t = fit_temperature(np.concatenate([head(x["calibration"][0]), head(x["calibration"][1])]),
                             np.concatenate([y["calibration"]] * 2))
         p = [1 / (1 + np.exp(-head(part) / t)) for part in x["validation"]]
-        rows.append((f"clip {kind} (T={t:.2f})", metrics(y["validation"], p[0], val_groups),
-                     metrics(y["validation"], p[1], val_groups)))
+        rows.append((f"clip {kind} (T={t:.2f})", metrics(splits["validation"], p[0]),
+                     metrics(splits["validation"], p[1])))
     if not args.no_v13:
         p_clean, p_laundered = v13_probabilities(splits["validation"])
-        rows.append(("synthcheck-lite0-v13", metrics(y["validation"], p_clean, val_groups),
-                     metrics(y["validation"], p_laundered, val_groups)))
+        rows.append(("synthcheck-lite0-v13", metrics(splits["validation"], p_clean),
+                     metrics(splits["validation"], p_laundered)))
     print(f"{'candidate':<28} {'AUC c/l':>13} {'bal. acc. c/l':>15} {'ECE c/l':>13} {'real at high c/l':>17}")
     for name, clean, laundered in rows:
         print(f"{name:<28} {clean['auc']:.3f}/{laundered['auc']:.3f} {clean['balanced_accuracy']:>7.3f}/"
@@ -74,7 +67,7 @@ def main() -> None:
     for group, info in rows[0][1]["per_group"].items():
         cells = "  ".join(f"{c['per_group'][group]['mean_p_generated']:.2f}/{l['per_group'][group]['mean_p_generated']:.2f}"
                           for _, c, l in rows)
-        print(f"{group[:40]:<40} {'gen' if info['label'] else 'real'} {info['n']:>4}  {cells}")
+        print(f"{group[:40]:<40} {info['label']:<9} {info['n']:>4}  {cells}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ...analyzers import list_analyzers
-from ...models import DEFAULT_MODEL, MODELS_DIR
+from ...models import MODELS_DIR, resolve
 from ...models.card import ModelCard
 from ...pipeline import PIPELINE_VERSION
 from ...report import SCHEMA_VERSION
@@ -23,7 +23,7 @@ def _loaded_cards(state: ServiceState) -> list[dict]:
     name = state.options.classifier
     if name is None:
         return []
-    card = ModelCard.load(MODELS_DIR / (DEFAULT_MODEL if name == "default" else name) / "card.json")
+    card = ModelCard.load(MODELS_DIR / resolve(name) / "card.json")
     return [asdict(card)]
 
 
