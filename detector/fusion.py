@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 
 from .policy import Policy
 from .report import ClassifierResult, Evidence, Level, Risk
@@ -108,6 +109,33 @@ def classifier_evidence(result: ClassifierResult) -> Evidence:
         f"The learned classifier {result.model} {result.version} rates the pixels "
         f"{percent(result.p_generated)} likely generated{where}.",
         round(weight, 3), {"model": result.model, "version": result.version, "p_generated": result.p_generated})
+
+
+# A finding at least this heavy in favour of AI from a check other than the classifier is a
+# declaration: C2PA or IPTC digital source types, generation settings, a generator's
+# watermark, a generator named as the software. Pixels that look real do not clear such a
+# file (generators are built to look real, and the classifier misses generators it never
+# saw): against a declaration the classifier counts at most PIXELS_AGAINST_DECLARATION.
+DECLARATION_WEIGHT = 4.0
+PIXELS_AGAINST_DECLARATION = -1.0
+
+
+def limit_pixels_against_declarations(evidence: Sequence[Evidence]) -> list[Evidence]:
+    """The evidence with the classifier's weight against AI limited where another check
+    found a declaration of AI generation; the item says so, so the weights listed are the
+    weights counted. Pure, like fuse(), and run just before it."""
+    declared = [e for e in evidence if e.source != "classifier" and e.weight >= DECLARATION_WEIGHT]
+    if not declared:
+        return list(evidence)
+    out = []
+    for item in evidence:
+        if item.code == "classifier_score" and item.weight < PIXELS_AGAINST_DECLARATION:
+            item = replace(item, weight=PIXELS_AGAINST_DECLARATION, message=(
+                f"{_sentence(item.message)}; counted only {PIXELS_AGAINST_DECLARATION:+.1f} (of {item.weight:+.1f}): "
+                f"the file declares AI generation ({declared[0].code}), and pixels that look real do not clear "
+                "a declaration."), details={**item.details, "uncapped_weight": item.weight})
+        out.append(item)
+    return out
 
 
 def classifier_unavailable() -> Evidence:

@@ -82,6 +82,18 @@ def sniff_media_type(head: bytes) -> str | None:
     return None
 
 
+def to_rgb(frame: Image.Image) -> Image.Image:
+    """RGB of a decoded frame: palettes expanded, transparency composited on white
+    (transparent pixels are otherwise arbitrary colours). Training data goes through this
+    too (datasets.records.load_pixels), so the classifier sees what analysis shows it."""
+    if frame.mode == "RGB":
+        return frame
+    if frame.mode in ("RGBA", "LA", "PA") or (frame.mode == "P" and "transparency" in frame.info):
+        rgba = frame.convert("RGBA")
+        frame = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return frame.convert("RGB")
+
+
 @dataclass
 class ImageInput:
     """The bytes of one input, its identity, and its decoded first frame."""
@@ -107,15 +119,7 @@ class ImageInput:
     @cached_property
     def rgb(self) -> np.ndarray:
         """H x W x 3 uint8 RGB array of the first frame (alpha dropped, palettes expanded)."""
-        frame = self.image
-        if frame.mode != "RGB":
-            if frame.mode in ("RGBA", "LA", "PA") or (frame.mode == "P" and "transparency" in frame.info):
-                # Composite on white: transparent pixels are otherwise arbitrary colours.
-                rgba = frame.convert("RGBA")
-                background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                frame = Image.alpha_composite(background, rgba)
-            frame = frame.convert("RGB")
-        return np.asarray(frame)
+        return np.asarray(to_rgb(self.image))
 
     def load_pixels(self) -> None:
         """Decode the pixels; a failure is kept (not raised) so that byte-level

@@ -11,7 +11,7 @@ from pathlib import Path
 from . import __version__
 from .analyzers import create_analyzers
 from .errors import CorruptImageError, SynthcheckError
-from .fusion import classifier_unavailable, fuse
+from .fusion import classifier_unavailable, fuse, limit_pixels_against_declarations
 from .image_input import display_path, open_image, read_source
 from .options import AnalysisOptions
 from .policy import Policy, get_policy
@@ -76,6 +76,7 @@ class Scanner:
 
         if report.classifier is None:
             report.evidence.append(classifier_unavailable())
+        report.evidence = limit_pixels_against_declarations(report.evidence)
         report.risk = fuse(report.evidence, policy)
         report.timings_ms["total"] = _ms(started)
         return report

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..datasets.records import ImageRecord, load_manifest, load_pixels
+from ..datasets.records import ImageRecord, corpus_root, load_manifest, load_pixels
 from ..errors import ModelError, ModelIntegrityError
 from ..report import ClassifierResult
 from ..wording import shown_probability
@@ -185,6 +185,14 @@ class ClipTrainConfig:
     seed: int = 0
     out_dir: str = ""
     kind: str = "clip_probe"
+    # Aligned fakes (synthcheck/datasets/aligned.py): method -> share of the training split's
+    # real photos (artwork excluded) whose centre crop is remade by that generator stage, so
+    # that a photo's content (a face, a receipt) never means "real" by itself.
+    aligned_methods: dict[str, float] = field(default_factory=dict)
+    taef2_weights: str | None = None  # folder with taef2_encoder.pth, relative to the repository root
+    aligned_cache: str | None = None  # default: ~/.cache/synthcheck/aligned
+    # The card's category table: name -> group patterns (exact, `source:` or `:maker`).
+    report_categories: dict[str, list[str]] = field(default_factory=dict)
     # "held_out_sources": after training, compare the calibration split's temperature with
     # scalings fitted on the validation groups, cross-fitted (synthcheck/models/calibrate.py),
     # and keep the best; "" keeps the calibration split's temperature.
@@ -218,7 +226,7 @@ def split_items(config: ClipTrainConfig, repo_root: Path) -> dict[str, list[Imag
     (its source and generator rewritten so that `record.group` is the split's group)."""
     splits: dict[str, list[ImageRecord]] = {"train": [], "calibration": [], "validation": []}
     for corpus in config.data:
-        root = (repo_root / corpus).resolve()
+        root = corpus_root(corpus, repo_root)
         with (root / "manifest.csv").open(newline="") as handle:
             notes = {row["path"]: row.get("note") or "" for row in csv.DictReader(handle)}
         for record in load_manifest(root):
@@ -244,6 +252,23 @@ def validation_records(card: ModelCard, repo_root: Path | None = None) -> list[I
     raw = dict(card.training["config"])
     config = ClipTrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
     return split_items(config, repo_root or Path.cwd())["validation"]
+
+
+def aligned_fakes(config: ClipTrainConfig, train: list[ImageRecord], repo_root: Path) -> list[ImageRecord]:
+    """The configured aligned fakes of the training split's real photos (built once, cached)."""
+    from ..datasets.aligned import DEFAULT_CACHE, AlignedFakeBuilder
+
+    weights = repo_root / config.taef2_weights if config.taef2_weights else None
+    builder = AlignedFakeBuilder(Path(config.aligned_cache).expanduser() if config.aligned_cache else DEFAULT_CACHE,
+                                 weights)
+    photos = [r for r in train if r.label == 0 and r.source != "artwork"]
+    fakes = []
+    for method, share in config.aligned_methods.items():
+        started = time.time()
+        fakes += list(builder.build(photos, method, share))
+        print(f"synthcheck train: aligned fakes {method}: {sum(f.generator == method for f in fakes)} "
+              f"({time.time() - started:.0f} s)", flush=True)
+    return fakes
 
 
 def encode_items(items: list[ImageRecord], encoder: ClipEncoder, prep: Preprocessing, kind: str, laundering: str,
@@ -334,6 +359,12 @@ def train(config_path: str | Path, out_dir: str | Path | None = None, repo_root:
     cache = (feature_cache or cache_root() / "features") / f"{config.backbone}-{config.backbone_variant}-{encoder.sha256[:12]}"
     x_train, x_train_l = encode_items(splits["train"], encoder, prep, config.features, "random", cache, config.seed,
                                       config)
+    if config.aligned_methods:
+        splits["train"] += aligned_fakes(config, splits["train"], repo_root)
+        print(f"synthcheck train: {len(splits['train'])} train with aligned fakes", flush=True)
+        x_fake, x_fake_l = encode_items(splits["train"][len(x_train):], encoder, prep, config.features, "random",
+                                        cache, config.seed, config)
+        x_train, x_train_l = np.concatenate([x_train, x_fake]), np.concatenate([x_train_l, x_fake_l])
     y_train = np.array([r.label for r in splits["train"]], float)
     groups = [r.group for r in splits["train"]]
     head = fit_head(np.concatenate([x_train, x_train_l]), np.concatenate([y_train, y_train]), groups + groups,
@@ -352,7 +383,7 @@ def train(config_path: str | Path, out_dir: str | Path | None = None, repo_root:
     weights = out / "model.safetensors"
     save_file(head.tensors(member.name), str(weights))
     source = BACKBONES[config.backbone]
-    manifests = {corpus: hashlib.sha256((repo_root / corpus / "manifest.csv").read_bytes()).hexdigest()
+    manifests = {corpus: hashlib.sha256((corpus_root(corpus, repo_root) / "manifest.csv").read_bytes()).hexdigest()
                  for corpus in config.data}
     card = ModelCard(
         name=config.name, version=config.version, architecture=ARCHITECTURE, preprocessing=prep,
@@ -376,10 +407,35 @@ def train(config_path: str | Path, out_dir: str | Path | None = None, repo_root:
             f"synthcheck train: {m}", flush=True), logits=(head(x_val), head(x_val_l)))
     elif config.calibration:
         raise ValueError(f"unknown calibration {config.calibration!r} (use \"held_out_sources\" or leave it out)")
+    card = with_shipped_tables(card, config, splits["validation"], head(x_val), head(x_val_l), temperature)
     write_card(card, out)
     print(f"synthcheck train: wrote {out} (AUC clean {card.metrics['validation']['auc']}, laundered "
           f"{card.metrics['validation_laundered']['auc']}; {card.training['wall_clock_minutes']} min)", flush=True)
     return out
+
+
+def with_shipped_tables(card: ModelCard, config: ClipTrainConfig, validation: list[ImageRecord], z: np.ndarray,
+                        z_laundered: np.ndarray, split_temperature: float) -> ModelCard:
+    """The per-group and per-category tables at the scaling the card ships with, clean and
+    laundered; for a scaling fitted on the validation groups, cross-fitted like the headline
+    metrics (each group's probabilities from a fit on the other groups)."""
+    from .calibrate import CURRENT, Scaling, compare_scalings
+    from .evaluate import category_table, per_group_table
+
+    chosen = card.metrics.get("calibration", {}).get("chosen", CURRENT)
+    labels = np.array([r.label for r in validation])
+    _, probabilities = compare_scalings(z, z_laundered, labels, [r.group for r in validation],
+                                        Scaling(split_temperature), card.threshold)
+    p = probabilities[chosen]
+    clean, laundered = p[: len(validation)], p[len(validation):]
+    metrics = dict(card.metrics)
+    metrics["validation_per_group"] = per_group_table(validation, clean, card.threshold)
+    metrics["validation_per_group_laundered"] = per_group_table(validation, laundered, card.threshold)
+    if config.report_categories:
+        metrics["validation_categories"] = {
+            "clean": category_table(validation, clean, config.report_categories),
+            "laundered": category_table(validation, laundered, config.report_categories)}
+    return replace(card, metrics=metrics)
 
 
 def render_readme(card: ModelCard) -> str:
@@ -421,18 +477,32 @@ def render_readme(card: ModelCard) -> str:
         "| condition | AUC | AP | balanced acc. | ECE | real photos at level `high` | n |",
         "| --- | --- | --- | --- | --- | --- | --- |",
         row("clean", m["validation"]), row("laundered (0.5x, JPEG 75)", m["validation_laundered"]), "",
-        "Per group (mean p generated):", "", "| group | label | n | clean | laundered |",
+        "Per group (mean p generated, at the shipped scaling; cross-fitted when it was fitted on these groups):", "",
+        "| group | label | n | clean | laundered |",
         "| --- | --- | --- | --- | --- |",
     ]
-    calibrated = "calibration" in m  # then the laundered per-group means were the old scaling's: not shown
     for group, g in m["validation_per_group"].items():
-        lg = "—" if calibrated else m["validation_per_group_laundered"][group]["mean_p_generated"]
+        lg = m["validation_per_group_laundered"][group]["mean_p_generated"]
         lines.append(f"| {group} | {g['label']} | {g['n']} | {g['mean_p_generated']} | {lg} |")
-    if calibrated:
+    if "validation_categories" in m:
+        lines += ["", "By category (AUC: the category against every validation image of the other class; `high`: "
+                  "share at level high, default policy), clean / laundered:", "",
+                  "| category | label | n | AUC | mean p generated | at `high` | groups |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        clean_c, laundered_c = m["validation_categories"]["clean"], m["validation_categories"]["laundered"]
+        for name, c in clean_c.items():
+            lc = laundered_c[name]
+            lines.append(f"| {name} | {c['label']} | {c['n']} | {c['auc_against_other_class']} / "
+                         f"{lc['auc_against_other_class']} | {c['mean_p_generated']} / {lc['mean_p_generated']} | "
+                         f"{c['at_level_high']} / {lc['at_level_high']} | {', '.join(c['groups'])} |")
+    if "calibration" in m:
         c = m["calibration"]
         lines += ["", f"Calibration on held-out sources (`synthcheck calibrate`): chosen **{c['chosen']}**, temperature "
                   f"{c['temperature']}, shift {c['shift']} (calibration-split temperature {c['calibration_split_temperature']}); "
-                  "the metrics above are cross-fitted (each group scored by a scaling fitted on the other groups)."]
+                  + ("the calibration split's temperature beat the scalings fitted on the validation groups "
+                     "(cross-fitted), so the metrics above are of a scaling that never saw these groups."
+                     if c["chosen"].startswith("current") else
+                     "the metrics above are cross-fitted (each group scored by a scaling fitted on the other groups).")]
     lines += ["", "## License", "", "Head: Apache-2.0 (this project). Backbone: MIT (OpenAI CLIP).", ""]
     return "\n".join(lines)
 

@@ -31,7 +31,7 @@ from safetensors.torch import load_file, save_file
 
 from . import MODELS_DIR, build_members, list_models, load_classifier_from, sha256_file
 from .calibrate import CURRENT, Scaling, calibrate, choose_scaling, compare_scalings
-from .card import Member, ModelCard, write_card
+from .card import CLIP_PROBE_ARCHITECTURE, Member, ModelCard, write_card
 from .classifier import Classifier, ensemble_logit
 from .evaluate import per_group_table, summary_metrics
 from .train import SELECTION_RULE, TrainConfig, gather_records, score_records, select_candidate, sigmoid
@@ -81,6 +81,13 @@ def check_members(cards: list[ModelCard]) -> None:
     if len(set(names)) != len(names) or any("." in name for name in names):
         raise ValueError(f"members need distinct names without dots (their weights' prefixes): {names}")
     for card in cards:
+        if card.architecture == CLIP_PROBE_ARCHITECTURE:
+            # measured before it was built: the CLIP head with Lite0 v13's calibrated logit
+            # (weights 0.75/0.25 and 0.5/0.5) never beat the CLIP head alone
+            # (models/experiments/clip_v2.py, experiments README), so no mixed ensemble ships
+            raise ValueError(f"{card.name} is a CLIP probe: ensembles combine fine-tuned Lite0 networks of one "
+                             "preprocessing (a CLIP + Lite0 mix was measured and did not beat the CLIP head alone; "
+                             "see models/experiments/README.md)")
         if [m.member_kind for m in card.members] != ["supervised"]:
             raise ValueError(f"{card.name} is not a single fine-tuned network (members: "
                              f"{[m.name for m in card.members]})")

@@ -49,6 +49,41 @@ def per_group_table(records: list[ImageRecord], p: np.ndarray, threshold: float)
     return table
 
 
+def matches(group: str, pattern: str) -> bool:
+    """`pattern` names groups: exactly, by source (`deepface:`) or by maker (`:apple`)."""
+    if pattern.endswith(":"):
+        return group.startswith(pattern)
+    if pattern.startswith(":"):
+        return group.endswith(pattern)
+    return group == pattern
+
+
+def category_table(records: list[ImageRecord], p: np.ndarray, categories: dict[str, list[str]]) -> dict[str, Any]:
+    """Per category of a card's report (GPT Image 2, faces, receipts, phones, artwork...):
+    size, mean p, share at level `high` and the AUC of the category against every image of
+    the other class (a generated category ranked against all real ones, a real category
+    against all generated ones)."""
+    labels = np.array([r.label for r in records])
+    table = {}
+    for name, patterns in categories.items():
+        mask = np.array([any(matches(r.group, q) for q in patterns) for r in records])
+        if not mask.any():
+            continue
+        label = int(labels[mask][0])
+        if (labels[mask] != label).any():
+            raise ValueError(f"category {name!r} mixes real and generated groups")
+        other = labels != label
+        pick = mask | other
+        levels = [fuse([classifier_evidence(ClassifierResult("", "", float(q)))], POLICIES["default"]).level
+                  for q in p[mask]]
+        table[name] = {"label": "generated" if label else "real", "n": int(mask.sum()),
+                       "groups": sorted({r.group for r, m in zip(records, mask) if m}),
+                       "mean_p_generated": round(float(p[mask].mean()), 4),
+                       "at_level_high": round(float(np.mean([lvl == "high" for lvl in levels])), 4),
+                       "auc_against_other_class": round(auc(labels[pick], p[pick]), 4)}
+    return table
+
+
 def real_at_level_high(p: np.ndarray, labels: np.ndarray, policy: str = "default") -> float:
     """Share of real images whose classifier evidence alone reaches `high`: the false alarms
     an analyst would see first (the issue's target is at most 1% on real camera photos)."""

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import save_file
 
 from synthcheck.datasets import load_pixels
-from synthcheck.models import load_classifier_from, sha256_file
+from synthcheck.models import DEFAULT_MODEL, MODELS_DIR, load_classifier_from, sha256_file
 from synthcheck.models.card import Member, ModelCard, Preprocessing, write_card
 from synthcheck.models.ensemble import MEAN_OF_ALL, build, check_members
 from synthcheck.models.network import create_network, fold_batch_norms
@@ -134,6 +134,9 @@ def test_ensemble_members_must_share_their_split_and_be_single_networks(two_memb
         check_members([a, two_kinds])
     with pytest.raises(ValueError, match="distinct names"):
         check_members([a, a])
+    clip = ModelCard.load(MODELS_DIR / DEFAULT_MODEL / "card.json")  # a CLIP probe: refused, saying why
+    with pytest.raises(ValueError, match="CLIP probe.*did not beat"):
+        check_members([a, clip])
     with pytest.raises(ValueError, match="at least two models"):
         build(ensemble_config(tmp_path, models=[str(tmp_path / "a")]))
 

@@ -64,3 +64,23 @@ def test_unknown_policy_is_a_clear_error():
 
     with pytest.raises(ValueError, match="unknown policy"):
         get_policy("strict")
+
+
+def test_pixels_that_look_real_do_not_clear_a_declaration():
+    from synthcheck.fusion import PIXELS_AGAINST_DECLARATION, limit_pixels_against_declarations
+
+    looks_real = classifier_evidence(ClassifierResult("m", "1", 0.003))
+    assert looks_real.weight == -4.0
+    declared = [ev("generator_text", "generator_parameters", 6.0), looks_real]
+    limited = limit_pixels_against_declarations(declared)
+    item = next(e for e in limited if e.code == "classifier_score")
+    assert item.weight == PIXELS_AGAINST_DECLARATION and item.details["uncapped_weight"] == -4.0
+    assert "counted only -1.0 (of -4.0)" in item.message and "generator_parameters" in item.message
+    assert fuse(limited, DEFAULT).level == "high" and fuse(declared, DEFAULT).level != "high"
+    # weak positive evidence is no declaration; the classifier's own strong verdict is not one either
+    for others in ([ev("dimensions", "generator_size", 0.8)], [ev("metadata", "editing_software", 0.3)]):
+        assert limit_pixels_against_declarations(others + [looks_real]) == others + [looks_real]
+    looks_generated = classifier_evidence(ClassifierResult("m", "1", 0.999))
+    assert limit_pixels_against_declarations([looks_generated, looks_real]) == [looks_generated, looks_real]
+    # a classifier verdict in favour of AI is never touched
+    assert limit_pixels_against_declarations([declared[0], looks_generated])[1] == looks_generated

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -9,6 +12,7 @@ from imwatermark import WatermarkDecoder, WatermarkEncoder
 from PIL import Image
 
 from synthcheck import analyze, testkit
+from synthcheck.analyzers import dimensions
 from synthcheck.analyzers.jpeg_quant import estimate_quality
 from synthcheck.analyzers.watermark import KNOWN_WATERMARKS, block_votes, decode_bits
 
@@ -33,9 +37,27 @@ def test_camera_tables_are_not_standard():
 
 def test_generator_sizes():
     assert "generator_size" in codes(analyze(testkit.encode(testkit.photo_like(1024, 1024), "PNG")))
+    assert "generator_size" in codes(analyze(testkit.encode(testkit.photo_like(1024, 1536), "PNG")))
     assert "multiple_of_64" in codes(analyze(testkit.encode(testkit.photo_like(1088, 640), "PNG")))
     plain = analyze(testkit.encode(testkit.photo_like(1001, 667), "PNG"))
     assert not {"generator_size", "multiple_of_64"} & codes(plain)
+
+
+@pytest.mark.parametrize("size", [(512, 512), (2048, 1536), (1536, 2048), (1024, 768)])
+def test_common_real_sizes_are_no_evidence(size):
+    """512x512 (test images, avatars: 171 of 1464 real files in the corpora) and the 3 MP
+    4:3 camera size do not count as generator sizes (generator_sizes.json)."""
+    report = analyze(testkit.encode(testkit.photo_like(*size), "PNG"))
+    assert not {"generator_size", "multiple_of_64"} & codes(report)
+
+
+def test_size_weights_are_the_derived_table():
+    table = json.loads((Path(dimensions.__file__).with_name("generator_sizes.json")).read_text())
+    assert table["derived_by"] == "models/experiments/size_weights.py"
+    for row in table["sizes"]:
+        long_side, short_side = map(int, row["size"].split("x"))
+        assert dimensions.GENERATOR_SIZES.get((long_side, short_side), 0.0) == row["weight"]
+        assert 0 <= row["weight"] <= table["cap"]
 
 
 def _marked(mark, seed=0, size=512) -> np.ndarray:

@@ -1,36 +1,50 @@
-"""Image sizes typical of generators: they work on latents in multiples of 64 pixels
-and offer a few fixed output sizes. Weak evidence: crops and resizes change it."""
+"""Image sizes typical of generators: they offer a few fixed output sizes and work on
+latents in multiples of 64 pixels. Weak evidence: crops and resizes change it.
+
+The weights come from data (generator_sizes.json, written by
+models/experiments/size_weights.py): how often real files have each preset size, against
+an even share of generator outputs per preset. A preset that real files commonly have
+(512x512: test images, avatars, crops) is not evidence; a size is never evidence *against*
+generation, since anyone can resize."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 from ..image_input import ImageInput
 from ..report import Evidence
 from .base import AnalyzerBase, Findings
 
 SOURCE = "dimensions"
-
-# Default or preset output sizes of common generators (both orientations).
-_PRESETS = [
-    (512, 512), (768, 768), (1024, 1024), (2048, 2048), (512, 768), (640, 960), (1024, 1536),
-    (832, 1216), (896, 1152), (768, 1344), (640, 1536), (1024, 1792), (1152, 2048),
-    (1536, 2048), (864, 1536), (928, 1664), (1328, 1328), (1664, 928), (1184, 864),
-]
-GENERATOR_SIZES = {s for w, h in _PRESETS for s in ((w, h), (h, w))}
+_TABLE = json.loads((Path(__file__).with_name("generator_sizes.json")).read_text())
+# (long side, short side) -> weight; only sizes that are evidence
+GENERATOR_SIZES: dict[tuple[int, int], float] = {
+    tuple(int(v) for v in row["size"].split("x")): row["weight"] for row in _TABLE["sizes"] if row["weight"] > 0}
+MULTIPLE_OF_64_WEIGHT: float = _TABLE["multiple_of_64"]["weight"]
+_REAL_FILES = _TABLE["files"]["real"]
+_REAL_AT = {tuple(int(v) for v in row["size"].split("x")): row["real"] for row in _TABLE["sizes"]}
+# standard camera and screen sizes (2048x1536, 1024x768...): never evidence
+_CAMERA_SIZES = {tuple(int(v) for v in row["size"].split("x")) for row in _TABLE["camera_sizes"]}
 
 
 class DimensionsAnalyzer(AnalyzerBase):
     name = SOURCE
 
     def analyze(self, image: ImageInput) -> Findings:
-        size = (image.width, image.height)
-        details = {"width": image.width, "height": image.height}
+        w, h = image.width, image.height
+        size = (max(w, h), min(w, h))
+        details = {"width": w, "height": h}
         if size in GENERATOR_SIZES:
+            real = _REAL_AT[size]
             return Findings(evidence=[Evidence(
                 SOURCE, "generator_size",
-                f"{image.width}x{image.height} is a standard output size of image generators.", 0.8, details)])
-        if image.width % 64 == 0 and image.height % 64 == 0 and 512 <= max(size) <= 2048:
+                f"{w}x{h} is a standard output size of image generators ({real} of {_REAL_FILES} real files "
+                "in the training corpora have it).", GENERATOR_SIZES[size], {**details, "real_files_at_size": real})])
+        if (w % 64 == 0 and h % 64 == 0 and 512 <= max(w, h) <= 2048 and size not in _REAL_AT
+                and size not in _CAMERA_SIZES and MULTIPLE_OF_64_WEIGHT > 0):
             return Findings(evidence=[Evidence(
                 SOURCE, "multiple_of_64",
-                f"{image.width}x{image.height}: both sides are multiples of 64, as latent-diffusion "
-                "outputs are.", 0.3, details)])
+                f"{w}x{h}: both sides are multiples of 64, as latent-diffusion outputs are.",
+                MULTIPLE_OF_64_WEIGHT, details)])
         return Findings()
