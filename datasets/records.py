@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..errors import CorpusMissingError
 from ..image_input import to_rgb
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".avif", ".heic", ".heif", ".tif", ".tiff", ".gif", ".bmp"}
@@ -66,10 +67,14 @@ def corpus_root(corpus: str, repo_root: Path) -> Path:
         root = cache_root() / corpus.removeprefix("cache:")
         if not (root / "manifest.csv").is_file():
             name = Path(corpus.removeprefix("cache:")).name
-            raise FileNotFoundError(f"corpus {corpus} is not built ({root}/manifest.csv missing): run "
-                                    f"`synthcheck data {name}`")
+            raise CorpusMissingError(f"corpus {corpus} is not built ({root}/manifest.csv missing): run "
+                                     f"`synthcheck data {name}`")
         return root
-    return (repo_root / corpus).resolve()
+    root = (repo_root / corpus).resolve()
+    if not (root / "manifest.csv").is_file():
+        raise CorpusMissingError(f"corpus {corpus} not found ({root}/manifest.csv missing; the shared corpora "
+                                 "sit beside the checkout as ../shared)")
+    return root
 
 
 def load_folder(root: str | Path) -> list[ImageRecord]:

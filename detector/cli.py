@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from . import __version__
-from .errors import ModelError
+from .errors import SynthcheckError
 from .options import DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT_S
 from .policy import POLICIES
 from .report import Report
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ModelError, ValueError) as error:  # a bad model name, trust anchors (ConfigurationError), config
+    except (SynthcheckError, ValueError) as error:  # a bad model name, trust anchors, a corpus, a config
         print(f"synthcheck {args.command}: {error}", file=sys.stderr)
         return EXIT_USAGE
 

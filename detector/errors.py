@@ -75,3 +75,9 @@ class ModelIntegrityError(ModelError):
     """The weights on disk are not the ones the model card describes."""
 
     code = "model_integrity"
+
+
+class CorpusMissingError(ConfigurationError):
+    """A training or evaluation corpus named by a config is not there (not built, not mounted)."""
+
+    code = "corpus_missing"

@@ -23,6 +23,12 @@ class Preprocessing:
     max_grid: int = 4  # at most max_grid x max_grid crops, spread over the whole image
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    # Where a lone row or column of crops sits on a larger image: "top-left" (every card
+    # before this field) or "centre" (where a photo's subject usually is).
+    anchor: str = "top-left"
+
+
+ANCHORS = ("top-left", "centre")
 
 
 @dataclass(frozen=True)

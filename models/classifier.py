@@ -23,9 +23,13 @@ def crop_grid(height: int, width: int, prep: Preprocessing) -> tuple[int, int, l
     size = prep.crop_size
     rows = min(prep.max_grid, max(1, math.ceil(height / size)))
     cols = min(prep.max_grid, max(1, math.ceil(width / size)))
-    ys = np.linspace(0, max(0, height - size), rows).round().astype(int)
-    xs = np.linspace(0, max(0, width - size), cols).round().astype(int)
-    return rows, cols, [(int(y), int(x)) for y in ys for x in xs]
+
+    def starts(extent: int, n: int) -> list[int]:
+        if n == 1 and prep.anchor == "centre":
+            return [max(0, extent - size) // 2]
+        return [int(v) for v in np.linspace(0, max(0, extent - size), n).round().astype(int)]
+
+    return rows, cols, [(y, x) for y in starts(height, rows) for x in starts(width, cols)]
 
 
 def to_tensor(crops: list[np.ndarray], prep: Preprocessing) -> torch.Tensor:

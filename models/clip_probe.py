@@ -30,7 +30,7 @@ from ..errors import ModelError, ModelIntegrityError
 from ..report import ClassifierResult
 from ..wording import shown_probability
 from .backbones import BACKBONES, backbone_file, cache_root
-from .card import CLIP_PROBE_ARCHITECTURE, Member, ModelCard, Preprocessing, write_card
+from .card import ANCHORS, CLIP_PROBE_ARCHITECTURE, Member, ModelCard, Preprocessing, write_card
 from .classifier import prepare_crops
 from .metrics import launder
 
@@ -180,6 +180,7 @@ class ClipTrainConfig:
     backbone_variant: str = "int8"
     crop_size: int = 224
     max_grid: int = 1
+    crop_anchor: str = "top-left"  # where one crop sits on a larger image (card.ANCHORS)
     launder_scale: tuple[float, float] = (0.4, 0.6)  # each training image also enters laundered
     launder_quality: tuple[int, int] = (60, 85)
     seed: int = 0
@@ -208,13 +209,16 @@ class ClipTrainConfig:
         if unknown:
             raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
         config = cls(**raw)
+        if config.crop_anchor not in ANCHORS:
+            raise ValueError(f"{path}: crop_anchor must be one of {ANCHORS}")
         if config.features not in FEATURE_KINDS:
             raise ValueError(f"{path}: features must be one of {FEATURE_KINDS}")
         return config
 
     @property
     def preprocessing(self) -> Preprocessing:
-        return Preprocessing(crop_size=self.crop_size, max_grid=self.max_grid, mean=CLIP_MEAN, std=CLIP_STD)
+        return Preprocessing(crop_size=self.crop_size, max_grid=self.max_grid, mean=CLIP_MEAN, std=CLIP_STD,
+                             anchor=self.crop_anchor)
 
 
 def _fraction(text: str) -> float:
@@ -280,8 +284,8 @@ def encode_items(items: list[ImageRecord], encoder: ClipEncoder, prep: Preproces
     clean, laundered = [], []
     started = time.time()
     for n, item in enumerate(items):
-        key = hashlib.sha256(f"{item.path}#{item.tile}#{prep.crop_size}x{prep.max_grid}#{laundering}#{seed}"
-                             .encode()).hexdigest()[:32]
+        crops = f"{prep.crop_size}x{prep.max_grid}" + ("" if prep.anchor == "top-left" else f"@{prep.anchor}")
+        key = hashlib.sha256(f"{item.path}#{item.tile}#{crops}#{laundering}#{seed}".encode()).hexdigest()[:32]
         path = cache / f"{key}.npz"
         if path.exists():
             saved = dict(np.load(path))
@@ -389,7 +393,7 @@ def train(config_path: str | Path, out_dir: str | Path | None = None, repo_root:
         name=config.name, version=config.version, architecture=ARCHITECTURE, preprocessing=prep,
         members=(member,), temperature=temperature, threshold=0.5, weights_file=weights.name,
         weights_sha256=hashlib.sha256(weights.read_bytes()).hexdigest(), license="Apache-2.0 (head); backbone MIT",
-        training={"config": asdict(config), "manifests_sha256": manifests,
+        training={"config": asdict(config), "manifests_sha256": manifests, **built_corpora(config),
                   "split_sizes": {k: len(v) for k, v in splits.items()},
                   "backbone": {**asdict(source), "variant": config.backbone_variant, "converted_sha256": encoder.sha256,
                                "setup": "synthcheck setup"},
@@ -412,6 +416,16 @@ def train(config_path: str | Path, out_dir: str | Path | None = None, repo_root:
     print(f"synthcheck train: wrote {out} (AUC clean {card.metrics['validation']['auc']}, laundered "
           f"{card.metrics['validation_laundered']['auc']}; {card.training['wall_clock_minutes']} min)", flush=True)
     return out
+
+
+def built_corpora(config: ClipTrainConfig) -> dict[str, Any]:
+    """What the corpora built by `synthcheck data` hold: each archive, pinned."""
+    if "cache:data/artwork" not in config.data:
+        return {}
+    from ..datasets.artwork import SOURCES
+
+    return {"artwork_sources": [{"package": a.package, "version": a.version, "kind": a.kind, "cap": a.cap}
+                                for a in SOURCES]}
 
 
 def with_shipped_tables(card: ModelCard, config: ClipTrainConfig, validation: list[ImageRecord], z: np.ndarray,
@@ -463,10 +477,14 @@ def render_readme(card: ModelCard) -> str:
         "final 512-d embedding), standardised, into one logistic regression (L2, classes and groups weighted "
         f"equally); temperature {card.temperature} fitted on the calibration split.",
         f"- Input: RGB, crops of {p.crop_size}x{p.crop_size} at native resolution (no resize; padded by reflection "
-        f"when smaller), at most {p.max_grid}x{p.max_grid}, CLIP mean {list(p.mean)} and std {list(p.std)}; crop "
-        "logits averaged.", "",
+        f"when smaller), at most {p.max_grid}x{p.max_grid}, a lone crop anchored {p.anchor}, CLIP mean "
+        f"{list(p.mean)} and std {list(p.std)}; crop logits averaged.", "",
         "## Training data", "",
         "- Manifests (sha256): " + ", ".join(f"`{k}` {v}" for k, v in t["manifests_sha256"].items()),
+        *([f"- Human-made images labelled real (`synthcheck data artwork`, corpus `cache:data/artwork`): "
+           + ", ".join(f"{a['package']} {a['version']}" + (f" (at most {a['cap']})" if a["cap"] else "")
+                       for a in t["artwork_sources"]) + "; each file's package, version and archive sha256 are in "
+           "the corpus manifest, whose sha256 is above."] if t.get("artwork_sources") else []),
         f"- Split sizes: {t['split_sizes']}; every training image also enters laundered (random 0.4-0.6x, JPEG 60-85).",
         f"- Held out for validation (whole groups): {', '.join(t['config']['validation_groups'])}; "
         f"half of {', '.join(t['config']['split_in_half']) or '-'} by file hash.",

@@ -14,8 +14,11 @@ import pytest
 from PIL import Image
 
 from synthcheck.datasets import artwork
+from synthcheck.errors import CorpusMissingError
 from synthcheck.datasets.records import ImageRecord, corpus_root, load_manifest, load_pixels
 from synthcheck.image_input import to_rgb
+
+from .conftest import shared_or_skip
 
 needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb (Debian's dpkg)")
 
@@ -92,11 +95,26 @@ def test_the_shipped_sources_are_pinned_and_allowed():
 
 def test_a_cache_corpus_that_is_not_built_names_the_command(tmp_path, monkeypatch):
     monkeypatch.setenv("SYNTHCHECK_CACHE", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="synthcheck data artwork"):
+    with pytest.raises(CorpusMissingError, match="synthcheck data artwork"):
         corpus_root("cache:data/artwork", Path.cwd())
     (tmp_path / "data" / "artwork").mkdir(parents=True)
     (tmp_path / "data" / "artwork" / "manifest.csv").write_text("path,label\n")
     assert corpus_root("cache:data/artwork", Path.cwd()) == tmp_path / "data" / "artwork"
+    with pytest.raises(CorpusMissingError, match="not found"):
+        corpus_root("no-such-corpus", tmp_path)
+
+
+def test_eval_without_the_artwork_corpus_says_how_to_build_it(tmp_path, monkeypatch, capsys):
+    from synthcheck.cli import main
+    from synthcheck.models.backbones import cache_root
+
+    shared_or_skip("data", "manifest.csv")
+    shared_or_skip("data-modern", "manifest.csv")
+    real_cache = cache_root()
+    monkeypatch.setenv("SYNTHCHECK_CACHE", str(tmp_path))  # an empty cache: no artwork corpus
+    (tmp_path / "backbones").symlink_to(real_cache / "backbones")  # the backbone is set up
+    assert main(["eval", "--model", "synthcheck-clip-v2", "--no-launder", "--limit", "1"]) == 2
+    assert "run `synthcheck data artwork`" in capsys.readouterr().err
 
 
 def test_training_pixels_are_composited_like_analysis(tmp_path):

@@ -418,3 +418,16 @@ def test_realesrgan_aligned_fake(tmp_path):
     assert Image.open(fakes[0].path).size == (128, 128)
     assert fakes[0].content_key == load_folder(tmp_path / "data")[0].content_key
     assert list(builder.build(load_folder(tmp_path / "data"), "realesrgan"))[0].path == fakes[0].path  # cached
+
+
+def test_a_lone_crop_sits_where_the_card_anchors_it():
+    from synthcheck.models.card import Preprocessing
+    from synthcheck.models.classifier import crop_grid
+
+    corner, centre = Preprocessing(crop_size=224, max_grid=1), Preprocessing(crop_size=224, max_grid=1, anchor="centre")
+    assert crop_grid(600, 1000, corner) == (1, 1, [(0, 0)])  # cards before the field: unchanged
+    assert crop_grid(600, 1000, centre) == (1, 1, [(188, 388)])
+    assert crop_grid(224, 300, centre) == (1, 1, [(0, 38)])
+    # a grid still spans the whole image, corner to corner, whatever the anchor
+    grid = Preprocessing(crop_size=160, max_grid=4, anchor="centre")
+    assert crop_grid(480, 640, grid) == crop_grid(480, 640, Preprocessing(crop_size=160, max_grid=4))

@@ -54,7 +54,9 @@ def trained(backbone, tmp_path_factory):
     _corpus(root / "corpus")
     config = {"kind": "clip_probe", "name": "synthcheck-clip-test", "version": "0.0.1", "data": ["corpus"],
               "validation_groups": ["real1:", "real2:", "generated1:", "generated2:"], "calibration_fraction": 0.2, "features": "cls",
-              "max_grid": 2, "out_dir": "out"}
+              "max_grid": 2, "out_dir": "out",
+              "report_categories": {"generated": ["generated1:", "generated2:"], "real, one source": ["real1:"],
+                                    "absent": ["nowhere:"]}}
     (root / "config.json").write_text(json.dumps(config))
     out = train(root / "config.json", root / "out", repo_root=root, feature_cache=root / "features")
     return out
@@ -79,6 +81,25 @@ def test_training_writes_a_card_that_loads_and_scores(trained):
     assert abs(1 / (1 + np.exp(-classifier.mean_logit(rgb) / card["temperature"])) - result.p_generated) < 2e-4
     # the toy task (blurred = generated) is learnt on sources the head never saw
     assert card["metrics"]["validation"]["auc"] >= 0.9
+    # the category table, clean and laundered, at the shipped scaling; a category with no
+    # validation image is left out rather than reported empty
+    categories = card["metrics"]["validation_categories"]
+    assert set(categories) == {"clean", "laundered"} and set(categories["clean"]) == {"generated", "real, one source"}
+    real_one = categories["clean"]["real, one source"]
+    assert real_one["label"] == "real" and real_one["groups"] == ["real1:-"] and real_one["n"] == 4
+    assert 0 <= real_one["at_level_high"] <= 1 and 0 <= real_one["auc_against_other_class"] <= 1
+    assert set(card["metrics"]["validation_per_group_laundered"]) == set(card["metrics"]["validation_per_group"])
+    assert "By category" in (trained / "README.md").read_text()
+
+
+def test_category_patterns_and_mixed_categories():
+    from synthcheck.datasets import ImageRecord
+    from synthcheck.models.evaluate import category_table, matches
+
+    assert matches("camera:apple", ":apple") and matches("camera:apple", "camera:") and not matches("camera:apple", "apple")
+    records = [ImageRecord(Path(f"{i}.png"), i % 2, "s", "g" if i % 2 else "cam") for i in range(6)]
+    with pytest.raises(ValueError, match="mixes real and generated"):
+        category_table(records, np.linspace(0.1, 0.9, 6), {"everything": ["s:"]})
 
 
 def test_a_changed_head_or_backbone_is_refused(trained, tmp_path):

@@ -10,7 +10,9 @@ with the features `synthcheck train` caches, it fits the head of `clip_probe` on
 - + artwork + TAEF2 aligned fakes of the training photos,
 - + artwork + TAEF2 + Real-ESRGAN aligned fakes (the config's recipe),
 and scores each calibrated as it would ship (the held-out scaling calibrate.py chooses,
-cross-fitted), plus the mean of the chosen head's and v13's calibrated logits. `--split`:
+cross-fitted), plus the mean of the chosen head's and v13's calibrated logits; `--heads`
+adds a linear SVM and a small MLP on the chosen recipe's features; `--grid N` scores the
+chosen head on up to N x N crops per validation image instead of one. `--split`:
 `config` (the config's validation groups), `nano-banana-held-out` (the Nano Banana outputs of
 ../shared/data held out too, as clip-v1's split did: no Nano Banana output in training) or
 `both`. `--shipped` models are scored as they ship on the same images.
@@ -97,7 +99,51 @@ def shipped_model_metrics(name: str, records) -> dict:
             for c in ("clean", "laundered")}
 
 
-def run(base: ClipTrainConfig, split_name: str, shipped: list[str]) -> None:
+def fit_other_head(kind: str, x: np.ndarray, y: np.ndarray, groups: list[str], seed: int = 0):
+    """A linear SVM (squared hinge, L2) or a small MLP (one hidden layer of 256, weight decay)
+    on the standardised features, with the logistic head's class and group weights; returns
+    a function from features to a score (a logit-like margin)."""
+    import torch
+
+    from synthcheck.models.calibrate import balanced_weights
+
+    torch.manual_seed(seed)
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    xt = torch.tensor((x - mean) / std, dtype=torch.float32)
+    yt = torch.tensor(y, dtype=torch.float32)
+    wt = torch.tensor(balanced_weights(y, groups) / 2, dtype=torch.float32)
+    if kind == "linear SVM":
+        model = torch.nn.Linear(x.shape[1], 1)
+        optimiser = torch.optim.LBFGS(model.parameters(), max_iter=500, line_search_fn="strong_wolfe")
+
+        def closure():
+            optimiser.zero_grad()
+            margin = model(xt).squeeze(1) * (2 * yt - 1)
+            loss = (wt * torch.clamp(1 - margin, min=0) ** 2).sum() + 0.01 * (model.weight ** 2).sum()
+            loss.backward()
+            return loss
+
+        optimiser.step(closure)
+    else:
+        model = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 256), torch.nn.GELU(), torch.nn.Dropout(0.2),
+                                    torch.nn.Linear(256, 1))
+        optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
+        for _ in range(300):
+            optimiser.zero_grad()
+            loss = (wt * torch.nn.functional.binary_cross_entropy_with_logits(model(xt).squeeze(1), yt,
+                                                                            reduction="none")).sum()
+            loss.backward()
+            optimiser.step()
+    model.eval()
+
+    def score(features: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.tensor((features - mean) / std, dtype=torch.float32)).squeeze(1).double().numpy()
+
+    return score
+
+
+def run(base: ClipTrainConfig, split_name: str, shipped: list[str], heads: bool = False, grid: int = 1) -> None:
     config = base
     if split_name == "nano-banana-held-out":  # the harder split: no Nano Banana output in training at all
         config = replace(base, validation_groups=("nano-banana:", *base.validation_groups))
@@ -138,6 +184,28 @@ def run(base: ClipTrainConfig, split_name: str, shipped: list[str]) -> None:
         z, z_l = head(x_val) / t, head(x_val_l) / t
         scores[name], scores[name + " (laundered)"] = z, z_l
         rows.append((name, *shipped_metrics(z, z_l, validation)))
+    if heads:  # other heads on the shipped recipe's features, each at its calibration-split temperature
+        items = recipes["+ artwork"]
+        x, x_l = features(items, "random")
+        y = np.array([r.label for r in items], float)
+        for kind in ("linear SVM", "MLP (256)"):
+            score = fit_other_head(kind, np.concatenate([x, x_l]), np.concatenate([y, y]), [r.group for r in items] * 2)
+            t = fit_temperature(np.concatenate([score(x_cal), score(x_cal_l)]), np.concatenate([y_cal, y_cal]))
+            z, z_l = score(x_val) / t, score(x_val_l) / t
+            name = f"+ artwork, {kind} head"
+            scores[name], scores[name + " (laundered)"] = z, z_l
+            rows.append((name, *shipped_metrics(z, z_l, validation)))
+    if grid > 1:  # the shipped head, scored on the mean of a grid x grid of crops instead of one
+        items = recipes["+ artwork"]
+        x, x_l = features(items, "random")
+        y = np.array([r.label for r in items], float)
+        head = fit_head(np.concatenate([x, x_l]), np.concatenate([y, y]), [r.group for r in items] * 2,
+                        config.weight_decay)
+        grid_prep = replace(prep, max_grid=grid)
+        g, g_l = encode_items(validation, encoder, grid_prep, config.features, "eval", cache, config.seed, config)
+        name = f"+ artwork, scored on up to {grid}x{grid} crops"
+        scores[name], scores[name + " (laundered)"] = head(g), head(g_l)
+        rows.append((name, *shipped_metrics(head(g), head(g_l), validation)))
     for name in shipped:
         rows.append((f"{name} as shipped", "its card", shipped_model_metrics(name, validation)))
     z13, z13_l = v13_logits(validation, cache)
@@ -169,12 +237,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=REPO / "models" / "configs" / "clip-v2.json")
     parser.add_argument("--split", choices=["config", "nano-banana-held-out", "both"], default="both")
+    parser.add_argument("--heads", action="store_true", help="also compare a linear SVM and an MLP head")
+    parser.add_argument("--grid", type=int, default=1, help="also score the chosen head on up to GRID x GRID "
+                        "crops per validation image (their features averaged)")
     parser.add_argument("--shipped", nargs="*", default=["synthcheck-clip-v1"],
                         help="shipped models to score as they ship on the same split")
     args = parser.parse_args()
     base = ClipTrainConfig.load(args.config)
     for split_name in (["config", "nano-banana-held-out"] if args.split == "both" else [args.split]):
-        run(base, split_name, args.shipped)
+        run(base, split_name, args.shipped, args.heads, args.grid)
 
 
 if __name__ == "__main__":
