@@ -11,10 +11,9 @@ import statistics
 import time
 
 import numpy as np
-import torch
 
 from synthcheck import testkit
-from synthcheck.models import DEFAULT_MODEL, load_classifier
+from synthcheck.models import DEFAULT_MODEL, inference_threads, load_classifier
 
 
 def main() -> None:
@@ -24,8 +23,8 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     classifier = load_classifier(args.model)
-    print(f"{args.model}: loaded in {(time.perf_counter() - started) * 1000:.0f} ms; torch threads "
-          f"{torch.get_num_threads()}")
+    print(f"{args.model}: loaded in {(time.perf_counter() - started) * 1000:.0f} ms; threads "
+          f"{inference_threads()}")
     for width, height in ((1024, 1024), (512, 512), (4032, 3024)):
         rgb = np.asarray(testkit.photo_like(width, height))
         classifier.predict(rgb)  # warm-up

@@ -19,11 +19,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from synthcheck import AnalysisOptions, testkit
-from synthcheck.models import load_classifier
+from synthcheck.models import load_classifier, set_inference_threads
 from synthcheck.pipeline import Scanner
 from synthcheck.scan import scan
 
@@ -78,7 +77,7 @@ def main() -> None:
     parser.add_argument("--soak", type=int, default=10000, help="analyses in the memory soak (0: skip)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    torch.set_num_threads(1)  # as in a worker: one process per core
+    set_inference_threads(1)  # as in a worker: one process per core
     results: dict = {"threads_per_process": 1}
     with tempfile.TemporaryDirectory() as tmp:
         files = make_files(Path(tmp), args.files)

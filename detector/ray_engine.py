@@ -75,9 +75,10 @@ class AnalyzeBatch:
 
     def __init__(self, policy: str, options: AnalysisOptions, done: Any):
         import ray
-        import torch
 
-        torch.set_num_threads(1)  # one actor per CPU
+        from .models import set_inference_threads
+
+        set_inference_threads(1)  # one actor per CPU
         self.scanner = Scanner(options)
         self.policy = policy
         self.done = ray.get(done) if isinstance(done, ray.ObjectRef) else done

@@ -73,9 +73,9 @@ def expand_inputs(paths: Iterable[str | Path], include_non_images: bool = True) 
 def _init_worker() -> None:
     # Each worker process gets one core's worth of threads: N workers x all-cores
     # threads would oversubscribe the machine.
-    import torch
+    from .models import set_inference_threads
 
-    torch.set_num_threads(1)
+    set_inference_threads(1)
 
 
 def _analyze_one(path: str, policy: str, options: AnalysisOptions) -> Report:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -55,6 +56,26 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+_inference_threads: int | None = None
+
+
+def set_inference_threads(threads: int) -> None:
+    """Threads for each model's forward pass in this process (1 in a worker process: N
+    workers x all-cores threads would oversubscribe the machine). Torch is told too when a
+    torch model is or gets loaded; the CLIP models run on ONNX Runtime without it."""
+    global _inference_threads
+    _inference_threads = max(1, int(threads))
+    import sys
+
+    if "torch" in sys.modules:  # never imported for this alone
+        sys.modules["torch"].set_num_threads(_inference_threads)
+
+
+def inference_threads() -> int:
+    """The threads set for this process, else the CPU count (at most 4 help one image)."""
+    return _inference_threads or min(4, os.cpu_count() or 1)
+
+
 # Imported on first use (PEP 562): they need torch, the registry above does not.
 _LAZY = {"build_members": "loading", "load_classifier": "loading", "load_classifier_from": "loading",
          "Classifier": "classifier", "OneClassScorer": "classifier",
@@ -66,4 +87,4 @@ __getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 __all__ = ["Classifier", "DEFAULT_MODEL", "MODELS_DIR", "Member", "ModelCard", "ModelError", "ModelIntegrityError",
            "ModelNotFoundError", "Preprocessing", "check_available", "list_models", "load_classifier",
-           "load_classifier_from", "resolve", "sha256_file"]
+           "inference_threads", "load_classifier_from", "resolve", "set_inference_threads", "sha256_file"]

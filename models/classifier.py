@@ -4,7 +4,6 @@ per-crop scores form the region grid shown to analysts."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,20 +15,7 @@ from torch import nn
 from ..report import ClassifierResult
 from ..wording import shown_probability
 from .card import Member, ModelCard, Preprocessing
-
-
-def crop_grid(height: int, width: int, prep: Preprocessing) -> tuple[int, int, list[tuple[int, int]]]:
-    """(rows, cols, top-left corners) of crops spread evenly over the whole image."""
-    size = prep.crop_size
-    rows = min(prep.max_grid, max(1, math.ceil(height / size)))
-    cols = min(prep.max_grid, max(1, math.ceil(width / size)))
-
-    def starts(extent: int, n: int) -> list[int]:
-        if n == 1 and prep.anchor == "centre":
-            return [max(0, extent - size) // 2]
-        return [int(v) for v in np.linspace(0, max(0, extent - size), n).round().astype(int)]
-
-    return rows, cols, [(y, x) for y in starts(height, rows) for x in starts(width, cols)]
+from .crops import crop_grid, prepare_crops  # noqa: F401 (re-exported: training and tests use them here)
 
 
 def to_tensor(crops: list[np.ndarray], prep: Preprocessing) -> torch.Tensor:
@@ -37,19 +23,6 @@ def to_tensor(crops: list[np.ndarray], prep: Preprocessing) -> torch.Tensor:
     mean = torch.tensor(prep.mean).view(1, 3, 1, 1)
     std = torch.tensor(prep.std).view(1, 3, 1, 1)
     return (batch - mean) / std
-
-
-def prepare_crops(rgb: np.ndarray, prep: Preprocessing) -> tuple[int, int, list[np.ndarray]]:
-    """Crops of an RGB uint8 image; an image smaller than a crop is padded by reflection
-    (never resized: resampling would erase the traces the network looks for)."""
-    size = prep.crop_size
-    h, w = rgb.shape[:2]
-    if h < size or w < size:
-        rgb = np.pad(rgb, ((0, max(0, size - h)), (0, max(0, size - w)), (0, 0)), mode="reflect"
-                     if min(h, w) > 1 else "edge")
-        h, w = rgb.shape[:2]
-    rows, cols, corners = crop_grid(h, w, prep)
-    return rows, cols, [rgb[y : y + size, x : x + size] for y, x in corners]
 
 
 class OneClassScorer(nn.Module):

@@ -31,7 +31,7 @@ from ..report import ClassifierResult
 from ..wording import shown_probability
 from .backbones import BACKBONES, backbone_file, cache_root
 from .card import ANCHORS, CLIP_PROBE_ARCHITECTURE, Member, ModelCard, Preprocessing, write_card
-from .classifier import prepare_crops
+from .crops import prepare_crops
 from .metrics import launder
 
 ARCHITECTURE = CLIP_PROBE_ARCHITECTURE
@@ -146,12 +146,9 @@ def load_clip_probe(card: ModelCard, weights: Path, threads: int | None = None) 
         raise ModelError(f"model card {card.name}: a {ARCHITECTURE} card needs one clip_probe member with a known "
                          f"backbone (got {member.member_kind!r}, {member.backbone!r})")
     if threads is None:
-        try:
-            import torch
+        from . import inference_threads
 
-            threads = torch.get_num_threads()  # 1 in a worker process (scan._init_worker)
-        except ImportError:  # pragma: no cover - torch is a dependency today
-            threads = 2
+        threads = inference_threads()  # 1 in a worker process (scan._init_worker)
     encoder = ClipEncoder(member.backbone, member.backbone_variant, threads, member.backbone_sha256)
     return ClipProbeClassifier(card, encoder, ProbeHead.from_tensors(load_file(str(weights)), member.name))
 

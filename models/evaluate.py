@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,8 +16,10 @@ from ..datasets import ImageRecord, load_folder, load_manifest, load_pixels
 from ..fusion import classifier_evidence, fuse
 from ..policy import POLICIES
 from ..report import ClassifierResult
-from .classifier import Classifier
 from .metrics import auc, average_precision, balanced_accuracy, expected_calibration_error, launder
+
+if TYPE_CHECKING:  # evaluating a CLIP model needs no torch
+    from .classifier import Classifier
 
 
 def evaluation_pixels(record: ImageRecord, laundered: bool) -> np.ndarray:

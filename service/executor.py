@@ -23,9 +23,9 @@ log = logging.getLogger("synthcheck.service")
 
 
 def _init_worker(options: AnalysisOptions) -> None:
-    import torch
+    from ..models import set_inference_threads
 
-    torch.set_num_threads(1)  # one process per core; intra-op threads would oversubscribe
+    set_inference_threads(1)  # one process per core; intra-op threads would oversubscribe
     _warm_up(options)  # loads the models now, so the first request does not pay for it
 
 

