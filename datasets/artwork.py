@@ -16,7 +16,6 @@ training, tuning or calibrating on them would make the held-out measurement mean
 from __future__ import annotations
 
 import csv
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import SynthcheckError
+from ..models import sha256_file
 
 RESERVED_FOR_EVALUATION = frozenset({
     "lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "mate-backgrounds", "plasma-workspace-wallpapers",
@@ -71,14 +71,6 @@ SOURCES: tuple[ArtworkSource, ...] = (
     ArtworkSource("scikit-image", "0.25.2", kind="wheel", under=("skimage/data",),
                   note="scikit-image test images: photos, scans, micrographs"),
 )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def download(source: ArtworkSource, into: Path) -> Path:
@@ -145,10 +137,10 @@ def build(out: Path, sources: Sequence[ArtworkSource] = SOURCES, download_dir: P
         downloads = Path(download_dir) if download_dir else Path(tmp) / "archives"
         for source in sources:
             archive = download(source, downloads)
-            archive_sha256 = _sha256(archive)
+            archive_sha256 = sha256_file(archive)
             candidates = []
             for name, path in _members(archive, source, Path(tmp) / "extracted"):
-                digest = _sha256(path)
+                digest = sha256_file(path)
                 if digest not in seen and _usable(path):
                     seen.add(digest)
                     candidates.append((digest, name, path))
