@@ -388,17 +388,28 @@ def parallel_batches(pixels: list[np.ndarray], labels: list[int], sampler: Balan
     # fork: the workers share the decoded images instead of each loading a copy. (Python 3.12
     # warns that forking a process with threads may deadlock the child; the workers run only
     # Pillow and NumPy code, never torch, and ran so on the CPU and after CUDA had started.)
+    pool = multiprocessing.get_context("fork").Pool(workers)
+    pending = None
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        jobs, batch_labels = draw()
+        pending = pool.map_async(_augment_job, jobs)
+        while True:
+            crops = [crop for result in pending.get() for crop in result]
+            current_labels = batch_labels
             jobs, batch_labels = draw()
             pending = pool.map_async(_augment_job, jobs)
-            while True:
-                crops = [crop for result in pending.get() for crop in result]
-                current_labels = batch_labels
-                jobs, batch_labels = draw()
-                pending = pool.map_async(_augment_job, jobs)
-                yield crops, current_labels
+            yield crops, current_labels
     finally:
+        # Shut down gracefully: Pool.terminate() while its workers hold tasks can hang (a
+        # CPython race; seen once in CI when the stream was closed with a batch made ahead),
+        # so the batch in flight finishes first, and only a stuck pool is terminated.
+        if pending is not None:
+            pending.wait(timeout=120)
+        if pending is None or pending.ready():
+            pool.close()
+        else:
+            pool.terminate()
+        pool.join()
         _WORKER_DATA.clear()
 
 
