@@ -52,10 +52,10 @@ class ClipEncoder:
 
         path = backbone_file(name, variant)
         data = path.read_bytes()
-        if expected_sha256 and hashlib.sha256(data).hexdigest() != expected_sha256:
+        self.sha256 = hashlib.sha256(data).hexdigest()  # once: 90 MB, on every model load
+        if expected_sha256 and self.sha256 != expected_sha256:
             raise ModelIntegrityError(f"{path} is not the backbone this model was trained on (sha256 differs from "
                                       f"{expected_sha256}): run `synthcheck setup --force`")
-        self.sha256 = hashlib.sha256(data).hexdigest()
         model = onnx.load_from_string(data)
         inner = [f"/vision_model/encoder/layers.{i}/Add_1_output_0" for i in range(BLOCKS - 1)]
         for tensor in inner:

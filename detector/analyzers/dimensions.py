@@ -18,14 +18,21 @@ from .base import AnalyzerBase, Findings
 
 SOURCE = "dimensions"
 _TABLE = json.loads((Path(__file__).with_name("generator_sizes.json")).read_text())
+
+
+def _size(row: dict) -> tuple[int, int]:
+    """A table row's "LONGxSHORT" as (long side, short side)."""
+    long_side, short_side = row["size"].split("x")
+    return int(long_side), int(short_side)
+
+
 # (long side, short side) -> weight; only sizes that are evidence
-GENERATOR_SIZES: dict[tuple[int, int], float] = {
-    tuple(int(v) for v in row["size"].split("x")): row["weight"] for row in _TABLE["sizes"] if row["weight"] > 0}
+GENERATOR_SIZES: dict[tuple[int, int], float] = {_size(row): row["weight"] for row in _TABLE["sizes"] if row["weight"] > 0}
 MULTIPLE_OF_64_WEIGHT: float = _TABLE["multiple_of_64"]["weight"]
 _REAL_FILES = _TABLE["files"]["real"]
-_REAL_AT = {tuple(int(v) for v in row["size"].split("x")): row["real"] for row in _TABLE["sizes"]}
+_REAL_AT = {_size(row): row["real"] for row in _TABLE["sizes"]}
 # standard camera and screen sizes (2048x1536, 1024x768...): never evidence
-_CAMERA_SIZES = {tuple(int(v) for v in row["size"].split("x")) for row in _TABLE["camera_sizes"]}
+_CAMERA_SIZES = {_size(row) for row in _TABLE["camera_sizes"]}
 
 
 class DimensionsAnalyzer(AnalyzerBase):
