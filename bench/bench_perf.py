@@ -1,11 +1,14 @@
 """Where the time goes, on the same files in one run: decode only, the whole pipeline,
 each analyzer and the classifier's forward pass, for ~1 MP and ~12 MP JPEGs and ~1 MP
-PNGs; images/s with 2 worker processes; peak memory per worker. Then a soak: N analyses
-in one process with its memory sampled, to show it stays flat.
+PNGs; images/s with 2 worker processes; peak memory per worker; the faces check on
+1 MP images with 0, 1, 4 and 8 faces (the sample's real face pasted in): detector alone,
+the whole check, and its cost per scored face. Then a soak: N analyses in one process
+with its memory sampled, to show it stays flat.
 
     python bench/bench_perf.py [--files 6] [--soak 10000] [--json out.json]
 
-Goal (issue 6): pipeline <= 3 x decode + one classifier forward pass."""
+Goal (issue 6, and since the faces check its detector): pipeline <= 3 x decode + one
+classifier forward pass + one face-detector pass."""
 
 from __future__ import annotations
 
@@ -51,7 +54,8 @@ def rss_mb() -> float:
 
 def measure_kind(scanner: Scanner, paths: list[Path]) -> dict:
     classifier = load_classifier()
-    decode, forward, totals, per_analyzer = [], [], [], {}
+    detector = next(a for a in scanner.analyzers if a.name == "faces").detector
+    decode, forward, detect, totals, per_analyzer = [], [], [], [], {}
     for path in paths:
         t = time.perf_counter()
         rgb = np.asarray(Image.open(io.BytesIO(path.read_bytes())).convert("RGB"))
@@ -60,14 +64,45 @@ def measure_kind(scanner: Scanner, paths: list[Path]) -> dict:
         classifier.predict(rgb)
         forward.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
+        detector(rgb)
+        detect.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
         report = scanner.analyze(path)
         totals.append((time.perf_counter() - t) * 1000)
         for name, ms in report.timings_ms.items():
             per_analyzer.setdefault(name, []).append(ms)
     d, f, p = statistics.median(decode), statistics.median(forward), statistics.median(totals)
-    return {"decode_only_ms": round(d, 1), "classifier_forward_ms": round(f, 1), "pipeline_ms": round(p, 1),
-            "pipeline_minus_forward_over_decode": round((p - f) / d, 2), "goal_met": p <= 3 * d + f,
+    fd = statistics.median(detect)
+    return {"decode_only_ms": round(d, 1), "classifier_forward_ms": round(f, 1), "face_detector_ms": round(fd, 1),
+            "pipeline_ms": round(p, 1), "pipeline_minus_networks_over_decode": round((p - f - fd) / d, 2),
+            "goal_met": p <= 3 * d + f + fd,
             "per_step_ms": {k: round(statistics.median(v), 1) for k, v in per_analyzer.items()}}
+
+
+FACE_SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "images" / "astronaut_face.jpg"
+
+
+def measure_faces(scanner: Scanner, repeats: int = 3) -> dict:
+    """The faces check's cost by number of faces, on 1 MP photo-like backgrounds."""
+    analyzer = next(a for a in scanner.analyzers if a.name == "faces")
+    head = np.asarray(Image.open(FACE_SAMPLE).convert("RGB"))[40:200, 160:290]
+    out = {}
+    for n in (0, 1, 4, 8):
+        rgb = np.array(testkit.photo_like(1280, 800, seed=n))
+        for i in range(n):
+            y, x = 60 + (i // 4) * 340, 40 + (i % 4) * 310
+            rgb[y : y + head.shape[0], x : x + head.shape[1]] = head
+        data = testkit.encode(Image.fromarray(rgb), "JPEG", quality=90)
+        detector, check, found = [], [], 0
+        for _ in range(repeats):
+            t = time.perf_counter()
+            found = len(analyzer.detector(rgb))
+            detector.append((time.perf_counter() - t) * 1000)
+            check.append(scanner.analyze(data).timings_ms["faces"])
+        d, c = statistics.median(detector), statistics.median(check)
+        out[f"{n}_faces"] = {"found": found, "detector_ms": round(d, 1), "faces_check_ms": round(c, 1),
+                             "per_face_ms": round((c - d) / found, 1) if found else None}
+    return out
 
 
 def main() -> None:
@@ -92,6 +127,8 @@ def main() -> None:
             assert all(r.error is None for r in reports)
             results[kind][f"images_per_s_{args.workers}_workers"] = round(len(all_paths) / wall, 2)
             print(kind, json.dumps(results[kind]), flush=True)
+        results["faces"] = measure_faces(scanner)
+        print("faces", json.dumps(results["faces"]), flush=True)
         # ru_maxrss of children: the largest worker of all the pools above
         results["peak_worker_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
         print("peak worker RSS MB", results["peak_worker_rss_mb"], flush=True)

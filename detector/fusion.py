@@ -138,6 +138,33 @@ def limit_pixels_against_declarations(evidence: Sequence[Evidence]) -> list[Evid
     return out
 
 
+FACE_SCORE_CAP = 2.0  # a face is part of the pixels the classifier (capped at 4) already read
+
+
+def face_score_weight(p_face: float, b: float) -> float:
+    """The face score's weight: b x the logit of a face that looks generated, capped; 0 for
+    a face that looks real (it cannot clear what the whole image did not)."""
+    p = min(max(p_face, 1e-4), 1 - 1e-4)
+    return round(min(FACE_SCORE_CAP, b * max(0.0, math.log(p / (1 - p)))), 3)
+
+
+def weigh_for_policy(evidence: Sequence[Evidence], policy: Policy) -> list[Evidence]:
+    """The evidence with the face score weighed by the policy's b (Policy.face_score_weight:
+    KYC asks whether the person's face is generated, not only the image); the item says so,
+    so the weights listed are the weights counted. Pure; run just before fuse()."""
+    out = []
+    for item in evidence:
+        if item.code == "face_score" and item.details.get("b") != policy.face_score_weight:
+            weight = face_score_weight(item.details["p_generated"], policy.face_score_weight)
+            if weight != item.weight:
+                item = replace(item, weight=weight, message=(
+                    f"{_sentence(item.message)}; counted {weight:+.1f} (not {item.weight:+.1f}) under the "
+                    f"{policy.name} policy, which judges the face itself."),
+                    details={**item.details, "b": policy.face_score_weight, "unscaled_weight": item.weight})
+        out.append(item)
+    return out
+
+
 def classifier_unavailable() -> Evidence:
     return Evidence("classifier", "classifier_unavailable",
                     "No learned classifier result: the pixels were judged only by the provenance, "

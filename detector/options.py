@@ -27,6 +27,9 @@ class AnalysisOptions:
     # The learned classifier: "default" (the shipped default model), a shipped model's
     # name, or None to run without it.
     classifier: str | None = "default"
+    # Find faces and score each with the classifier (needs the classifier; see
+    # analyzers/faces.py). Off: no detector pass, `faces` stays null.
+    faces: bool = True
     # Embed the C2PA manifest's thumbnail (base64) in the report; its format and size are
     # always reported.
     thumbnails: bool = False

@@ -11,7 +11,7 @@ from pathlib import Path
 from . import __version__
 from .analyzers import create_analyzers
 from .errors import CorruptImageError, SynthcheckError
-from .fusion import classifier_unavailable, fuse, limit_pixels_against_declarations
+from .fusion import classifier_unavailable, fuse, limit_pixels_against_declarations, weigh_for_policy
 from .image_input import display_path, open_image, read_source
 from .options import AnalysisOptions
 from .policy import Policy, get_policy
@@ -73,10 +73,12 @@ class Scanner:
                 report.metadata = {**(report.metadata or {}), **findings.metadata}
             if findings.classifier is not None:
                 report.classifier = findings.classifier
+            if findings.faces is not None:
+                report.faces = findings.faces
 
         if report.classifier is None:
             report.evidence.append(classifier_unavailable())
-        report.evidence = limit_pixels_against_declarations(report.evidence)
+        report.evidence = weigh_for_policy(limit_pixels_against_declarations(report.evidence), policy)
         report.risk = fuse(report.evidence, policy)
         report.timings_ms["total"] = _ms(started)
         return report

@@ -6,6 +6,16 @@ import math
 from dataclasses import dataclass
 
 
+# What a face that looks generated adds to the whole-image classifier's weight: the fitted
+# incremental weight on the held-out faces (classifier weight as an offset), for "is the
+# image generated?" (default, moderation).
+FACE_SCORE_WEIGHT = 0.26
+# KYC asks whether the person's face is generated, so there the face counts as a reading
+# of its own (b = 1, the classifier's own calibration): on the held-out faces this raised
+# no real face's level under kyc and put more generated portraits at `high` (0.82 -> 0.88).
+KYC_FACE_SCORE_WEIGHT = 1.0
+
+
 @dataclass(frozen=True)
 class Policy:
     name: str
@@ -14,6 +24,10 @@ class Policy:
     prior: float
     medium_at: float
     high_at: float
+    # b in the face score's weight, min(cap, b x logit(p_face)) for a face that looks
+    # generated (one that looks real adds nothing: the classifier already counted those
+    # pixels). Measured per question (models/experiments/faces_eval.py, README "Faces").
+    face_score_weight: float = FACE_SCORE_WEIGHT
 
     @property
     def prior_log_odds(self) -> float:
@@ -45,6 +59,7 @@ POLICIES: dict[str, Policy] = {
             prior=0.3,
             medium_at=0.35,
             high_at=0.7,
+            face_score_weight=KYC_FACE_SCORE_WEIGHT,
         ),
     )
 }

@@ -9,7 +9,8 @@ from typing import Any, Literal
 # 1.1: `provenance`, `metadata` are null when not computed; provenance gains
 # `ingredient_failure_codes` / `ingredient_failures` (failure_codes = the active
 # manifest's only); risk gains `unchecked`.
-SCHEMA_VERSION = "1.1"
+# 1.2: `faces` (null when the faces check did not run, [] when it found none).
+SCHEMA_VERSION = "1.2"
 
 Level = Literal["low", "medium", "high"]
 ProvenanceState = Literal["none", "valid", "trusted", "invalid", "unreadable"]
@@ -60,6 +61,13 @@ class ClassifierResult:
 
 
 @dataclass(frozen=True)
+class FaceResult:
+    box: list[int]  # x, y, width, height in the image's pixels
+    score: float  # the face detector's confidence, 0..1
+    p_generated: float | None  # the classifier on a window around the face; None: not scored
+
+
+@dataclass(frozen=True)
 class Risk:
     score: float
     level: Level
@@ -91,6 +99,7 @@ class Report:
     provenance: Provenance | None = None
     metadata: dict[str, Any] | None = None
     classifier: ClassifierResult | None = None
+    faces: list[FaceResult] | None = None
     error: ReportError | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     schema_version: str = SCHEMA_VERSION

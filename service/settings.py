@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     workers: int = 0
     trust_anchors: Path | None = None
     classifier: str | None = "default"
+    # The faces check (needs the classifier): a detector pass on every image, a score per face.
+    faces: bool = True
 
     # Browsers may call the API from these origins; empty: CORS off.
     cors_origins: CsvList = Field(default_factory=list)
@@ -103,7 +105,7 @@ class Settings(BaseSettings):
         if self.classifier is not None:
             from ..models import check_available
 
-            check_available(self.classifier)
+            check_available(self.classifier, faces=self.faces)
 
     def ensure_local_dirs(self) -> None:
         """Create the folders of a SQLite database file and of the fallback file."""

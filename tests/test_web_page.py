@@ -119,6 +119,41 @@ def test_drop_samples_and_see_the_evidence(page, server, tmp_path):
     assert shot.stat().st_size > 10_000
 
 
+def test_face_boxes_are_drawn_where_the_report_puts_them(browser, server):
+    page = browser.new_page(viewport={"width": 1280, "height": 1200})
+    page.goto(server)
+    page.fill("#api-key", KEY)
+    page.dispatch_event("#api-key", "change")
+    sample = EXAMPLES / "astronaut_face.jpg"
+    _drop(page, [sample])
+    page.wait_for_selector(".result[data-level] .face-box", timeout=120_000)
+    import httpx
+
+    report = httpx.post(f"{server}/v1/analyze", headers={"X-API-Key": KEY}, timeout=120,
+                        files={"file": (sample.name, sample.read_bytes())}).json()
+    assert report["faces"], "the sample has a face"
+    card = page.query_selector(".result")
+    boxes = card.query_selector_all(".face-box")
+    assert [b.get_attribute("data-box") for b in boxes] == [",".join(map(str, f["box"])) for f in report["faces"]]
+    # each box sits over its face: its on-screen rectangle is the face's box scaled to the preview
+    preview = card.query_selector(".preview").bounding_box()
+    for box, face in zip(boxes, report["faces"]):
+        shown = box.bounding_box()
+        scale = preview["width"] / report["width"]
+        x, y, w, h = face["box"]
+        assert abs(shown["x"] - (preview["x"] + x * scale)) < 2 and abs(shown["y"] - (preview["y"] + y * scale)) < 2
+        assert abs(shown["width"] - w * scale) < 2 and abs(shown["height"] - h * scale) < 2
+        label = box.inner_text()
+        assert label.endswith("generated") and "%" in label
+        assert ("suspicious" in box.get_attribute("class")) == (face["p_generated"] >= 0.5)
+    assert "1 face found" in card.query_selector(".faces-note").inner_text()
+    evidence = card.query_selector(".evidence").inner_text()
+    assert "face at" in evidence
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "analyst_page_faces.png"), full_page=True)
+    page.close()
+
+
 def test_wrong_key_is_shown_as_an_error(page):
     page.fill("#api-key", "not-a-key")
     page.dispatch_event("#api-key", "change")

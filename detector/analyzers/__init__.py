@@ -7,6 +7,7 @@ from .base import Analyzer, Findings
 from .c2pa_provenance import C2paAnalyzer
 from .classifier import ClassifierAnalyzer
 from .dimensions import DimensionsAnalyzer
+from .faces import FacesAnalyzer
 from .generator_text import GeneratorTextAnalyzer
 from .jpeg_quant import JpegQuantAnalyzer
 from .metadata import MetadataAnalyzer
@@ -20,6 +21,7 @@ ANALYZER_TYPES = (
     WatermarkAnalyzer,
     DimensionsAnalyzer,
     ClassifierAnalyzer,
+    FacesAnalyzer,
 )
 
 

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from ..image_input import ImageInput
 from ..options import AnalysisOptions
-from ..report import ClassifierResult, Evidence, Provenance
+from ..report import ClassifierResult, Evidence, FaceResult, Provenance
 
 
 @dataclass
@@ -19,6 +19,7 @@ class Findings:
     provenance: Provenance | None = None
     metadata: dict[str, Any] | None = None
     classifier: ClassifierResult | None = None
+    faces: list[FaceResult] | None = None
 
 
 class Analyzer(Protocol):

@@ -103,7 +103,8 @@ function render(card, { report, error, status }) {
   if (!report.width) return;  // pixels never decoded: no preview to show
   const img = card.q(".preview");
   img.addEventListener("error", () => { card.q(".visual").hidden = true; });  // the browser cannot show it
-  img.addEventListener("load", () => { card.q(".visual").hidden = false; drawHeatmap(card, report.classifier); });
+  img.addEventListener("load", () => { card.q(".visual").hidden = false; drawHeatmap(card, report.classifier);
+    drawFaces(card, report); });
   img.src = URL.createObjectURL(card.file);
 }
 
@@ -257,6 +258,34 @@ function drawHeatmap(card, classifier) {
   note.textContent = `${classifier.model} ${classifier.version}: p(generated) = ${percent(classifier.p_generated)} ` +
     `over the whole image. With the heatmap on, regions scoring above 50% are tinted red (the redder, the more ` +
     `suspicious); the others stay clear.`;
+}
+
+// Each face the faces check found, boxed where it is, labelled with its score (red from
+// 50% up). Boxes are placed in percent of the image, so they follow the preview's size.
+function drawFaces(card, report) {
+  const layer = card.q(".face-boxes");
+  const note = card.q(".faces-note");
+  layer.replaceChildren();
+  const faces = report.faces;
+  if (!faces) { note.textContent = "Faces were not checked."; return; }
+  if (!faces.length) { note.textContent = "No face found."; return; }
+  for (const face of faces) {
+    const [x, y, w, h] = face.box;
+    const box = el("div");
+    box.className = "face-box" + (face.p_generated !== null && face.p_generated >= 0.5 ? " suspicious" : "");
+    box.style.left = `${(100 * x) / report.width}%`;
+    box.style.top = `${(100 * y) / report.height}%`;
+    box.style.width = `${(100 * w) / report.width}%`;
+    box.style.height = `${(100 * h) / report.height}%`;
+    box.dataset.box = face.box.join(",");
+    const label = face.p_generated === null ? "not scored" : `${percent(face.p_generated)} generated`;
+    box.title = `face at (${face.box.join(", ")}): ${label}`;
+    box.append(el("span", label));
+    layer.append(box);
+  }
+  const scored = faces.filter((f) => f.p_generated !== null);
+  note.textContent = `${faces.length} face${faces.length === 1 ? "" : "s"} found` +
+    (scored.length ? `; highest score ${percent(Math.max(...scored.map((f) => f.p_generated)))} generated.` : ".");
 }
 
 dropZone.addEventListener("dragover", (e) => { e.preventDefault(); dropZone.classList.add("over"); });

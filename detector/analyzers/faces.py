@@ -1,0 +1,210 @@
+"""Faces: find every face (CenterFace, models/faces.py), score a window around each at
+native resolution with the shipped classifier, and compare the faces with the rest of
+the picture. Runs after the classifier; it is what a phone's face detector lacks for
+KYC: which face, how suspicious, and whether face and background agree (a generated
+face swapped into a real photo, or a real face pasted onto a generated scene).
+
+The weights below were measured, not chosen by hand: models/experiments/faces_eval.py
+on the classifier's held-out validation images with a face (numbers and method in
+models/experiments/README.md)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from ..fusion import face_score_weight
+from ..image_input import ImageInput
+from ..policy import FACE_SCORE_WEIGHT
+from ..report import Evidence, FaceResult
+from ..wording import percent
+from .base import AnalyzerBase, Findings
+
+SOURCE = "faces"
+MAX_FACES = 8  # scored, largest first; the rest are counted and listed without a score
+MIN_FACE_PX = 12  # smaller boxes are listed but not scored: too few pixels to judge
+# A face counts by what its score adds to the whole-image classifier's, which mostly saw
+# the same pixels: fusion.face_score_weight with the policy's b (policy.py; measured).
+# Face and background disagree when one is above 0.5 and the other below, and their logits
+# differ by at least this. The weight is the measured ln likelihood ratio of such a gap on
+# composites (generated face in a real photo, real face on a generated scene) against
+# untouched real photos: +1.09 at a gap of 3 (25 of 48 composites, 3 of 19 real photos).
+DISAGREEMENT_LOGIT_GAP = 3.0
+DISAGREEMENT_WEIGHT = 1.1
+BACKGROUND_WINDOWS = 2  # face-free windows scored for "the rest of the image"
+
+
+@dataclass(frozen=True)
+class WindowRule:
+    """Which pixels stand for a face and which for "the rest of the image"."""
+
+    face_margin: float = 1.5  # the face's window: this x its longer side (hair, chin, an edge)
+    # ...and at least one classifier crop (None), so a small face is seen with its
+    # surroundings at native resolution instead of padded by reflection (0: no minimum)
+    face_min_side: int | None = None
+    # background windows keep out of each face box grown by this; 1.0 (the box itself) finds a
+    # face-free window in twice as many composites as 1.5 did, at a similar ratio
+    background_margin: float = 1.0
+
+
+WINDOWS = WindowRule()
+
+
+@dataclass(frozen=True)
+class Window:
+    x: int
+    y: int
+    size: int
+
+
+def logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
+
+
+def disagreement_gap(p_face: float, p_background: float) -> float:
+    """How far apart face and background are (logits), when one says generated and the other
+    real; 0 when they are on the same side of 0.5."""
+    if (p_face >= 0.5) == (p_background >= 0.5):
+        return 0.0
+    return abs(logit(p_face) - logit(p_background))
+
+
+def face_window(box: tuple[int, int, int, int], height: int, width: int, crop: int,
+                rule: WindowRule = WINDOWS) -> Window:
+    """A square around the face (see WindowRule) centred on it, moved (not cut) to lie
+    inside the image where the image is large enough."""
+    x, y, w, h = box
+    minimum = crop if rule.face_min_side is None else rule.face_min_side
+    size = max(minimum, 1, int(round(rule.face_margin * max(w, h))))
+    cx, cy = x + w / 2, y + h / 2
+    left = int(round(min(max(cx - size / 2, 0), max(0, width - size))))
+    top = int(round(min(max(cy - size / 2, 0), max(0, height - size))))
+    return Window(left, top, size)
+
+
+def background_windows(boxes: list[tuple[int, int, int, int]], height: int, width: int, crop: int,
+                       limit: int = BACKGROUND_WINDOWS, rule: WindowRule = WINDOWS) -> list[Window]:
+    """Up to `limit` crop-sized windows from a 4x4 grid over the image that touch no face
+    (each box grown by the margin), farthest from the faces first."""
+    if not boxes or height < crop or width < crop:
+        return []
+    grown = []
+    for x, y, w, h in boxes:
+        pad = (rule.background_margin - 1) / 2 * max(w, h)
+        grown.append((x - pad, y - pad, x + w + pad, y + h + pad))
+    ys = np.linspace(0, height - crop, 4).round().astype(int)
+    xs = np.linspace(0, width - crop, 4).round().astype(int)
+    free = []
+    for top in dict.fromkeys(ys.tolist()):
+        for left in dict.fromkeys(xs.tolist()):
+            if all(left >= x2 or left + crop <= x1 or top >= y2 or top + crop <= y1 for x1, y1, x2, y2 in grown):
+                cx, cy = left + crop / 2, top + crop / 2
+                distance = min(math.hypot(cx - (x1 + x2) / 2, cy - (y1 + y2) / 2) for x1, y1, x2, y2 in grown)
+                free.append((-distance, top, left))
+    return [Window(left, top, crop) for _, top, left in sorted(free)[:limit]]
+
+
+def cut(rgb: np.ndarray, window: Window) -> np.ndarray:
+    return rgb[window.y : window.y + window.size, window.x : window.x + window.size]
+
+
+@dataclass(frozen=True)
+class FaceScores:
+    faces: list[FaceResult]  # every face found, best-scored first; p_generated None when not scored
+    background_p: float | None  # the face-free windows' mean p generated; None when none exists
+    background_windows: list[Window]
+
+
+def score_faces(rgb: np.ndarray, boxes: list[tuple[int, int, int, int, float]], model,
+                rule: WindowRule = WINDOWS) -> FaceScores:
+    """Each face's window (the largest MAX_FACES of at least MIN_FACE_PX) and the face-free
+    background windows through the classifier's `predict`."""
+    height, width = rgb.shape[:2]
+    crop = model.card.preprocessing.crop_size
+    order = sorted(range(len(boxes)), key=lambda i: -boxes[i][2] * boxes[i][3])
+    scored = {i for i in order[:MAX_FACES] if min(boxes[i][2], boxes[i][3]) >= MIN_FACE_PX}
+    faces = []
+    for i in order:
+        x, y, w, h, detection = boxes[i]
+        window = face_window((x, y, w, h), height, width, crop, rule)
+        p = model.predict(cut(rgb, window)).p_generated if i in scored else None
+        faces.append(FaceResult(box=[x, y, w, h], score=detection, p_generated=p))
+    windows = background_windows([tuple(b[:4]) for b in boxes], height, width, crop, rule=rule)
+    background = None
+    if windows and scored:
+        background = float(np.mean([model.predict(cut(rgb, w)).p_generated for w in windows]))
+    return FaceScores(faces, None if background is None else round(background, 4), windows)
+
+
+def face_evidence(scores: FaceScores) -> list[Evidence]:
+    """What the scores say, in words, with their measured weights. Pure."""
+    faces = scores.faces
+    if not faces:
+        return [Evidence(SOURCE, "no_face", "No face was found.", 0.0, {"faces": 0})]
+    judged = [f for f in faces if f.p_generated is not None]
+    count = f"{len(faces)} face{'s' if len(faces) != 1 else ''}"
+    if not judged:
+        return [Evidence(SOURCE, "faces_too_small", f"{count} found, all under {MIN_FACE_PX} px: too small to "
+                         "judge.", 0.0, {"faces": len(faces)})]
+    top = max(judged, key=lambda f: f.p_generated)
+    where = "({}, {}, {}, {})".format(*top.box)
+    weight = face_score_weight(top.p_generated, FACE_SCORE_WEIGHT)
+    rest = ""
+    if scores.background_p is not None:
+        rest = f" while the rest of the image scores {percent(scores.background_p)}"
+    unscored = len(faces) - len(judged)
+    more = f" ({unscored} more not scored: small or past the first {MAX_FACES})" if unscored else ""
+    subject = "the face" if len(judged) == 1 else "the most suspicious face"
+    out = [Evidence(SOURCE, "face_score",
+                    f"{count}{more}; {subject} at {where} scores {percent(top.p_generated)} generated{rest}.",
+                    weight, {"faces": len(faces), "scored": len(judged), "box": top.box, "b": FACE_SCORE_WEIGHT,
+                             "p_generated": top.p_generated, "background_p": scores.background_p})]
+    if scores.background_p is not None:
+        gap, face = max(((disagreement_gap(f.p_generated, scores.background_p), f) for f in judged),
+                        key=lambda g: g[0])
+        if gap >= DISAGREEMENT_LOGIT_GAP:
+            which = ("the face looks generated and the background real: possibly a generated face swapped "
+                     "into a photo" if face.p_generated > scores.background_p else
+                     "the background looks generated and the face real: possibly a real face pasted onto a "
+                     "generated scene")
+            out.append(Evidence(SOURCE, "face_background_disagreement",
+                                f"The face at ({face.box[0]}, {face.box[1]}, {face.box[2]}, {face.box[3]}) scores "
+                                f"{percent(face.p_generated)} and the rest of the image {percent(scores.background_p)}; "
+                                f"{which}.", DISAGREEMENT_WEIGHT,
+                                {"box": face.box, "p_generated": face.p_generated,
+                                 "background_p": scores.background_p, "logit_gap": round(gap, 2)}))
+    return out
+
+
+class FacesAnalyzer(AnalyzerBase):
+    name = SOURCE
+    needs_pixels = True
+
+    def handles(self, media_type: str) -> bool:
+        return self.options.classifier is not None and self.options.faces
+
+    @cached_property
+    def detector(self):
+        from ..models import inference_threads
+        from ..models.faces import FaceDetector
+
+        return FaceDetector(threads=inference_threads())
+
+    @cached_property
+    def model(self):
+        from ..models import load_classifier, resolve
+
+        return load_classifier(resolve(self.options.classifier))  # the classifier analyzer's instance
+
+    def analyze(self, image: ImageInput) -> Findings:
+        found = self.detector(image.rgb)
+        boxes = [(f.x, f.y, f.w, f.h, f.score) for f in found]
+        if not boxes:
+            scores = FaceScores([], None, [])
+        else:
+            scores = score_faces(image.rgb, boxes, self.model)
+        return Findings(evidence=face_evidence(scores), faces=scores.faces)

@@ -1,0 +1,234 @@
+"""Does scoring the faces help? Face-level against whole-image scores, and the weights of
+the faces analyzer (detector/analyzers/faces.py), measured on images the classifier never
+trained on: the shipped model's source-held-out validation split (models/configs/clip-v2.json:
+half of deepface, the Nano Banana Pro posts, GPT Image 2 cases 7/12/19/31, ...), each
+image that has a face, clean and laundered (half size, JPEG 75).
+
+    python models/experiments/faces_eval.py [--model synthcheck-clip-v2] [--fresh]
+
+Besides the untouched images it builds composites from the same held-out images, the
+KYC fraud the whole-image score is blind to: a generated face window (1.5x the face, at
+native resolution, feathered edge) pasted over the face of a real photo ("swap"), and a
+real face over a generated scene ("paste"). Nothing here feeds training; the rows are
+cached in the synthcheck cache (experiments/faces_eval.json; --fresh recomputes).
+
+Prints: the fitted face weight (logistic fit of the label on the classifier's weight as an
+offset plus b x face logit) for untouched images (the moderation question: is the image
+generated?) and for untouched + swaps (the KYC question: is the face generated?); AUC of
+the whole-image score, the most-generated face and the fused score per set, with the
+paired bootstrap sd of face - whole; and how often face and background disagree, per set.
+--tight, --face-margin and --background-margin measure other window rules."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import random
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from synthcheck.analyzers.faces import (WINDOWS, FaceScores, WindowRule, disagreement_gap, face_evidence, face_window,
+                                        logit, score_faces)
+from synthcheck.fusion import classifier_evidence, fuse, weigh_for_policy
+from synthcheck.policy import POLICIES
+from synthcheck.report import ClassifierResult, FaceResult
+from synthcheck.datasets.records import load_pixels
+from synthcheck.models import load_classifier
+from synthcheck.models.backbones import cache_root
+from synthcheck.models.clip_probe import validation_records
+from synthcheck.models.faces import FaceDetector
+from synthcheck.models.metrics import auc, launder
+
+CONDITIONS = ("clean", "laundered")
+COMPOSITE_MARGIN = 1.5  # the pasted patch: this x the donor face's longer side
+
+
+def measure(rgb: np.ndarray, model, detector: FaceDetector, rule: WindowRule) -> dict:
+    faces = detector(rgb)
+    scores = score_faces(rgb, [(f.x, f.y, f.w, f.h, f.score) for f in faces], model, rule)
+    return {"whole": model.predict(rgb).p_generated,
+            "faces": [f.p_generated for f in scores.faces if f.p_generated is not None],
+            "boxes": [f.box for f in scores.faces if f.p_generated is not None],
+            "background": scores.background_p}
+
+
+def paste(target: np.ndarray, box: list[int], donor: np.ndarray, donor_box: list[int]) -> np.ndarray:
+    """The donor's face window, unscaled, centred on the target's face with a feathered
+    elliptical edge (what a face-swap tool blends)."""
+    side = int(round(COMPOSITE_MARGIN * max(donor_box[2], donor_box[3])))
+    w = face_window(tuple(donor_box), *donor.shape[:2], side)
+    patch = donor[w.y : w.y + w.size, w.x : w.x + w.size]
+    ph, pw = patch.shape[:2]
+    cx, cy = box[0] + box[2] // 2, box[1] + box[3] // 2
+    top, left = max(0, cy - ph // 2), max(0, cx - pw // 2)
+    bottom, right = min(target.shape[0], top + ph), min(target.shape[1], left + pw)
+    patch = patch[: bottom - top, : right - left]
+    mask = np.zeros(patch.shape[:2], np.float32)
+    cv2.ellipse(mask, (patch.shape[1] // 2, patch.shape[0] // 2), (int(patch.shape[1] * 0.38),
+                int(patch.shape[0] * 0.45)), 0, 0, 360, 1.0, -1)
+    mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, patch.shape[0] / 20))[..., None]
+    out = target.copy()
+    region = out[top:bottom, left:right].astype(np.float32)
+    out[top:bottom, left:right] = (mask * patch + (1 - mask) * region).round().astype(np.uint8)
+    return out
+
+
+def collect(model_name: str, rule: WindowRule) -> list[dict]:
+    model = load_classifier(model_name)
+    detector = FaceDetector(threads=2)
+    rows = []
+    with_faces: dict[int, list[tuple[np.ndarray, list[int]]]] = {0: [], 1: []}
+    records = validation_records(model.card)
+    for i, record in enumerate(records):
+        rgb = load_pixels(record)
+        for condition in CONDITIONS:
+            image = rgb if condition == "clean" else launder(rgb)
+            row = measure(image, model, detector, rule)
+            if row["faces"]:
+                rows.append({"set": "untouched", "label": record.label, "group": record.group,
+                             "condition": condition, **row})
+                if condition == "clean":
+                    with_faces[record.label].append((rgb, row["boxes"][0]))
+        if i % 50 == 0:
+            print(f"{i}/{len(records)} images, {len(rows)} rows with a face", flush=True)
+    rng = random.Random(0)
+    for name, targets, donors in (("swap", with_faces[0], with_faces[1]), ("paste", with_faces[1], with_faces[0])):
+        for rgb, box in targets:
+            donor, donor_box = rng.choice(donors)
+            composite = paste(rgb, box, donor, donor_box)
+            for condition in CONDITIONS:
+                image = composite if condition == "clean" else launder(composite)
+                row = measure(image, model, detector, rule)
+                if row["faces"]:
+                    rows.append({"set": name, "label": 1, "group": name, "condition": condition, **row})
+    return rows
+
+
+def face_feature(row: dict, positive_only: bool) -> float:
+    z = logit(max(row["faces"]))
+    return max(0.0, z) if positive_only else z
+
+
+def fit_face_weight(rows: list[dict], positive_only: bool = False) -> float:
+    """b in sigmoid(clip(logit whole, +-4) + b x f(max face)), by balanced log-loss, where f
+    is the face logit (or only its part for AI). The classifier's weight is an offset: b is
+    what the face adds to what fusion already counts."""
+    y = np.array([r["label"] for r in rows], float)
+    offset = np.clip([logit(r["whole"]) for r in rows], -4, 4)
+    face = np.array([face_feature(r, positive_only) for r in rows])
+    weights = np.where(y == 1, 0.5 / max(1, y.sum()), 0.5 / max(1, (1 - y).sum()))
+
+    def loss(b: float) -> float:
+        z = offset + b * face
+        return float(np.sum(weights * (np.logaddexp(0, z) - y * z)))
+
+    grid = np.linspace(-1, 3, 401)  # steps of 0.01
+    return float(grid[int(np.argmin([loss(b) for b in grid]))])
+
+
+def paired_auc_gain(y: np.ndarray, base: np.ndarray, other: np.ndarray, resamples: int = 300) -> tuple[float, float]:
+    """AUC(other) - AUC(base) and its bootstrap sd (rows resampled, both scores together)."""
+    rng = np.random.default_rng(0)
+    gains = []
+    for _ in range(resamples):
+        idx = rng.integers(0, len(y), len(y))
+        if len(set(y[idx])) == 2:
+            gains.append(auc(y[idx], other[idx]) - auc(y[idx], base[idx]))
+    return auc(y, other) - auc(y, base), float(np.std(gains))
+
+
+def level(row: dict, policy) -> str:
+    """The level the classifier and the faces check alone give this row (the shipped fusion)."""
+    faces = FaceScores([FaceResult(box, 1.0, p) for box, p in zip(row["boxes"], row["faces"])], row["background"], [])
+    evidence = [classifier_evidence(ClassifierResult("", "", row["whole"])), *face_evidence(faces)]
+    return fuse(weigh_for_policy(evidence, policy), policy).level
+
+
+def operating_points(rows: list[dict]) -> None:
+    """Share of each set at medium-or-above and at high, per policy and face weight b."""
+    sets = {"real": [r for r in rows if r["set"] == "untouched" and r["label"] == 0],
+            "generated": [r for r in rows if r["set"] == "untouched" and r["label"] == 1],
+            "swap": [r for r in rows if r["set"] == "swap"], "paste": [r for r in rows if r["set"] == "paste"]}
+    print("\n| policy | b | " + " | ".join(f"{k} >= medium / high" for k in sets) + " |")
+    print("| --- | --- | " + " | ".join("---" for _ in sets) + " |")
+    for name in ("moderation", "kyc"):
+        for b in sorted({0.0, POLICIES["default"].face_score_weight, 0.5, 1.0, POLICIES[name].face_score_weight}):
+            policy = dataclasses.replace(POLICIES[name], face_score_weight=b)
+            cells = []
+            for chosen in sets.values():
+                levels = [level(r, policy) for r in chosen]
+                cells.append(f"{sum(x != 'low' for x in levels) / len(levels):.2f} / "
+                             f"{sum(x == 'high' for x in levels) / len(levels):.2f}")
+            shipped = " (shipped)" if b == POLICIES[name].face_score_weight else ""
+            print(f"| {name} | {b:g}{shipped} | " + " | ".join(cells) + " |")
+
+
+def disagrees(row: dict, gap: float) -> bool:
+    return row["background"] is not None and max(disagreement_gap(f, row["background"]) for f in row["faces"]) >= gap
+
+
+def report(rows: list[dict]) -> None:
+    untouched = [r for r in rows if r["set"] == "untouched"]
+    # KYC asks whether the person's face is generated: untouched images plus swaps (a generated
+    # face in a real photo); a paste (a real face on a generated scene) is the disagreement's
+    # business, not the face score's.
+    swaps = [r for r in rows if r["set"] == "swap"]
+    questions = {"moderation (untouched)": untouched, "kyc (untouched + swaps)": untouched + swaps}
+    fits = {(q, pos): fit_face_weight(chosen, pos) for q, chosen in questions.items() for pos in (False, True)}
+    for (question, pos), b in fits.items():
+        print(f"face weight b, {question}, {'face logit for AI only' if pos else 'face logit'}: {b:+.2f}")
+    b = fits[("kyc (untouched + swaps)", True)]
+    real = [r for r in untouched if r["label"] == 0]
+    print(f"\n| set | condition | n real / AI | AUC whole | AUC max face | face - whole (sd) | AUC whole + {b:.2f} x face+ |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name in ("untouched", "swap", "paste"):
+        for condition in CONDITIONS:
+            positives = [r for r in rows if r["set"] == name and r["label"] == 1 and r["condition"] == condition]
+            negatives = [r for r in real if r["condition"] == condition]
+            both = negatives + positives
+            y = np.array([r["label"] for r in both])
+            whole = np.array([r["whole"] for r in both])
+            face = np.array([max(r["faces"]) for r in both])
+            fused = np.array([np.clip(logit(r["whole"]), -4, 4) + b * face_feature(r, True) for r in both])
+            gain, sd = paired_auc_gain(y, whole, face)
+            print(f"| {name} | {condition} | {len(negatives)} / {len(positives)} | {auc(y, whole):.3f} | "
+                  f"{auc(y, face):.3f} | {gain:+.3f} ({sd:.3f}) | {auc(y, fused):.3f} |")
+    print("\nface/background disagreement (both sides of 0.5, logit gap), where a face-free window exists:")
+    for gap in (2.0, 3.0, 4.0):
+        groups = {"real": [r for r in real if r["background"] is not None],
+                  "AI": [r for r in untouched if r["label"] == 1 and r["background"] is not None],
+                  "composites": [r for r in rows if r["set"] != "untouched" and r["background"] is not None]}
+        hits = {k: sum(disagrees(r, gap) for r in v) for k, v in groups.items()}
+        (nr, tr), (nc, tc) = (hits["real"], len(groups["real"])), (hits["composites"], len(groups["composites"]))
+        ratio = ((nc + 0.5) / (tc + 1)) / ((nr + 0.5) / (tr + 1))  # +0.5: no zero counts
+        print(f"gap >= {gap}: real {nr}/{tr}, untouched AI {hits['AI']}/{len(groups['AI'])}, composites {nc}/{tc}; "
+              f"ln likelihood ratio composite vs real {math.log(ratio):+.2f}")
+    operating_points(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="synthcheck-clip-v2")
+    parser.add_argument("--fresh", action="store_true")
+    parser.add_argument("--face-margin", type=float, default=WINDOWS.face_margin)
+    parser.add_argument("--tight", action="store_true", help="no minimum face window (small faces padded by "
+                        "reflection) instead of at least one classifier crop")
+    parser.add_argument("--background-margin", type=float, default=WINDOWS.background_margin)
+    args = parser.parse_args()
+    rule = WindowRule(args.face_margin, 0 if args.tight else None, args.background_margin)
+    variant = f"m{rule.face_margin:g}-{'tight' if args.tight else 'crop'}-b{rule.background_margin:g}"
+    print(f"window rule {rule} ({variant})")
+    cache = cache_root() / "experiments" / f"faces_eval-{args.model}-{variant}.json"
+    if args.fresh or not cache.is_file():
+        rows = collect(args.model, rule)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(rows))
+    report(json.loads(cache.read_text()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""The faces check: the detector on a real face, the windows it scores, its evidence and
+weights, the policy scaling, and inputs that must give a report, never an error."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from synthcheck import AnalysisOptions, analyze
+from synthcheck.analyzers.faces import (DISAGREEMENT_LOGIT_GAP, MAX_FACES, FaceScores, background_windows,
+                                        face_evidence, face_window)
+from synthcheck.cli import main
+from synthcheck.fusion import FACE_SCORE_CAP, face_score_weight, weigh_for_policy
+from synthcheck.pipeline import Scanner
+from synthcheck.policy import POLICIES
+from synthcheck.report import Evidence, FaceResult
+
+from .conftest import EXAMPLES, codes, evidence
+
+ASTRONAUT = EXAMPLES / "astronaut_face.jpg"  # scikit-image's astronaut (public domain)
+# Where the face is in that photo (looked at by hand): a box around it must overlap this.
+ASTRONAUT_FACE = (180, 60, 90, 120)
+
+
+def overlap(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
+    return ix * iy / (aw * ah + bw * bh - ix * iy)
+
+
+def png(rgb: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    return np.asarray(Image.open(ASTRONAUT).convert("RGB"))
+
+
+# --- pure parts -------------------------------------------------------------------------
+
+
+def test_a_face_window_is_a_native_square_inside_the_image():
+    w = face_window((5, 5, 40, 40), 300, 400, 224)
+    assert (w.x, w.y, w.size) == (0, 0, 224)  # moved inside, not cut
+    w = face_window((300, 200, 200, 200), 600, 600, 224)
+    assert w.size == 300 and w.x + w.size <= 600 and w.y + w.size <= 600
+    assert w.x <= 300 and w.x + w.size >= 500  # the face is inside its window
+
+
+def test_background_windows_touch_no_face_and_need_room():
+    boxes = [(0, 0, 100, 100)]
+    windows = background_windows(boxes, 800, 800, 224)
+    assert windows and all(w.x >= 125 or w.y >= 125 for w in windows)
+    assert windows[0].x + windows[0].y == 2 * (800 - 224)  # farthest from the face first
+    assert background_windows(boxes, 200, 800, 224) == []  # no full crop fits
+    assert background_windows([], 800, 800, 224) == []  # no face: nothing to compare with
+    assert background_windows([(0, 0, 800, 800)], 800, 800, 224) == []  # the face is the image
+
+
+def _scores(ps: list[float | None], background: float | None) -> FaceScores:
+    return FaceScores([FaceResult([10 * i, 10, 50, 60], 0.9, p) for i, p in enumerate(ps)], background, [])
+
+
+def test_evidence_in_words_with_capped_weights():
+    assert [e.code for e in face_evidence(_scores([], None))] == ["no_face"]
+    assert face_evidence(_scores([], None))[0].weight == 0
+    too_small = face_evidence(_scores([None, None], None))
+    assert [e.code for e in too_small] == ["faces_too_small"] and too_small[0].weight == 0
+    (item,) = face_evidence(_scores([0.2, 0.999], 0.7))
+    assert item.code == "face_score" and item.details["p_generated"] == 0.999
+    assert "2 faces" in item.message and "the most suspicious face at (10, 10, 50, 60)" in item.message
+    assert "rest of the image scores 70%" in item.message
+    assert 0 < item.weight <= FACE_SCORE_CAP
+
+
+def test_a_face_that_looks_real_clears_nothing():
+    (item,) = face_evidence(_scores([0.01], None))
+    assert item.code == "face_score" and item.weight == 0
+    assert face_score_weight(0.01, 1.0) == 0 and face_score_weight(0.5, 1.0) == 0
+    assert face_score_weight(0.9999, 1.0) == FACE_SCORE_CAP  # capped: the classifier read these pixels too
+
+
+def test_a_face_that_disagrees_with_its_background_is_its_own_evidence():
+    swapped = face_evidence(_scores([0.99], 0.02))
+    assert [e.code for e in swapped] == ["face_score", "face_background_disagreement"]
+    assert "generated face swapped into a photo" in swapped[1].message and swapped[1].weight > 0
+    assert swapped[1].details["logit_gap"] >= DISAGREEMENT_LOGIT_GAP
+    pasted = face_evidence(_scores([0.02], 0.99))
+    assert "real face pasted onto a generated scene" in pasted[1].message and pasted[1].weight > 0
+    assert [e.code for e in face_evidence(_scores([0.6], 0.5))] == ["face_score"]  # too close
+    assert [e.code for e in face_evidence(_scores([0.9999], 0.9))] == ["face_score"]  # both say generated
+    assert [e.code for e in face_evidence(_scores([0.99], None))] == ["face_score"]  # no background to compare
+
+
+def test_the_kyc_policy_counts_the_face_score_more_and_says_so():
+    items = face_evidence(_scores([0.95], 0.01))
+    assert [e.code for e in items] == ["face_score", "face_background_disagreement"]
+    assert weigh_for_policy(items, POLICIES["default"]) == items
+    assert weigh_for_policy(items, POLICIES["moderation"]) == items
+    kyc = weigh_for_policy(items, POLICIES["kyc"])
+    assert POLICIES["kyc"].face_score_weight > POLICIES["moderation"].face_score_weight
+    assert kyc[0].weight == face_score_weight(0.95, POLICIES["kyc"].face_score_weight) > items[0].weight
+    assert "under the kyc policy" in kyc[0].message and kyc[0].details["unscaled_weight"] == items[0].weight
+    assert kyc[1] == items[1]  # the disagreement is a likelihood ratio: the same under every policy
+    assert weigh_for_policy(kyc, POLICIES["kyc"]) == kyc  # weighing twice changes nothing
+
+
+# --- the real detector and classifier ------------------------------------------------------
+
+
+def test_the_real_face_is_found_and_scored(scanner):
+    report = scanner.analyze(ASTRONAUT)
+    assert report.error is None and len(report.faces) == 1
+    (face,) = report.faces
+    assert overlap(face.box, ASTRONAUT_FACE) > 0.5 and face.score >= 0.5
+    assert 0 <= face.p_generated <= 1
+    item = evidence(report, "face_score")
+    assert f"({face.box[0]}, {face.box[1]}, {face.box[2]}, {face.box[3]})" in item.message
+    assert item.details["background_p"] is not None  # a 512 px portrait has face-free corners
+
+
+def test_faces_are_part_of_the_jsonl_contract(capsys):
+    assert main(["scan", str(ASTRONAUT), str(EXAMPLES / "plain_photo.jpg"), "--format", "jsonl",
+                 "--workers", "0"]) == 0
+    reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["schema_version"] for r in reports] == ["1.2", "1.2"]
+    face = reports[0]["faces"][0]
+    assert set(face) == {"box", "score", "p_generated"} and len(face["box"]) == 4
+    assert reports[1]["faces"] == []  # checked, none found
+    assert "no_face" in {e["code"] for e in reports[1]["evidence"]}
+
+
+def test_no_faces_switches_the_check_off(capsys):
+    assert main(["scan", str(ASTRONAUT), "--format", "jsonl", "--no-faces"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["faces"] is None and "faces" not in report["timings_ms"]
+
+
+def test_a_detector_that_fails_is_evidence_and_keeps_the_level_up(monkeypatch):
+    scanner = Scanner(AnalysisOptions(watermarks=False))
+    faces_analyzer = next(a for a in scanner.analyzers if a.name == "faces")
+
+    def broken(rgb):
+        raise RuntimeError("detector exploded")
+
+    monkeypatch.setitem(faces_analyzer.__dict__, "detector", broken)
+    report = scanner.analyze(ASTRONAUT, "kyc")
+    assert "analyzer_failed" in codes(report) and report.faces is None
+    assert report.risk.unchecked == ["faces"] and report.risk.level in ("medium", "high")
+
+
+# --- inputs that must give a report ------------------------------------------------------------
+
+
+def test_two_hundred_faces(scanner, astronaut):
+    face = astronaut[40:200, 160:290]  # the astronaut's head, 160 x 130
+    grid = np.tile(face, (10, 20, 1))  # 200 copies: 1600 x 2600
+    report = scanner.analyze(png(grid), "kyc")
+    assert report.error is None and report.risk is not None
+    assert len(report.faces) > MAX_FACES  # the detector finds many, the report lists them all
+    scored = [f for f in report.faces if f.p_generated is not None]
+    assert len(scored) == MAX_FACES
+    assert f"past the first {MAX_FACES}" in evidence(report, "face_score").message
+
+
+def test_a_face_at_the_border(scanner, astronaut):
+    cut = astronaut[90:, 215:]  # the face runs off the left and top edges
+    report = scanner.analyze(png(np.ascontiguousarray(cut)))
+    assert report.error is None
+    for face in report.faces:
+        x, y, w, h = face.box
+        assert x >= 0 and y >= 0 and x + w <= cut.shape[1] and y + h <= cut.shape[0]
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 300), (5, 7), (12, 12)])
+def test_tiny_images_and_one_pixel_faces(scanner, astronaut, shape):
+    small = np.asarray(Image.fromarray(astronaut[40:200, 160:290]).resize(shape[::-1]))
+    report = scanner.analyze(png(small))
+    assert report.error is None and report.risk is not None and report.faces is not None
+    assert codes(report) & {"no_face", "faces_too_small", "face_score"}
+
+
+def test_no_face_adds_nothing(scanner):
+    report = scanner.analyze(EXAMPLES / "plain_photo.jpg")
+    assert report.faces == [] and evidence(report, "no_face").weight == 0
+
+
+def test_without_the_classifier_there_is_no_faces_check():
+    report = analyze(ASTRONAUT, options=AnalysisOptions(classifier=None, watermarks=False))
+    assert report.faces is None and "faces" not in report.timings_ms
+
