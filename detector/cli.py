@@ -197,9 +197,14 @@ def _models(args) -> int:
     from .models import DEFAULT_MODEL, MODELS_DIR, list_models
     from .models.card import ModelCard
 
+    from .models.face_probe import FACE_HEADS_DIR, list_face_heads
+
     for name in list_models():
         card = ModelCard.load(MODELS_DIR / name / "card.json")
         print(f"{name}  {card.version}" + ("  (default)" if name == DEFAULT_MODEL else ""))
+    for name in list_face_heads():  # not classifiers: they score the windows around faces
+        card = ModelCard.load(FACE_HEADS_DIR / name / "card.json")
+        print(f"{name}  {card.version}  (face head, used by the faces check)")
     return 0
 
 
@@ -220,10 +225,16 @@ def _setup(args) -> int:
 
 
 def _train(args) -> int:
-    if json.loads(args.config.read_text()).get("kind") == "clip_probe":  # a head on the frozen CLIP backbone
+    kind = json.loads(args.config.read_text()).get("kind")
+    if kind == "clip_probe":  # a head on the frozen CLIP backbone
         from .models.clip_probe import train
 
         train(args.config, args.out)
+        return 0
+    if kind == "face_probe":  # the faces analyzer's head, on the same backbone
+        from .models.face_probe import train as train_face_head
+
+        train_face_head(args.config)
         return 0
     from .models.train import run
 

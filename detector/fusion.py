@@ -150,8 +150,8 @@ def face_score_weight(p_face: float, b: float) -> float:
 
 def weigh_for_policy(evidence: Sequence[Evidence], policy: Policy) -> list[Evidence]:
     """The evidence with the face score weighed by the policy's b (Policy.face_score_weight:
-    KYC asks whether the person's face is generated, not only the image); the item says so,
-    so the weights listed are the weights counted. Pure; run just before fuse()."""
+    moderation, whose `high` acts automatically, counts a face less); the item says so, so
+    the weights listed are the weights counted. Pure; run just before fuse()."""
     out = []
     for item in evidence:
         if item.code == "face_score" and item.details.get("b") != policy.face_score_weight:
@@ -159,7 +159,7 @@ def weigh_for_policy(evidence: Sequence[Evidence], policy: Policy) -> list[Evide
             if weight != item.weight:
                 item = replace(item, weight=weight, message=(
                     f"{_sentence(item.message)}; counted {weight:+.1f} (not {item.weight:+.1f}) under the "
-                    f"{policy.name} policy, which judges the face itself."),
+                    f"{policy.name} policy."),
                     details={**item.details, "b": policy.face_score_weight, "unscaled_weight": item.weight})
         out.append(item)
     return out

@@ -6,14 +6,13 @@ import math
 from dataclasses import dataclass
 
 
-# What a face that looks generated adds to the whole-image classifier's weight: the fitted
-# incremental weight on the held-out faces (classifier weight as an offset), for "is the
-# image generated?" (default, moderation).
-FACE_SCORE_WEIGHT = 0.26
-# KYC asks whether the person's face is generated, so there the face counts as a reading
-# of its own (b = 1, the classifier's own calibration): on the held-out faces this raised
-# no real face's level under kyc and put more generated portraits at `high` (0.82 -> 0.88).
-KYC_FACE_SCORE_WEIGHT = 1.0
+# b, the weight of a face that looks generated (fusion.face_score_weight), per policy: the
+# largest b of 0, 0.25, 0.5 and 1 that put no more held-out real faces at the policy's
+# `high` than no face score at all (models/experiments/faces_eval.py). Moderation, whose
+# `high` acts automatically, stops at 0.25 (at 0.5 one more real face reached `high`);
+# triage and KYC count the face as a reading of its own.
+FACE_SCORE_WEIGHT = 1.0
+MODERATION_FACE_SCORE_WEIGHT = 0.25
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,7 @@ class Policy:
     high_at: float
     # b in the face score's weight, min(cap, b x logit(p_face)) for a face that looks
     # generated (one that looks real adds nothing: the classifier already counted those
-    # pixels). Measured per question (models/experiments/faces_eval.py, README "Faces").
+    # pixels). Chosen per policy on held-out faces (above; README "Faces").
     face_score_weight: float = FACE_SCORE_WEIGHT
 
     @property
@@ -51,6 +50,7 @@ POLICIES: dict[str, Policy] = {
             prior=0.2,
             medium_at=0.6,
             high_at=0.93,
+            face_score_weight=MODERATION_FACE_SCORE_WEIGHT,
         ),
         Policy(
             name="kyc",
@@ -59,7 +59,6 @@ POLICIES: dict[str, Policy] = {
             prior=0.3,
             medium_at=0.35,
             high_at=0.7,
-            face_score_weight=KYC_FACE_SCORE_WEIGHT,
         ),
     )
 }

@@ -173,8 +173,13 @@ def test_models_are_listed_in_version_order_with_the_default_marked(capsys):
 
     shipped = list_models()
     assert DEFAULT_MODEL in shipped and len(shipped) <= 2  # the default and at most one previous model
+    from synthcheck.models.face_probe import list_face_heads
+
     code, out, _ = run_cli(capsys, "models")
     lines = out.splitlines()
+    heads = [line for line in lines if line.endswith("(face head, used by the faces check)")]
+    assert [line.split()[0] for line in heads] == list_face_heads() and heads
+    lines = [line for line in lines if line not in heads]
     assert code == 0 and [line.split()[0] for line in lines] == shipped
     assert [line for line in lines if line.endswith("(default)")] == [line for line in lines
                                                                        if line.startswith(DEFAULT_MODEL + " ")]

@@ -17,7 +17,7 @@ from synthcheck.cli import main
 from synthcheck.fusion import FACE_SCORE_CAP, face_score_weight, weigh_for_policy
 from synthcheck.pipeline import Scanner
 from synthcheck.policy import POLICIES
-from synthcheck.report import Evidence, FaceResult
+from synthcheck.report import FaceResult
 
 from .conftest import EXAMPLES, codes, evidence
 
@@ -101,17 +101,19 @@ def test_a_face_that_disagrees_with_its_background_is_its_own_evidence():
     assert [e.code for e in face_evidence(_scores([0.99], None))] == ["face_score"]  # no background to compare
 
 
-def test_the_kyc_policy_counts_the_face_score_more_and_says_so():
+def test_moderation_counts_the_face_score_less_than_kyc_and_says_so():
     items = face_evidence(_scores([0.95], 0.01))
     assert [e.code for e in items] == ["face_score", "face_background_disagreement"]
-    assert weigh_for_policy(items, POLICIES["default"]) == items
-    assert weigh_for_policy(items, POLICIES["moderation"]) == items
-    kyc = weigh_for_policy(items, POLICIES["kyc"])
     assert POLICIES["kyc"].face_score_weight > POLICIES["moderation"].face_score_weight
-    assert kyc[0].weight == face_score_weight(0.95, POLICIES["kyc"].face_score_weight) > items[0].weight
-    assert "under the kyc policy" in kyc[0].message and kyc[0].details["unscaled_weight"] == items[0].weight
-    assert kyc[1] == items[1]  # the disagreement is a likelihood ratio: the same under every policy
-    assert weigh_for_policy(kyc, POLICIES["kyc"]) == kyc  # weighing twice changes nothing
+    assert weigh_for_policy(items, POLICIES["default"]) == items  # listed with default's weight
+    assert weigh_for_policy(items, POLICIES["kyc"]) == items  # kyc counts the face as default does
+    moderation = weigh_for_policy(items, POLICIES["moderation"])
+    assert moderation[0].weight == face_score_weight(0.95, POLICIES["moderation"].face_score_weight)
+    assert 0 < moderation[0].weight < items[0].weight
+    assert "under the moderation policy" in moderation[0].message
+    assert moderation[0].details["unscaled_weight"] == items[0].weight
+    assert moderation[1] == items[1]  # the disagreement is a likelihood ratio: the same under every policy
+    assert weigh_for_policy(moderation, POLICIES["moderation"]) == moderation  # weighing twice changes nothing
 
 
 # --- the real detector and classifier ------------------------------------------------------
@@ -156,6 +158,42 @@ def test_a_detector_that_fails_is_evidence_and_keeps_the_level_up(monkeypatch):
     report = scanner.analyze(ASTRONAUT, "kyc")
     assert "analyzer_failed" in codes(report) and report.faces is None
     assert report.risk.unchecked == ["faces"] and report.risk.level in ("medium", "high")
+
+
+def test_faces_are_scored_by_the_face_head_on_the_classifier_backbone(scanner, astronaut):
+    from synthcheck.analyzers.faces import cut, face_window
+    from synthcheck.models import load_classifier
+    from synthcheck.models.face_probe import DEFAULT_FACE_HEAD, load_face_head
+
+    classifier = load_classifier()
+    head = load_face_head(DEFAULT_FACE_HEAD, classifier)
+    assert head.encoder is classifier.encoder  # one backbone session, not two
+    (face,) = scanner.analyze(ASTRONAUT).faces
+    window = face_window(tuple(face.box), *astronaut.shape[:2], head.card.preprocessing.crop_size)
+    assert face.p_generated == head.predict(cut(astronaut, window)).p_generated
+
+
+def test_a_damaged_or_foreign_face_head_is_refused(tmp_path):
+    import shutil
+
+    from synthcheck.errors import ModelError, ModelIntegrityError, ModelNotFoundError
+    from synthcheck.models import load_classifier
+    from synthcheck.models.face_probe import DEFAULT_FACE_HEAD, FACE_HEADS_DIR, load_face_head
+
+    classifier = load_classifier()
+    shutil.copytree(FACE_HEADS_DIR / DEFAULT_FACE_HEAD, tmp_path / "damaged")
+    weights = tmp_path / "damaged" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(ModelIntegrityError):
+        load_face_head("damaged", classifier, heads_dir=tmp_path)
+    shutil.copytree(FACE_HEADS_DIR / DEFAULT_FACE_HEAD, tmp_path / "foreign")
+    card = json.loads((tmp_path / "foreign" / "card.json").read_text())
+    card["members"][0]["backbone_sha256"] = "0" * 64
+    (tmp_path / "foreign" / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="another backbone"):
+        load_face_head("foreign", classifier, heads_dir=tmp_path)
+    with pytest.raises(ModelNotFoundError):
+        load_face_head("absent", classifier, heads_dir=tmp_path)
 
 
 # --- inputs that must give a report ------------------------------------------------------------

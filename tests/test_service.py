@@ -137,9 +137,11 @@ def test_models_endpoint_lists_the_card(service):
     body = service.get("/v1/models", headers=auth()).json()
     assert body["schema_version"] and body["pipeline_version"].startswith("synthcheck/")
     assert "classifier" in body["analyzers"]
-    card = body["models"][0]
+    card, face_head = body["models"]
     shipped = load_classifier().card
     assert card["name"] == shipped.name and card["weights_sha256"] == shipped.weights_sha256
+    assert face_head["name"] == "synthcheck-faces-v1" and face_head["members"][0]["backbone_sha256"] == (
+        shipped.members[0].backbone_sha256)  # the faces check's head, on the classifier's backbone
 
 
 def test_audit_records_every_decision_for_admins_only(service):

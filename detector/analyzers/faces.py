@@ -1,6 +1,6 @@
 """Faces: find every face (CenterFace, models/faces.py), score a window around each at
-native resolution with the shipped classifier, and compare the faces with the rest of
-the picture. Runs after the classifier; it is what a phone's face detector lacks for
+native resolution with the shipped face head (models/face_probe.py: a second head on the
+classifier's own backbone), and compare the faces with the rest of the picture. Runs after the classifier; it is what a phone's face detector lacks for
 KYC: which face, how suspicious, and whether face and background agree (a generated
 face swapped into a real photo, or a real face pasted onto a generated scene).
 
@@ -31,9 +31,9 @@ MIN_FACE_PX = 12  # smaller boxes are listed but not scored: too few pixels to j
 # Face and background disagree when one is above 0.5 and the other below, and their logits
 # differ by at least this. The weight is the measured ln likelihood ratio of such a gap on
 # composites (generated face in a real photo, real face on a generated scene) against
-# untouched real photos: +1.09 at a gap of 3 (25 of 48 composites, 3 of 19 real photos).
+# untouched real photos: +0.95 at a gap of 3 (28 of 48 composites, 4 of 19 real photos).
 DISAGREEMENT_LOGIT_GAP = 3.0
-DISAGREEMENT_WEIGHT = 1.1
+DISAGREEMENT_WEIGHT = 0.95
 BACKGROUND_WINDOWS = 2  # face-free windows scored for "the rest of the image"
 
 
@@ -119,24 +119,25 @@ class FaceScores:
     background_windows: list[Window]
 
 
-def score_faces(rgb: np.ndarray, boxes: list[tuple[int, int, int, int, float]], model,
+def score_faces(rgb: np.ndarray, boxes: list[tuple[int, int, int, int, float]], face_model, background_model,
                 rule: WindowRule = WINDOWS) -> FaceScores:
-    """Each face's window (the largest MAX_FACES of at least MIN_FACE_PX) and the face-free
-    background windows through the classifier's `predict`."""
+    """Each face's window (the largest MAX_FACES of at least MIN_FACE_PX) through the face
+    head's `predict`, and the face-free background windows through the whole-image
+    classifier's (a background is a scene, which is what that head was trained on)."""
     height, width = rgb.shape[:2]
-    crop = model.card.preprocessing.crop_size
+    crop = face_model.card.preprocessing.crop_size
     order = sorted(range(len(boxes)), key=lambda i: -boxes[i][2] * boxes[i][3])
     scored = {i for i in order[:MAX_FACES] if min(boxes[i][2], boxes[i][3]) >= MIN_FACE_PX}
     faces = []
     for i in order:
         x, y, w, h, detection = boxes[i]
         window = face_window((x, y, w, h), height, width, crop, rule)
-        p = model.predict(cut(rgb, window)).p_generated if i in scored else None
+        p = face_model.predict(cut(rgb, window)).p_generated if i in scored else None
         faces.append(FaceResult(box=[x, y, w, h], score=detection, p_generated=p))
     windows = background_windows([tuple(b[:4]) for b in boxes], height, width, crop, rule=rule)
     background = None
     if windows and scored:
-        background = float(np.mean([model.predict(cut(rgb, w)).p_generated for w in windows]))
+        background = float(np.mean([background_model.predict(cut(rgb, w)).p_generated for w in windows]))
     return FaceScores(faces, None if background is None else round(background, 4), windows)
 
 
@@ -195,10 +196,14 @@ class FacesAnalyzer(AnalyzerBase):
         return FaceDetector(threads=inference_threads())
 
     @cached_property
-    def model(self):
+    def models(self):
+        """(face model, background model): the shipped face head on the classifier's backbone
+        session, and the classifier itself (the classifier analyzer's instance)."""
         from ..models import load_classifier, resolve
+        from ..models.face_probe import face_model_for
 
-        return load_classifier(resolve(self.options.classifier))  # the classifier analyzer's instance
+        classifier = load_classifier(resolve(self.options.classifier))
+        return face_model_for(classifier), classifier
 
     def analyze(self, image: ImageInput) -> Findings:
         found = self.detector(image.rgb)
@@ -206,5 +211,5 @@ class FacesAnalyzer(AnalyzerBase):
         if not boxes:
             scores = FaceScores([], None, [])
         else:
-            scores = score_faces(image.rgb, boxes, self.model)
+            scores = score_faces(image.rgb, boxes, *self.models)
         return Findings(evidence=face_evidence(scores), faces=scores.faces)

@@ -26,59 +26,37 @@ import dataclasses
 import json
 import math
 import random
-from pathlib import Path
 
-import cv2
 import numpy as np
 
-from synthcheck.analyzers.faces import (WINDOWS, FaceScores, WindowRule, disagreement_gap, face_evidence, face_window,
-                                        logit, score_faces)
-from synthcheck.fusion import classifier_evidence, fuse, weigh_for_policy
-from synthcheck.policy import POLICIES
-from synthcheck.report import ClassifierResult, FaceResult
+from synthcheck.analyzers.faces import (WINDOWS, FaceScores, WindowRule, disagreement_gap, face_evidence, logit,
+                                        score_faces)
 from synthcheck.datasets.records import load_pixels
+from synthcheck.fusion import classifier_evidence, fuse, weigh_for_policy
 from synthcheck.models import load_classifier
 from synthcheck.models.backbones import cache_root
 from synthcheck.models.clip_probe import validation_records
+from synthcheck.models.face_probe import DEFAULT_FACE_HEAD, load_face_head, paste_face
 from synthcheck.models.faces import FaceDetector
 from synthcheck.models.metrics import auc, launder
+from synthcheck.policy import POLICIES
+from synthcheck.report import ClassifierResult, FaceResult
 
 CONDITIONS = ("clean", "laundered")
-COMPOSITE_MARGIN = 1.5  # the pasted patch: this x the donor face's longer side
 
 
-def measure(rgb: np.ndarray, model, detector: FaceDetector, rule: WindowRule) -> dict:
+def measure(rgb: np.ndarray, model, face_model, detector: FaceDetector, rule: WindowRule) -> dict:
     faces = detector(rgb)
-    scores = score_faces(rgb, [(f.x, f.y, f.w, f.h, f.score) for f in faces], model, rule)
+    scores = score_faces(rgb, [(f.x, f.y, f.w, f.h, f.score) for f in faces], face_model, model, rule)
     return {"whole": model.predict(rgb).p_generated,
             "faces": [f.p_generated for f in scores.faces if f.p_generated is not None],
             "boxes": [f.box for f in scores.faces if f.p_generated is not None],
             "background": scores.background_p}
 
 
-def paste(target: np.ndarray, box: list[int], donor: np.ndarray, donor_box: list[int]) -> np.ndarray:
-    """The donor's face window, unscaled, centred on the target's face with a feathered
-    elliptical edge (what a face-swap tool blends)."""
-    side = int(round(COMPOSITE_MARGIN * max(donor_box[2], donor_box[3])))
-    w = face_window(tuple(donor_box), *donor.shape[:2], side)
-    patch = donor[w.y : w.y + w.size, w.x : w.x + w.size]
-    ph, pw = patch.shape[:2]
-    cx, cy = box[0] + box[2] // 2, box[1] + box[3] // 2
-    top, left = max(0, cy - ph // 2), max(0, cx - pw // 2)
-    bottom, right = min(target.shape[0], top + ph), min(target.shape[1], left + pw)
-    patch = patch[: bottom - top, : right - left]
-    mask = np.zeros(patch.shape[:2], np.float32)
-    cv2.ellipse(mask, (patch.shape[1] // 2, patch.shape[0] // 2), (int(patch.shape[1] * 0.38),
-                int(patch.shape[0] * 0.45)), 0, 0, 360, 1.0, -1)
-    mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, patch.shape[0] / 20))[..., None]
-    out = target.copy()
-    region = out[top:bottom, left:right].astype(np.float32)
-    out[top:bottom, left:right] = (mask * patch + (1 - mask) * region).round().astype(np.uint8)
-    return out
-
-
-def collect(model_name: str, rule: WindowRule) -> list[dict]:
+def collect(model_name: str, rule: WindowRule, face_head: str | None) -> list[dict]:
     model = load_classifier(model_name)
+    face_model = load_face_head(face_head, model) if face_head else model
     detector = FaceDetector(threads=2)
     rows = []
     with_faces: dict[int, list[tuple[np.ndarray, list[int]]]] = {0: [], 1: []}
@@ -87,7 +65,7 @@ def collect(model_name: str, rule: WindowRule) -> list[dict]:
         rgb = load_pixels(record)
         for condition in CONDITIONS:
             image = rgb if condition == "clean" else launder(rgb)
-            row = measure(image, model, detector, rule)
+            row = measure(image, model, face_model, detector, rule)
             if row["faces"]:
                 rows.append({"set": "untouched", "label": record.label, "group": record.group,
                              "condition": condition, **row})
@@ -99,10 +77,10 @@ def collect(model_name: str, rule: WindowRule) -> list[dict]:
     for name, targets, donors in (("swap", with_faces[0], with_faces[1]), ("paste", with_faces[1], with_faces[0])):
         for rgb, box in targets:
             donor, donor_box = rng.choice(donors)
-            composite = paste(rgb, box, donor, donor_box)
+            composite = paste_face(rgb, tuple(box), donor, tuple(donor_box))
             for condition in CONDITIONS:
                 image = composite if condition == "clean" else launder(composite)
-                row = measure(image, model, detector, rule)
+                row = measure(image, model, face_model, detector, rule)
                 if row["faces"]:
                     rows.append({"set": name, "label": 1, "group": name, "condition": condition, **row})
     return rows
@@ -148,23 +126,35 @@ def level(row: dict, policy) -> str:
     return fuse(weigh_for_policy(evidence, policy), policy).level
 
 
+B_GRID = (0.0, 0.25, 0.5, 1.0)
+
+
 def operating_points(rows: list[dict]) -> None:
-    """Share of each set at medium-or-above and at high, per policy and face weight b."""
+    """Share of each set at medium-or-above and at high, per policy and face weight b; and
+    the rule's choice per policy: the largest b on the grid that puts no more real faces at
+    the policy's `high` than b = 0 does (a face score may find more fakes, never more false
+    alarms at the level that acts)."""
     sets = {"real": [r for r in rows if r["set"] == "untouched" and r["label"] == 0],
             "generated": [r for r in rows if r["set"] == "untouched" and r["label"] == 1],
             "swap": [r for r in rows if r["set"] == "swap"], "paste": [r for r in rows if r["set"] == "paste"]}
     print("\n| policy | b | " + " | ".join(f"{k} >= medium / high" for k in sets) + " |")
     print("| --- | --- | " + " | ".join("---" for _ in sets) + " |")
-    for name in ("moderation", "kyc"):
-        for b in sorted({0.0, POLICIES["default"].face_score_weight, 0.5, 1.0, POLICIES[name].face_score_weight}):
+    chosen_b = {}
+    for name in ("default", "moderation", "kyc"):
+        real_high = {}
+        for b in B_GRID:
             policy = dataclasses.replace(POLICIES[name], face_score_weight=b)
             cells = []
-            for chosen in sets.values():
-                levels = [level(r, policy) for r in chosen]
+            for key, members in sets.items():
+                levels = [level(r, policy) for r in members]
+                if key == "real":
+                    real_high[b] = sum(x == "high" for x in levels)
                 cells.append(f"{sum(x != 'low' for x in levels) / len(levels):.2f} / "
                              f"{sum(x == 'high' for x in levels) / len(levels):.2f}")
             shipped = " (shipped)" if b == POLICIES[name].face_score_weight else ""
             print(f"| {name} | {b:g}{shipped} | " + " | ".join(cells) + " |")
+        chosen_b[name] = max(b for b in B_GRID if real_high[b] <= real_high[0.0])
+    print("rule's choice of b: " + ", ".join(f"{k} {v:g}" for k, v in chosen_b.items()))
 
 
 def disagrees(row: dict, gap: float) -> bool:
@@ -218,13 +208,17 @@ def main() -> None:
     parser.add_argument("--tight", action="store_true", help="no minimum face window (small faces padded by "
                         "reflection) instead of at least one classifier crop")
     parser.add_argument("--background-margin", type=float, default=WINDOWS.background_margin)
+    parser.add_argument("--face-head", default=DEFAULT_FACE_HEAD,
+                        help="the head that scores face windows ('none': the whole-image head)")
     args = parser.parse_args()
+    face_head = None if args.face_head == "none" else args.face_head
     rule = WindowRule(args.face_margin, 0 if args.tight else None, args.background_margin)
-    variant = f"m{rule.face_margin:g}-{'tight' if args.tight else 'crop'}-b{rule.background_margin:g}"
+    variant = (f"m{rule.face_margin:g}-{'tight' if args.tight else 'crop'}-b{rule.background_margin:g}"
+               + (f"-{face_head}" if face_head else ""))
     print(f"window rule {rule} ({variant})")
     cache = cache_root() / "experiments" / f"faces_eval-{args.model}-{variant}.json"
     if args.fresh or not cache.is_file():
-        rows = collect(args.model, rule)
+        rows = collect(args.model, rule, face_head)
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(rows))
     report(json.loads(cache.read_text()))

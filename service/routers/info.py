@@ -10,7 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ...analyzers import list_analyzers
 from ...models import MODELS_DIR, resolve
-from ...models.card import ModelCard
+from ...models.card import CLIP_PROBE_ARCHITECTURE, ModelCard
+from ...models.face_probe import DEFAULT_FACE_HEAD, FACE_HEADS_DIR
 from ...pipeline import PIPELINE_VERSION
 from ...report import SCHEMA_VERSION
 from ..deps import get_state, require_key
@@ -24,7 +25,10 @@ def _loaded_cards(state: ServiceState) -> list[dict]:
     if name is None:
         return []
     card = ModelCard.load(MODELS_DIR / resolve(name) / "card.json")
-    return [asdict(card)]
+    cards = [asdict(card)]
+    if state.options.faces and card.architecture == CLIP_PROBE_ARCHITECTURE:  # the face head the faces check uses
+        cards.append(asdict(ModelCard.load(FACE_HEADS_DIR / DEFAULT_FACE_HEAD / "card.json")))
+    return cards
 
 
 @router.get("/v1/models", dependencies=[Depends(require_key)])
