@@ -21,7 +21,7 @@ from .errors import SynthcheckError
 from .options import DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT_S
 from .policy import POLICIES
 from .report import Report
-from .wording import plural, score_text
+from .wording import percent, plural, score_text
 
 LEVELS = ("low", "medium", "high")
 PROGRESS_MIN_FILES = 4
@@ -43,6 +43,11 @@ def _table_row(report: Report) -> str:
     reasons = [e for e in sorted(report.evidence, key=lambda e: -abs(e.weight)) if abs(e.weight) >= 0.5][:3]
     for e in reasons:
         line += f"\n        {e.weight:+.1f} {e.message}"
+    if report.faces:  # where the faces are and how each scored, even when none weighs
+        shown = ", ".join(f"({', '.join(map(str, f.box))}) " + ("not scored" if f.p_generated is None else
+                          f"{percent(f.p_generated)} generated") for f in report.faces[:3])
+        more = f" and {len(report.faces) - 3} more" if len(report.faces) > 3 else ""
+        line += f"\n        faces: {len(report.faces)} found: {shown}{more}"
     if risk.unchecked:
         line += f"\n        not checked: {', '.join(risk.unchecked)} (level kept at medium or above)"
     if report.error:

@@ -141,6 +141,12 @@ def test_faces_are_part_of_the_jsonl_contract(capsys):
     assert "no_face" in {e["code"] for e in reports[1]["evidence"]}
 
 
+def test_the_table_says_where_the_faces_are(capsys):
+    assert main(["scan", str(ASTRONAUT), "--format", "table"]) == 0
+    out = capsys.readouterr().out
+    assert "faces: 1 found: (" in out and "%" in out.split("faces:")[1]
+
+
 def test_no_faces_switches_the_check_off(capsys):
     assert main(["scan", str(ASTRONAUT), "--format", "jsonl", "--no-faces"]) == 0
     report = json.loads(capsys.readouterr().out)
