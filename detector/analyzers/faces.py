@@ -1,8 +1,9 @@
 """Faces: find every face (CenterFace, models/faces.py), score a window around each at
 native resolution with the shipped face head (models/face_probe.py: a second head on the
-classifier's own backbone), and compare the faces with the rest of the picture. Runs after the classifier; it is what a phone's face detector lacks for
-KYC: which face, how suspicious, and whether face and background agree (a generated
-face swapped into a real photo, or a real face pasted onto a generated scene).
+classifier's own backbone), and compare the faces with the rest of the picture. Runs after
+the classifier; it is what a phone's face detector lacks for KYC: which face, how
+suspicious, and whether face and background agree (a generated face swapped into a real
+photo, or a real face pasted onto a generated scene).
 
 The weights below were measured, not chosen by hand: models/experiments/faces_eval.py
 on the classifier's held-out validation images with a face (numbers and method in
@@ -26,8 +27,7 @@ from .base import AnalyzerBase, Findings
 SOURCE = "faces"
 MAX_FACES = 8  # scored, largest first; the rest are counted and listed without a score
 MIN_FACE_PX = 12  # smaller boxes are listed but not scored: too few pixels to judge
-# A face counts by what its score adds to the whole-image classifier's, which mostly saw
-# the same pixels: fusion.face_score_weight with the policy's b (policy.py; measured).
+# A face's weight: fusion.face_score_weight with the policy's b (policy.py; measured).
 # Face and background disagree when one is above 0.5 and the other below, and their logits
 # differ by at least this. The weight is the measured ln likelihood ratio of such a gap on
 # composites (generated face in a real photo, real face on a generated scene) against
@@ -114,7 +114,7 @@ def cut(rgb: np.ndarray, window: Window) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FaceScores:
-    faces: list[FaceResult]  # every face found, best-scored first; p_generated None when not scored
+    faces: list[FaceResult]  # every face found, largest first; p_generated None when not scored
     background_p: float | None  # the face-free windows' mean p generated; None when none exists
     background_windows: list[Window]
 
