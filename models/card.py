@@ -131,7 +131,7 @@ def render_readme(card: ModelCard) -> str:
         f"- Initialisation: {t.get('init')}",
     ]
     if "ensemble" in t:  # networks of several trained models (synthcheck/models/ensemble.py)
-        lines += [f"- Ensemble of trained models (`synthcheck ensemble`, config in `training.ensemble.config`); "
+        lines += ["- Ensemble of trained models (`synthcheck ensemble`, config in `training.ensemble.config`); "
                   "each member's logit is scaled by its own calibration-split temperature, then averaged:"]
         lines += [f"  - `{name}` {e['version']}: trained by `synthcheck train` from config `{e['config_name']}` "
                   f"(seed {e['seed']}; in its own card), {e['steps']} steps (best at {e['best_step']}), "

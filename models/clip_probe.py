@@ -478,7 +478,7 @@ def render_readme(card: ModelCard) -> str:
         f"{list(p.mean)} and std {list(p.std)}; crop logits averaged.", "",
         "## Training data", "",
         "- Manifests (sha256): " + ", ".join(f"`{k}` {v}" for k, v in t["manifests_sha256"].items()),
-        *([f"- Human-made images labelled real (`synthcheck data artwork`, corpus `cache:data/artwork`): "
+        *(["- Human-made images labelled real (`synthcheck data artwork`, corpus `cache:data/artwork`): "
            + ", ".join(f"{a['package']} {a['version']}" + (f" (at most {a['cap']})" if a["cap"] else "")
                        for a in t["artwork_sources"]) + "; each file's package, version and archive sha256 are in "
            "the corpus manifest, whose sha256 is above."] if t.get("artwork_sources") else []),

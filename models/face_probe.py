@@ -33,7 +33,6 @@ from .metrics import auc, launder
 
 FACE_HEADS_DIR = MODELS_DIR / "face-heads"
 DEFAULT_FACE_HEAD = "synthcheck-faces-v1"
-MIN_FACE_PX = 12
 
 
 @dataclass(frozen=True)
@@ -83,6 +82,9 @@ def face_model_for(classifier) -> Any:
 
 
 def largest_face(rgb: np.ndarray, detector) -> tuple[int, int, int, int] | None:
+    """The box the head trains on: the largest face the analyzer would score."""
+    from ..analyzers.faces import MIN_FACE_PX
+
     faces = [f for f in detector(rgb) if min(f.w, f.h) >= MIN_FACE_PX]
     if not faces:
         return None

