@@ -92,11 +92,13 @@ def largest_face(rgb: np.ndarray, detector) -> tuple[int, int, int, int] | None:
     return face.x, face.y, face.w, face.h
 
 
-def window_features(rgb: np.ndarray, base: ClipProbeClassifier, detector) -> np.ndarray | None:
-    """The head's input for the image's largest face (the analyzer's window), or None."""
+def window_features(rgb: np.ndarray, base: ClipProbeClassifier, detector,
+                    box: tuple[int, int, int, int] | None = None) -> np.ndarray | None:
+    """The head's input for the image's largest face (the analyzer's window), or None; `box`
+    when the caller already found it on these pixels."""
     from ..analyzers.faces import cut, face_window
 
-    box = largest_face(rgb, detector)
+    box = box or largest_face(rgb, detector)
     if box is None:
         return None
     window = cut(rgb, face_window(box, *rgb.shape[:2], base.card.preprocessing.crop_size))
@@ -144,8 +146,9 @@ def face_rows(records, base: ClipProbeClassifier, detector, composites: bool = F
         box = largest_face(rgb, detector)
         if box is not None:
             with_face[record.label].append((rgb, box, record.group))
-            for condition, image in (("clean", rgb), ("laundered", launder(rgb))):
-                x = window_features(image, base, detector)
+            # the clean face is the one just found; the laundered copy is searched again
+            for condition, image, found in (("clean", rgb, box), ("laundered", launder(rgb), None)):
+                x = window_features(image, base, detector, found)
                 if x is not None:
                     rows.append((x, record.label, record.group, "untouched", condition))
         if i and i % 250 == 0:

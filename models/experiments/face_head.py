@@ -42,8 +42,8 @@ def build(split: str, donors: int, model, detector: FaceDetector) -> dict[str, n
         if box is None:
             continue
         faces[record.label].append((rgb, box, record.group))
-        for condition, image in (("clean", rgb), ("laundered", launder(rgb))):
-            feature = window_features(image, model, detector)
+        for condition, image, found in (("clean", rgb, box), ("laundered", launder(rgb), None)):
+            feature = window_features(image, model, detector, found)
             if feature is not None:
                 rows.append((feature, record.label, record.group, "untouched", condition))
         if i % 200 == 0:
