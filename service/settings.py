@@ -66,7 +66,11 @@ class Settings(BaseSettings):
 
     # Analysis processes (models are loaded once in each). 0: the CPU count.
     workers: int = 0
+    # The user's C2PA roots, added to the built-in lists; builtin_trust false: only these;
+    # interim_trust false: without the frozen interim list.
     trust_anchors: Path | None = None
+    builtin_trust: bool = True
+    interim_trust: bool = True
     classifier: str | None = "default"
     # The faces check (needs the classifier): a detector pass on every image, a score per face.
     faces: bool = True

@@ -41,7 +41,8 @@ class ServiceState:
         log.info("keys and audit log in %s", settings.where())
         settings.check_classifier()  # refused at start-up, not as a failure on every request
         options = AnalysisOptions(max_pixels=settings.max_pixels, max_file_bytes=settings.max_upload_bytes,
-                                  trust_anchors=settings.trust_anchors, classifier=settings.classifier,
+                                  trust_anchors=settings.trust_anchors, builtin_trust=settings.builtin_trust,
+                                  interim_trust=settings.interim_trust, classifier=settings.classifier,
                                   faces=settings.faces)
         engine = make_engine(settings.database_url)
         try:

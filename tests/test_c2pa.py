@@ -8,6 +8,7 @@ import json
 import pytest
 
 from synthcheck import AnalysisOptions, analyze, testkit
+from synthcheck.analyzers.c2pa_provenance import TRUSTED_EKUS
 from synthcheck.pipeline import Scanner
 
 from .conftest import codes, evidence, shared_or_skip
@@ -117,28 +118,80 @@ def _names() -> list[str]:
     return sorted(json.loads(path.read_text())["files"]) if path.exists() else ["<shared absent>"]
 
 
+# The anchor sets of the done-when: the official list alone, and official + interim (the
+# default); with no list at all the shared expected.json (no anchors) is the reference.
+ANCHOR_SETS = {"official": {"interim_trust": False}, "official+interim": {}, "none": {"builtin_trust": False}}
+
+
+def _reference(path, options: AnalysisOptions) -> dict | None:
+    """c2pa-python's own validation of `path` with the same anchors, outside synthcheck."""
+    import c2pa
+
+    settings = {"verify": {"remote_manifest_fetch": False}}
+    if options.trust_lists:
+        settings["trust"] = {"trust_anchors": "".join(lst.pem for lst in options.trust_lists),
+                             "trust_config": TRUSTED_EKUS}
+    mime = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif",
+            "heic": "image/heic"}[path.suffix.lstrip(".")]
+    try:
+        with open(path, "rb") as f:
+            reader = c2pa.Reader.try_create(mime, f, None, c2pa.Context.from_dict(settings))
+            if reader is None:
+                return None
+            store = json.loads(reader.json())
+    except c2pa.C2paError as exc:
+        return {"error": str(exc)}
+    failures = (store.get("validation_results") or {}).get("activeManifest", {}).get("failure") or []
+    return {"state": store["validation_state"].lower(), "failure_codes": sorted({f["code"] for f in failures})}
+
+
 @pytest.mark.shared
+@pytest.mark.parametrize("anchors", sorted(ANCHOR_SETS))
 @pytest.mark.parametrize("name", _names())
-def test_agrees_with_reference_reader(name):
+def test_agrees_with_reference_reader(name, anchors):
     expected = _expected()[name]
     path = shared_or_skip("c2pa", name)
-    report = analyze(path, options=AnalysisOptions(watermarks=False))
+    options = AnalysisOptions(watermarks=False, classifier=None, faces=False, **ANCHOR_SETS[anchors])
+    report = analyze(path, options=options)
     prov = report.provenance
-    if expected["state"] == "error":
+    reference = _reference(path, options)
+    if reference is None or "error" in reference:
         # "no JUMBF data" is the outcome "no manifest"; any other reader error is "unreadable"
-        want = "none" if "ManifestNotFound" in expected["error"] else "unreadable"
+        assert expected["state"] == "error"
+        want = "none" if reference is None or "ManifestNotFound" in expected["error"] else "unreadable"
         assert prov.state == want
         if "Remote" in expected["error"]:
             assert prov.remote_manifest_url and prov.remote_manifest_url.startswith("https://")
             assert "c2pa_remote_manifest" in codes(report)
         return
-    assert prov.state == expected["state"].lower()
-    assert prov.failure_codes == sorted(expected["failure_codes"])
+    assert (prov.state, prov.failure_codes) == (reference["state"], reference["failure_codes"])
+    if anchors == "none":  # the shared reference run had no anchors
+        assert prov.state == expected["state"].lower()
+        assert prov.failure_codes == sorted(expected["failure_codes"])
     assert prov.digital_source_types == expected["digital_source_types"]
     assert (prov.claim_generator or "") == expected["claim_generator"]
     assert prov.issuer == expected["issuer"]
     assert prov.manifest_count == expected["manifests"]
     assert all(f["message"] for f in prov.failures)  # every failure explained in words
+    assert prov.trust["lists_checked"] == [lst.key for lst in options.trust_lists]
+    assert (prov.trust["list"] is None) == (prov.state != "trusted")
+
+
+@pytest.mark.shared
+def test_photoshop_export_reads_trusted_through_the_interim_tier_and_says_so():
+    path = shared_or_skip("c2pa", "ocsp.jpg")
+    quiet = {"watermarks": False, "classifier": None, "faces": False}
+    report = analyze(path, options=AnalysisOptions(**quiet))
+    assert report.provenance.state == "trusted"
+    assert report.provenance.trust["list"] == "interim"
+    assert report.provenance.trust["list_version"] == "frozen 2026-01-01"
+    item = evidence(report, "c2pa_trusted")
+    assert "frozen interim trust list, not the official C2PA Trust List" in item.message
+    assert "interim" in report.risk.summary or "AI-edited" in report.risk.summary
+    # the official list alone does not trust it; the interim tier can be turned off
+    official = analyze(path, options=AnalysisOptions(interim_trust=False, **quiet)).provenance
+    assert official.state == "valid" and official.trust["list"] is None
+    assert official.failure_codes == ["signingCredential.untrusted"]
 
 
 @pytest.mark.shared

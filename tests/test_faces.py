@@ -16,6 +16,7 @@ from synthcheck.analyzers.faces import (DISAGREEMENT_LOGIT_GAP, MAX_FACES, FaceS
 from synthcheck.cli import main
 from synthcheck.fusion import FACE_SCORE_CAP, face_score_weight, weigh_for_policy
 from synthcheck.pipeline import Scanner
+from synthcheck.report import SCHEMA_VERSION
 from synthcheck.policy import POLICIES
 from synthcheck.report import FaceResult
 
@@ -134,7 +135,7 @@ def test_faces_are_part_of_the_jsonl_contract(capsys):
     assert main(["scan", str(ASTRONAUT), str(EXAMPLES / "plain_photo.jpg"), "--format", "jsonl",
                  "--workers", "0"]) == 0
     reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["schema_version"] for r in reports] == ["1.2", "1.2"]
+    assert [r["schema_version"] for r in reports] == [SCHEMA_VERSION, SCHEMA_VERSION]
     face = reports[0]["faces"][0]
     assert set(face) == {"box", "score", "p_generated"} and len(face["box"]) == 4
     assert reports[1]["faces"] == []  # checked, none found

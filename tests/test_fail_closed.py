@@ -4,6 +4,8 @@ were never computed are null; C2PA failure codes are the active manifest's only.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 import subprocess
@@ -52,7 +54,8 @@ def test_python_api_raises_a_typed_error_for_bad_anchors(tmp_path):
         with pytest.raises(TrustAnchorError):
             Scanner(AnalysisOptions(trust_anchors=str(path)))
     good = AnalysisOptions(trust_anchors=REPO / "examples" / "test_ca_root.pem", classifier=None, watermarks=False)
-    assert "BEGIN CERTIFICATE" in good.trust_anchor_pem
+    assert [lst.key for lst in good.trust_lists] == ["c2pa", "user", "interim"]
+    assert "BEGIN CERTIFICATE" in good.trust_lists[1].pem
     assert analyze(SIGNED, options=good).provenance.state == "trusted"
 
 
@@ -92,7 +95,8 @@ def test_a_check_that_could_not_run_keeps_the_level_at_medium_and_says_so(monkey
 def test_a_c2pa_context_that_cannot_be_built_is_a_failed_check_not_a_damaged_manifest():
     options = AnalysisOptions(watermarks=False, classifier=None)
     # what an unusable anchor file used to do to every file, had it reached analysis
-    object.__setattr__(options, "trust_anchor_pem", "not a certificate")
+    broken = dataclasses.replace(options.trust_lists[0], pem="not a certificate")
+    object.__setattr__(options, "trust_lists", (broken,))
     report = Scanner(options).analyze(SIGNED, "kyc")
     assert "analyzer_failed" in codes(report) and "c2pa_unreadable" not in codes(report)
     assert report.risk.level in ("medium", "high") and report.risk.unchecked == ["c2pa"]
@@ -108,7 +112,7 @@ def test_sections_of_inputs_never_read_are_null(tmp_path, capsys):
     for report in reports:
         assert report["provenance"] is None and report["metadata"] is None
         assert report["classifier"] is None and report["risk"] is None
-        assert report["schema_version"] == "1.2" and report["faces"] is None
+        assert report["schema_version"] == "1.3" and report["faces"] is None
     # a file that was read has its sections, "none" meaning "checked, no manifest"
     checked = analyze(CAMERA, options=AnalysisOptions(watermarks=False, classifier=None))
     assert checked.provenance.state == "none" and checked.metadata["exif"]
