@@ -23,9 +23,10 @@ class TestCA:
     key_pem: bytes  # end-entity private key (PKCS#8)
 
 
-def make_test_ca(name: str = "synthcheck test") -> TestCA:
+def make_test_ca(name: str = "synthcheck test", signer: dict[str, str] | None = None) -> TestCA:
     """A root CA and an ES256 end-entity certificate with the emailProtection EKU,
-    which is what the C2PA trust model asks of a signer."""
+    which is what the C2PA trust model asks of a signer. `signer`: the end-entity's subject
+    ({"CN": .., "O": .., "C": .., "OU": ..}) instead of "<name> signer" / "<name> org"."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -36,6 +37,11 @@ def make_test_ca(name: str = "synthcheck test") -> TestCA:
     def subject(cn: str) -> x509.Name:
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
                           x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"{name} org")])
+
+    oids = {"CN": NameOID.COMMON_NAME, "O": NameOID.ORGANIZATION_NAME, "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
+            "C": NameOID.COUNTRY_NAME}
+    leaf_subject = (x509.Name([x509.NameAttribute(oids[k], v) for k, v in signer.items()]) if signer
+                    else subject(f"{name} signer"))
 
     def key_usage(ca: bool) -> x509.KeyUsage:
         return x509.KeyUsage(digital_signature=True, key_cert_sign=ca, crl_sign=ca, content_commitment=False,
@@ -54,7 +60,7 @@ def make_test_ca(name: str = "synthcheck test") -> TestCA:
     )
     key = ec.generate_private_key(ec.SECP256R1())
     leaf = (
-        x509.CertificateBuilder().subject_name(subject(f"{name} signer")).issuer_name(root.subject)
+        x509.CertificateBuilder().subject_name(leaf_subject).issuer_name(root.subject)
         .public_key(key.public_key()).serial_number(x509.random_serial_number())
         .not_valid_before(now).not_valid_after(now + dt.timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -87,12 +93,22 @@ def manifest_definition(digital_source_type: str, title: str = "image.jpg",
 def sign_image(data: bytes, mime: str, ca: TestCA, digital_source_type: str = "trainedAlgorithmicMedia",
                title: str = "image.jpg") -> bytes:
     """Embed and sign a C2PA manifest declaring `digital_source_type` (no thumbnail)."""
+    return sign_manifest(data, mime, ca, manifest_definition(digital_source_type, title))
+
+
+def sign_manifest(data: bytes, mime: str, ca: TestCA, definition: dict[str, Any],
+                  ingredients: tuple[tuple[dict[str, Any], bytes, str], ...] = ()) -> bytes:
+    """Embed and sign the manifest `definition` (c2pa Builder JSON, no thumbnail); each
+    ingredient is (ingredient JSON, its bytes, its media type): one with a manifest of its own
+    links to it, one without becomes an ingredient of unknown provenance."""
     import c2pa
 
     context = c2pa.Context.from_dict({"builder": {"thumbnail": {"enabled": False}}})
     signer = c2pa.Signer.from_info(
         c2pa.C2paSignerInfo(alg=b"es256", sign_cert=ca.chain_pem, private_key=ca.key_pem, ta_url=None))
-    builder = c2pa.Builder(manifest_definition(digital_source_type, title), context)
+    builder = c2pa.Builder(definition, context)
+    for ingredient, ingredient_bytes, ingredient_mime in ingredients:
+        builder.add_ingredient(ingredient, ingredient_mime, io.BytesIO(ingredient_bytes))
     out = io.BytesIO()
     builder.sign(signer, mime, io.BytesIO(data), out)
     return out.getvalue()

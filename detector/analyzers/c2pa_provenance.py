@@ -401,9 +401,9 @@ def evidence_for(prov: Provenance) -> list[Evidence]:
                                      "misuse of the product's signing key or a faulty product.", MISUSE_WEIGHT,
                                      {"signal": name, **details}))
             scale = min(scale, 0.0) if weight > 0 else 0.0
+        counted_signal = counted_signal or weight != 0  # weighed here, even where it counts nothing
         if weight != 0 and scale == 0:
             continue
-        counted_signal = counted_signal or weight != 0
         evidence.append(Evidence(SOURCE, code, message, round(weight * scale, 3),
                                  {"signal": name, **details}))
     if not counted_signal:
