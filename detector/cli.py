@@ -43,6 +43,8 @@ def _table_row(report: Report) -> str:
     reasons = [e for e in sorted(report.evidence, key=lambda e: -abs(e.weight)) if abs(e.weight) >= 0.5][:3]
     for e in reasons:
         line += f"\n        {e.weight:+.1f} {e.message}"
+    if report.provenance and report.provenance.state not in ("none",):
+        line += f"\n        c2pa: {provenance_line(report.provenance)}"
     if report.faces:  # where the faces are and how each scored, even when none weighs
         from .analyzers.faces import where
 
@@ -55,6 +57,29 @@ def _table_row(report: Report) -> str:
     if report.error:
         line += f"\n        {report.error.code}: {report.error.message}"
     return line
+
+
+def provenance_line(prov) -> str:
+    """A verifier's one line: state, who vouched, the product, the signals in the rubric's words."""
+    trust = prov.trust or {}
+    parts = [prov.state]
+    if trust.get("list"):
+        parts.append(f"via {trust['list_name']} ({trust['list_version']})")
+    elif prov.state == "valid":
+        parts.append("signer on no trust list in use")
+    signer = prov.common_name or prov.issuer
+    if signer:
+        parts.append(f"signed by {signer}" + (f" at {prov.signing_time}" if prov.signing_time else ""))
+    product = prov.conforming_product
+    if product:
+        parts.append(f"conforming product {product['product']}, assurance level {product['assurance_level']}"
+                     if product["established"] else f"name of conforming product {product['product']} (not established)")
+    own = list(dict.fromkeys(s["text"] for s in prov.signals if s["own"]))
+    if own:
+        parts.append("signals: " + "; ".join(own))
+    if prov.failure_codes:
+        parts.append("failures: " + ", ".join(prov.failure_codes))
+    return " · ".join(parts)
 
 
 def _write(report: Report, fmt: str, out: TextIO, first: bool) -> None:

@@ -77,6 +77,9 @@ def test_drop_samples_and_see_the_evidence(page, server, tmp_path):
     assert "trainedAlgorithmicMedia" in evidence_text or "AI" in evidence_text
     c2pa_text = ai.query_selector(".c2pa").inner_text()
     assert "signature valid" in c2pa_text and "Actions" in c2pa_text
+    # a verifier's block: which lists were checked, the signals in the rubric's words
+    assert "Trust list" in c2pa_text and "C2PA Trust List" in c2pa_text
+    assert "C2PA signals" in c2pa_text and "Contains Fully GenAI Media" in c2pa_text
     heatmap = ai.query_selector(".heatmap")
     assert int(heatmap.get_attribute("data-cells")) >= 1
     # off by default; when on, only regions scoring above 0.5 are tinted (the others stay clear)

@@ -148,13 +148,31 @@ function renderC2pa(card, prov) {
     box.append(el("p", "No C2PA manifest in this file (an outcome, not an error: most images have none)."));
     return;
   }
-  const trust = { trusted: "signature valid, signer trusted", valid: "signature valid, signer not in the trust list",
+  const t = prov.trust || {};
+  const tier = { c2pa: "on the official C2PA Trust List", user: "trusted through your own trust anchors",
+                 interim: "on the frozen interim trust list (not the official C2PA list: counts for less)" }[t.list];
+  const trust = { trusted: `signature valid, signer ${tier || "trusted"}`,
+                  valid: "signature valid, but the signer is on none of the trust lists in use",
                   invalid: "fails validation", unreadable: "present but unreadable" }[prov.state] || prov.state;
+  const product = prov.conforming_product;
+  const ts = prov.timestamp;
+  const own = (prov.signals || []).filter((s) => s.own).map((s) => s.text);
+  const theirs = (prov.signals || []).filter((s) => !s.own).map((s) => `${s.text} (${s.signer || "unknown signer"})`);
   const rows = [
     ["State", trust],
     ["Signer", [prov.issuer, prov.common_name].filter(Boolean).join(" — ") || "unknown"],
+    ["Trust list", t.list ? [t.list_name, t.list_version, t.entity && `through ${t.entity}`].filter(Boolean).join(", ")
+      : `checked: ${(t.lists_checked_names || []).join(", ") || "none in use"}`],
+    ["Conforming product", product && (product.established
+      ? `${product.product} (${product.organization}), assurance level ${product.assurance_level}`
+      : `name matches ${product.product} (${product.organization}), not established: not signed through the C2PA Trust List`)],
     ["Signed", prov.signing_time],
+    ["Time-stamp", ts && [ts.time, ts.authority && `by ${ts.authority}`,
+      ts.trusted === true ? "trusted" : ts.trusted === false ? "not trusted" : null,
+      ts.issuer_on_tsa_list ? "issuer on the C2PA TSA Trust List" : null].filter(Boolean).join(", ")],
     ["Generator", prov.claim_generator],
+    ["C2PA signals", [...new Set(own)].join("; ")],
+    ["Ingredients' signals", [...new Set(theirs)].join("; ")],
     ["Source types", (prov.digital_source_types || []).join(", ")],
     ["Remote manifest", prov.remote_manifest_url],
   ];
