@@ -78,6 +78,14 @@ def _serve(args) -> int:
     overrides = {"workers": args.workers} if args.workers is not None else {}
     settings = load_settings(**overrides)
     settings.check_classifier()  # here too: a clear exit 2 rather than a traceback from the app's start-up
+    from ..trust import stale_warnings, trust_lists
+
+    # the trust lists too (a damaged shipped list is exit 2), and a stale one is said at start-up
+    lists = trust_lists(settings.trust_anchors, settings.builtin_trust, settings.builtin_trust and settings.interim_trust)
+    print("synthcheck: C2PA trust lists: " + (", ".join(f"{lst.name} ({lst.version})" for lst in lists) or "none"),
+          file=sys.stderr)
+    for warning in stale_warnings(lists):
+        print(f"synthcheck: warning: {warning}", file=sys.stderr)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
     return 0
 

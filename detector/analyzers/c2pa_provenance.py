@@ -168,6 +168,9 @@ def _ingredient_chain(store: dict[str, Any], manifest: dict[str, Any], manifest_
             "issuer": ((parent or {}).get("signature_info") or {}).get("issuer"),
             "digital_source_types": _source_types(_actions(parent)) if parent else [],
             "failure_codes": failures.get((str(manifest_label), str(ingredient.get("label"))), []),
+            # {format, identifier}; the analyzer adds size_bytes (and data_base64 when asked for)
+            "thumbnail": {k: (ingredient.get("thumbnail") or {}).get(k) for k in ("format", "identifier")}
+            if (ingredient.get("thumbnail") or {}).get("identifier") else None,
         }
         chain.append(entry)
         if parent and label not in seen and depth < 8:
@@ -462,6 +465,10 @@ def trust_entry(lists: tuple[TrustList, ...], vouched: TrustList | None, issuer:
             "lists_checked": [lst.key for lst in lists], "lists_checked_names": [lst.name for lst in lists]}
 
 
+# Thumbnails read from one manifest store at most (the active manifest's and its ingredients').
+MAX_THUMBNAILS = 9
+
+
 class C2paAnalyzer(AnalyzerBase):
     name = SOURCE
     media_types = frozenset({"image/jpeg", "image/png", "image/webp", "image/avif", "image/heic",
@@ -487,14 +494,21 @@ class C2paAnalyzer(AnalyzerBase):
             return self._contexts[key]
 
     def read_store(self, image: ImageInput, context: c2pa.Context):
-        """(the manifest store as a dict, the same as crJSON, the active manifest's
-        thumbnail), or None when the file has no manifest."""
+        """(the manifest store as a dict, the same as crJSON, the thumbnails: identifier ->
+        thumbnail entry, the active manifest's and its ingredients'), or None when the file
+        has no manifest."""
         reader = c2pa.Reader.try_create(image.media_type, io.BytesIO(image.data), None, context)
         if reader is None:
             return None
         with reader:
             store = json.loads(reader.json())
-            return store, json.loads(reader.crjson()), self._thumbnail(reader, store)
+            refs = [m.get("thumbnail") for m in (store.get("manifests") or {}).values()]
+            refs += [i.get("thumbnail") for m in (store.get("manifests") or {}).values() for i in m.get("ingredients") or []]
+            identifiers = dict.fromkeys(r["identifier"] for r in refs if isinstance(r, dict) and r.get("identifier"))
+            thumbnails = {i: self._thumbnail(reader, ref) for i, ref in
+                          ((i, next(r for r in refs if isinstance(r, dict) and r.get("identifier") == i))
+                           for i in list(identifiers)[:MAX_THUMBNAILS])}
+            return store, json.loads(reader.crjson()), thumbnails
 
     def _vouching_list(self, image: ImageInput) -> TrustList | None:
         """The first list (in crediting order) that alone makes the file trusted."""
@@ -509,11 +523,7 @@ class C2paAnalyzer(AnalyzerBase):
                         return lst
         return None
 
-    def _thumbnail(self, reader: c2pa.Reader, store: dict[str, Any]) -> dict[str, Any] | None:
-        active = (store.get("manifests") or {}).get(store.get("active_manifest")) or {}
-        ref = active.get("thumbnail") or {}
-        if not ref.get("identifier"):
-            return None
+    def _thumbnail(self, reader: c2pa.Reader, ref: dict[str, Any]) -> dict[str, Any]:
         thumbnail = {"format": ref.get("format"), "identifier": ref["identifier"]}
         try:
             buffer = io.BytesIO()
@@ -548,8 +558,14 @@ class C2paAnalyzer(AnalyzerBase):
         if store is None:
             prov = Provenance(trust=no_trust)
         else:
-            store_dict, crjson, thumbnail = store
+            store_dict, crjson, thumbnails = store
             prov = provenance_from_store(store_dict)
+            active_ref = ((store_dict.get("manifests") or {}).get(store_dict.get("active_manifest")) or {}).get(
+                "thumbnail") or {}
+            thumbnail = thumbnails.get(active_ref.get("identifier"))
+            ingredients = [{**i, "thumbnail": thumbnails.get(i["thumbnail"]["identifier"], i["thumbnail"])}
+                           if i.get("thumbnail") else i for i in prov.ingredients]
+            prov = dataclasses.replace(prov, ingredients=ingredients)
             vouched = self._vouching_list(image) if prov.state == "trusted" else None
             label = store_dict.get("active_manifest")
             issuer = ((_active_crjson(crjson, label).get("signature") or {}).get("certificateInfo") or {}).get(

@@ -209,6 +209,13 @@ function ingredientList(ingredients) {  // the report flattens the tree; depth i
   for (const ing of ingredients) {
     const indent = "↳ ".repeat(ing.depth || 0);
     const li = el("li", indent + [ing.title, ing.format, ing.relationship, ing.claim_generator].filter(Boolean).join(" · "));
+    const thumb = ing.thumbnail;
+    if (thumb && thumb.data_base64) {  // what the signer saw of this ingredient
+      const img = el("img", null, "thumb ingredient-thumb");
+      img.alt = `thumbnail of ingredient ${ing.title || ""}`;
+      img.src = `data:${thumb.format || "image/jpeg"};base64,${thumb.data_base64}`;
+      li.append(img);
+    }
     ul.append(li);
   }
   return ul;
