@@ -185,7 +185,7 @@ def tsa_list() -> TrustList:
 def interim_list() -> TrustList:
     name = "interim-trust-list-anchors.pem"
     blocks = _checked_blocks(shipped_bytes(name).decode("ascii"), f"shipped trust list {name}")
-    return TrustList(key="interim", name="interim trust list (frozen)", pem="\n".join(blocks) + "\n",
+    return TrustList(key="interim", name="frozen interim trust list", pem="\n".join(blocks) + "\n",
                      certificates=len(blocks), source=f"built in ({name})", sha256=SHIPPED_SHA256[name],
                      entities=_subjects(blocks))
 

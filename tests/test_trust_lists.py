@@ -32,7 +32,7 @@ def test_trust_command_prints_the_lists_in_use(capsys):
     assert main(["trust"]) == 0
     out = capsys.readouterr().out
     assert "C2PA Trust List: 30 certificates, sequence 1, issued 2026-08-05, next update 2027-08-05" in out
-    assert "interim trust list (frozen): 27 certificates, frozen 2026-01-01" in out
+    assert "frozen interim trust list: 27 certificates, frozen 2026-01-01" in out
     assert "C2PA TSA Trust List, 22 certificates" in out and "Conforming products: 174 records" in out
     assert "never fetched" in out and "OCSP" in out
     assert main(["trust", "--no-interim-trust"]) == 0

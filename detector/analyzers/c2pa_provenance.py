@@ -63,7 +63,7 @@ TRUST_ONLY_CODES = {
 }
 
 FAILURE_EXPLANATIONS = {
-    "signingCredential.untrusted": "the signer's certificate is not on the configured trust list",
+    "signingCredential.untrusted": "the signer's certificate chains to none of the trust lists in use",
     "signingCredential.invalid": "the signer's certificate is not valid for signing content credentials",
     "signingCredential.revoked": "the signer's certificate has been revoked",
     "signingCredential.expired": "the signer's certificate had expired when it signed",
