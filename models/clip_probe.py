@@ -180,6 +180,12 @@ class ClipTrainConfig:
     crop_anchor: str = "top-left"  # where one crop sits on a larger image (card.ANCHORS)
     launder_scale: tuple[float, float] = (0.4, 0.6)  # each training image also enters laundered
     launder_quality: tuple[int, int] = (60, 85)
+    # Codec-blind training (issue 27): each training image of both classes also enters this many
+    # times more, each through one of the web's treatments (metrics.WEB_VIEWS: JPEG 4:2:0/4:4:4,
+    # WebP, AVIF, HEIC, screenshot PNG, JPEG then WebP; half resized first), drawn per image.
+    web_views: int = 0
+    # Validation also scored as these codecs (name -> (PIL format, quality)), reported in the card.
+    eval_codecs: dict[str, tuple[str, int]] = field(default_factory=dict)
     seed: int = 0
     out_dir: str = ""
     kind: str = "clip_probe"
@@ -202,6 +208,7 @@ class ClipTrainConfig:
         for key in ("data", "validation_groups", "split_in_half", "launder_scale", "launder_quality"):
             if key in raw:
                 raw[key] = tuple(raw[key])
+        raw["eval_codecs"] = {k: tuple(v) for k, v in (raw.get("eval_codecs") or {}).items()}
         unknown = set(raw) - {f for f in cls.__dataclass_fields__}
         if unknown:
             raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
@@ -303,6 +310,42 @@ def encode_items(items: list[ImageRecord], encoder: ClipEncoder, prep: Preproces
     return np.stack(clean), np.stack(laundered)
 
 
+def encode_view(items: list[ImageRecord], encoder: ClipEncoder, prep: Preprocessing, kind: str, cache: Path,
+                tag: str, transform) -> np.ndarray:
+    """Head inputs [n, D] of each image seen through `transform(rgb, key) -> rgb` (a web view
+    or an evaluation codec), cached on disk by file, tile, crops and `tag`."""
+    cache.mkdir(parents=True, exist_ok=True)
+    crops = f"{prep.crop_size}x{prep.max_grid}" + ("" if prep.anchor == "top-left" else f"@{prep.anchor}")
+    out, started = [], time.time()
+    for n, item in enumerate(items):
+        key = hashlib.sha256(f"{item.path}#{item.tile}#{crops}#view:{tag}".encode()).hexdigest()[:32]
+        path = cache / f"{key}.npz"
+        if path.exists():
+            saved = dict(np.load(path))
+        else:
+            features = encoder(clip_batch(transform(load_pixels(item), key), prep)[2])
+            saved = {"embed": features["embed"].mean(0), "cls": features["cls"].mean(0)}
+            np.savez(path, **saved)
+        out.append(select({"embed": saved["embed"][None], "cls": saved["cls"][None]}, kind)[0])
+        if n and n % 250 == 0:
+            print(f"synthcheck train: {tag}: encoded {n}/{len(items)} images ({time.time() - started:.0f} s)",
+                  flush=True)
+    return np.stack(out)
+
+
+def web_view_transform(seed: int, view: int):
+    """The training view number `view`: one web treatment drawn per image from its key."""
+    from .metrics import web_view
+
+    return lambda rgb, key: web_view(rgb, random.Random(f"{key}:{seed}:{view}"))[1]
+
+
+def codec_transform(fmt: str, quality: int):
+    from .metrics import encode_decode
+
+    return lambda rgb, key: encode_decode(rgb, fmt, quality)
+
+
 def fit_head(x: np.ndarray, y: np.ndarray, groups: list[str], weight_decay: float) -> ProbeHead:
     """L2 logistic regression on standardised features; classes weighted equally and, within
     a class, groups weighted equally (one big source must not decide the head)."""
@@ -368,8 +411,11 @@ def train(config_path: str | Path, out_dir: str | Path | None = None, repo_root:
         x_train, x_train_l = np.concatenate([x_train, x_fake]), np.concatenate([x_train_l, x_fake_l])
     y_train = np.array([r.label for r in splits["train"]], float)
     groups = [r.group for r in splits["train"]]
-    head = fit_head(np.concatenate([x_train, x_train_l]), np.concatenate([y_train, y_train]), groups + groups,
-                    config.weight_decay)
+    views = [encode_view(splits["train"], encoder, prep, config.features, cache, f"web{i}:{config.seed}",
+                         web_view_transform(config.seed, i)) for i in range(config.web_views)]
+    copies = 2 + len(views)
+    head = fit_head(np.concatenate([x_train, x_train_l, *views]), np.concatenate([y_train] * copies),
+                    groups * copies, config.weight_decay)
     x_cal, x_cal_l = encode_items(splits["calibration"], encoder, prep, config.features, "eval", cache, config.seed,
                                   config)
     y_cal = np.array([r.label for r in splits["calibration"]], float)
@@ -378,6 +424,12 @@ def train(config_path: str | Path, out_dir: str | Path | None = None, repo_root:
                                   config)
     clean = metrics(splits["validation"], 1 / (1 + np.exp(-head(x_val) / temperature)))
     laundered = metrics(splits["validation"], 1 / (1 + np.exp(-head(x_val_l) / temperature)))
+    codecs = {}
+    for name, (fmt, quality) in config.eval_codecs.items():
+        x_codec = encode_view(splits["validation"], encoder, prep, config.features, cache, f"{fmt}{quality}",
+                              codec_transform(fmt, quality))
+        codecs[f"validation_{name}"] = {k: v for k, v in metrics(
+            splits["validation"], 1 / (1 + np.exp(-head(x_codec) / temperature))).items() if k != "per_group"}
     out.mkdir(parents=True, exist_ok=True)
     member = Member(name="clip", weight=1.0, kind="clip_probe", backbone=config.backbone,
                     backbone_variant=config.backbone_variant, backbone_sha256=encoder.sha256, features=config.features)
@@ -398,7 +450,7 @@ def train(config_path: str | Path, out_dir: str | Path | None = None, repo_root:
         metrics={"shipped": "clip probe", "validation": {k: v for k, v in clean.items() if k != "per_group"},
                  "validation_laundered": {k: v for k, v in laundered.items() if k != "per_group"},
                  "validation_per_group": clean["per_group"], "validation_per_group_laundered": laundered["per_group"],
-                 "calibration_split_temperature": temperature})
+                 **codecs, "calibration_split_temperature": temperature})
     if config.calibration == "held_out_sources":
         from types import SimpleNamespace
 

@@ -54,7 +54,8 @@ def trained(backbone, tmp_path_factory):
     _corpus(root / "corpus")
     config = {"kind": "clip_probe", "name": "synthcheck-clip-test", "version": "0.0.1", "data": ["corpus"],
               "validation_groups": ["real1:", "real2:", "generated1:", "generated2:"], "calibration_fraction": 0.2, "features": "cls",
-              "max_grid": 2, "out_dir": "out",
+              "max_grid": 2, "out_dir": "out", "web_views": 1,
+              "eval_codecs": {"webp_q75": ["WEBP", 75], "avif_q60": ["AVIF", 60]},
               "report_categories": {"generated": ["generated1:", "generated2:"], "real, one source": ["real1:"],
                                     "absent": ["nowhere:"]}}
     (root / "config.json").write_text(json.dumps(config))
@@ -90,6 +91,11 @@ def test_training_writes_a_card_that_loads_and_scores(trained):
     assert 0 <= real_one["at_level_high"] <= 1 and 0 <= real_one["auc_against_other_class"] <= 1
     assert set(card["metrics"]["validation_per_group_laundered"]) == set(card["metrics"]["validation_per_group"])
     assert "By category" in (trained / "README.md").read_text()
+    # codec-blind training: the validation split also scored as WebP and AVIF (issue 27)
+    for codec in ("webp_q75", "avif_q60"):
+        assert card["metrics"][f"validation_{codec}"]["n"] == 16
+        assert 0 <= card["metrics"][f"validation_{codec}"]["real_at_level_high"] <= 1
+    assert card["training"]["config"]["web_views"] == 1
 
 
 def test_category_patterns_and_mixed_categories():
