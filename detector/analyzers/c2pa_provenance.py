@@ -486,7 +486,8 @@ class C2paAnalyzer(AnalyzerBase):
         key = tuple(lst.key for lst in lists)
         with self._lock:
             if key not in self._contexts:
-                settings: dict[str, Any] = {"verify": {"remote_manifest_fetch": False}}
+                # offline: no remote manifests, no online revocation checks (OCSP; also c2pa's default)
+                settings: dict[str, Any] = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
                 if lists:  # checked when the options were built
                     settings["trust"] = {"trust_anchors": "".join(lst.pem for lst in lists),
                                          "trust_config": TRUSTED_EKUS}
