@@ -10,7 +10,7 @@ training time into the cache (never into the repository, never at analysis time)
 
 and configs name it as the corpus `cache:data/artwork`. Each package is pinned to the
 version it was measured with; the manifest records package, version and the archive's
-sha256 for every file. Four packages are reserved for evaluation and refused here:
+sha256 for every file. The packages reserved for evaluation (datasets/reserved.py) are refused here:
 training, tuning or calibrating on them would make the held-out measurement meaningless."""
 
 from __future__ import annotations
@@ -29,10 +29,8 @@ from PIL import Image
 
 from ..errors import SynthcheckError
 from ..models import sha256_file
+from .reserved import RESERVED_FOR_EVALUATION, is_reserved  # noqa: F401  (one definition, datasets/reserved.py)
 
-RESERVED_FOR_EVALUATION = frozenset({
-    "lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "mate-backgrounds", "plasma-workspace-wallpapers",
-})
 SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 MIN_SIDE = 224  # one CLIP crop; smaller icons and sprites say little
 MAX_PIXELS = 40_000_000
@@ -75,7 +73,7 @@ SOURCES: tuple[ArtworkSource, ...] = (
 
 def download(source: ArtworkSource, into: Path) -> Path:
     """The archive of `source` in `into` (downloaded unless already there)."""
-    if source.package in RESERVED_FOR_EVALUATION:
+    if is_reserved(source.package):
         raise DataFetchError(f"{source.package} is reserved for evaluation: never train, tune or calibrate on it")
     into.mkdir(parents=True, exist_ok=True)
     if source.kind == "deb":

