@@ -7,7 +7,7 @@ The classifier called too many real photos AI on sources it never saw: it needs 
 not many files from one. The corpus is built at training time into the cache (never into the
 repository, never at analysis time):
 
-    synthcheck data photos --repos /work/.mirror   # -> $SYNTHCHECK_CACHE/data/photos/manifest.csv
+    synthcheck data photos --repos ~/repos   # -> $SYNTHCHECK_CACHE/data/photos/manifest.csv
 
 `--repos DIR` holds local git copies of the repositories (`DIR/OWNER+NAME/repo[/.git]`, as the
 snapshot fetcher lays them out, or `DIR/OWNER/NAME`, or a bare `DIR/OWNER+NAME`); a missing one

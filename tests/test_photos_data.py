@@ -17,6 +17,8 @@ from synthcheck.datasets import artwork, photos, reserved
 from synthcheck.datasets.records import load_manifest
 from synthcheck.errors import ConfigurationError
 
+from .conftest import shared_or_skip
+
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -190,12 +192,7 @@ def test_reserved_names_match_however_they_are_spelled():
 
 def test_reserved_md_and_the_reserved_set_agree():
     """Every name in ../shared/RESERVED.md is in the set (skipped where ../shared is absent)."""
-    path = Path(__file__).resolve().parents[2] / "shared" / "RESERVED.md"
-    if not path.is_file():
-        path = Path("/work/shared/RESERVED.md")
-    if not path.is_file():
-        pytest.skip("no ../shared/RESERVED.md here")
-    text = path.read_text()
+    text = shared_or_skip("RESERVED.md").read_text()
     listed = text.split("## Public repositories")[1].splitlines()[1:]  # after the heading
     repositories = {line.split()[0].lower() for line in listed if line.strip() and not line.startswith("#")}
     assert repositories and repositories <= reserved.RESERVED_REPOSITORIES
