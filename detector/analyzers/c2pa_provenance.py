@@ -511,18 +511,18 @@ class C2paAnalyzer(AnalyzerBase):
                            for i in list(identifiers)[:MAX_THUMBNAILS])}
             return store, json.loads(reader.crjson()), thumbnails
 
-    def _vouching_list(self, image: ImageInput) -> TrustList | None:
-        """The first list (in crediting order) that alone makes the file trusted."""
+    def _vouching_list(self, image: ImageInput) -> TrustList:
+        """The first list (in crediting order) that alone makes the file trusted; where only
+        the lists together do (a chain across two lists), the lowest tier among them, so that
+        the claim never weighs more than its weakest link."""
         lists = self.options.trust_lists
-        if len(lists) == 1:
-            return lists[0]
-        for lst in lists:
+        for lst in lists[:-1]:
             reader = c2pa.Reader.try_create(image.media_type, io.BytesIO(image.data), None, self.context((lst,)))
             if reader is not None:
                 with reader:
                     if str(json.loads(reader.json()).get("validation_state", "")).lower() == "trusted":
                         return lst
-        return None
+        return lists[-1]
 
     def _thumbnail(self, reader: c2pa.Reader, ref: dict[str, Any]) -> dict[str, Any]:
         thumbnail = {"format": ref.get("format"), "identifier": ref["identifier"]}
