@@ -217,3 +217,8 @@ def test_manifest_thumbnail_reported_and_embedded_on_request():
     assert len(data) == plain["size_bytes"]
     assert Image.open(io.BytesIO(data)).format == "JPEG"
     assert embedded.to_dict()["provenance"]["thumbnail"]["size_bytes"] == plain["size_bytes"]
+    # each ingredient's thumbnail the same way (what the signer saw of it; the page shows it)
+    ingredient = analyze(path, options=AnalysisOptions(watermarks=False, classifier=None)).provenance.ingredients[0]
+    assert ingredient["thumbnail"]["size_bytes"] > 1000 and "data_base64" not in ingredient["thumbnail"]
+    shown = embedded.provenance.ingredients[0]["thumbnail"]
+    assert Image.open(io.BytesIO(base64.b64decode(shown["data_base64"]))).format == "JPEG"

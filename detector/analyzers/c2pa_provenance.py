@@ -503,12 +503,14 @@ class C2paAnalyzer(AnalyzerBase):
             return None
         with reader:
             store = json.loads(reader.json())
-            refs = [m.get("thumbnail") for m in (store.get("manifests") or {}).values()]
-            refs += [i.get("thumbnail") for m in (store.get("manifests") or {}).values() for i in m.get("ingredients") or []]
-            identifiers = dict.fromkeys(r["identifier"] for r in refs if isinstance(r, dict) and r.get("identifier"))
-            thumbnails = {i: self._thumbnail(reader, ref) for i, ref in
-                          ((i, next(r for r in refs if isinstance(r, dict) and r.get("identifier") == i))
-                           for i in list(identifiers)[:MAX_THUMBNAILS])}
+            manifests = store.get("manifests") or {}
+            active = manifests.get(store.get("active_manifest")) or {}
+            refs: dict[str, dict[str, Any]] = {}  # identifier -> reference, the active manifest's first
+            for manifest in (active, *manifests.values()):
+                for ref in (manifest.get("thumbnail"), *(i.get("thumbnail") for i in manifest.get("ingredients") or [])):
+                    if isinstance(ref, dict) and ref.get("identifier") and len(refs) < MAX_THUMBNAILS:
+                        refs.setdefault(ref["identifier"], ref)
+            thumbnails = {identifier: self._thumbnail(reader, ref) for identifier, ref in refs.items()}
             return store, json.loads(reader.crjson()), thumbnails
 
     def _vouching_list(self, image: ImageInput) -> TrustList:
