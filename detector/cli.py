@@ -99,6 +99,17 @@ def _policy_help() -> str:
                      for p in POLICIES.values())
 
 
+def _add_trust_flags(parser: argparse.ArgumentParser) -> None:
+    """The trust-list flags `scan` and `trust` share."""
+    parser.add_argument("--trust-anchors", type=Path, default=None, metavar="PEM",
+                        help="PEM file of C2PA signer roots you trust, added to the built-in lists (the C2PA "
+                        "Trust List and the frozen interim list; `synthcheck trust` shows them)")
+    parser.add_argument("--no-builtin-trust", action="store_true",
+                        help="use no built-in trust list: only --trust-anchors (if given) vouch for signers")
+    parser.add_argument("--no-interim-trust", action="store_true",
+                        help="leave out the frozen interim trust list (the official C2PA Trust List stays)")
+
+
 def _parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(prog="synthcheck", description=__doc__, formatter_class=formatter)
@@ -123,13 +134,7 @@ def _parser() -> argparse.ArgumentParser:
                    "timeout)" % (os.cpu_count() or 1))
     s.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                    help="seconds per file, with workers (default: %(default)g)")
-    s.add_argument("--trust-anchors", type=Path, default=None, metavar="PEM",
-                   help="PEM file of C2PA signer roots you trust, added to the built-in lists (the C2PA "
-                   "Trust List and the frozen interim list; `synthcheck trust` shows them)")
-    s.add_argument("--no-builtin-trust", action="store_true",
-                   help="use no built-in trust list: only --trust-anchors (if given) vouch for signers")
-    s.add_argument("--no-interim-trust", action="store_true",
-                   help="leave out the frozen interim trust list (the official C2PA Trust List stays)")
+    _add_trust_flags(s)
     s.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help="refuse images with more pixels, from their header (decompression bombs; "
                    "default: %(default)d)")
@@ -163,9 +168,7 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("trust", help="print the C2PA trust lists in use: dates, sequence numbers, counts",
                        description="The C2PA trust lists a scan uses, with the same flags as scan. Offline: "
                        "remote manifests are never fetched and revocation is not checked online (OCSP).")
-    t.add_argument("--trust-anchors", type=Path, default=None, metavar="PEM", help="as for scan")
-    t.add_argument("--no-builtin-trust", action="store_true", help="as for scan")
-    t.add_argument("--no-interim-trust", action="store_true", help="as for scan")
+    _add_trust_flags(t)
     t.set_defaults(handler=_trust)
     sub.add_parser("models", help="list the shipped classifier models (the default marked)").set_defaults(
         handler=_models)
@@ -286,8 +289,7 @@ def _trust(args) -> int:
     from .conforming import conforming_products
     from .trust import stale_warnings, trust_lists, tsa_list
 
-    lists = trust_lists(args.trust_anchors, not args.no_builtin_trust,
-                        not args.no_builtin_trust and not args.no_interim_trust)
+    lists = trust_lists(args.trust_anchors, not args.no_builtin_trust, not args.no_interim_trust)
     tier = {"c2pa": "official", "user": "yours, full weight", "interim": "lower tier: reported as such, "
             "weighs less"}
     print("Trust lists in use, in the order a signer is credited to them:")

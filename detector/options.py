@@ -44,4 +44,4 @@ class AnalysisOptions:
         if self.trust_anchors is not None:
             object.__setattr__(self, "trust_anchors", Path(self.trust_anchors))
         object.__setattr__(self, "trust_lists", trust_lists(self.trust_anchors, self.builtin_trust,
-                                                            self.builtin_trust and self.interim_trust))
+                                                            self.interim_trust))

@@ -198,14 +198,15 @@ def user_list(path: str | Path) -> TrustList:
                      entities=_subjects(blocks))
 
 
-def trust_lists(user_anchors: str | Path | None = None, official: bool = True,
+def trust_lists(user_anchors: str | Path | None = None, builtin: bool = True,
                 interim: bool = True) -> tuple[TrustList, ...]:
     """The lists in use, in the order a signer is credited to them: the official list first,
-    then the user's, then the interim tier. Raises TrustAnchorError for any unusable list."""
-    lists = [official_list()] if official else []
+    then the user's, then the interim tier. `builtin` false leaves out both shipped lists,
+    `interim` false only the interim one. Raises TrustAnchorError for any unusable list."""
+    lists = [official_list()] if builtin else []
     if user_anchors is not None:
         lists.append(user_list(user_anchors))
-    if interim:
+    if builtin and interim:
         lists.append(interim_list())
     return tuple(lists)
 

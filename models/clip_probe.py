@@ -279,6 +279,11 @@ def aligned_fakes(config: ClipTrainConfig, train: list[ImageRecord], repo_root: 
     return fakes
 
 
+def _crops_tag(prep: Preprocessing) -> str:
+    """The part of a feature-cache key that says which crops were encoded."""
+    return f"{prep.crop_size}x{prep.max_grid}" + ("" if prep.anchor == "top-left" else f"@{prep.anchor}")
+
+
 def encode_items(items: list[ImageRecord], encoder: ClipEncoder, prep: Preprocessing, kind: str, laundering: str,
                  cache: Path, seed: int, config: ClipTrainConfig) -> tuple[np.ndarray, np.ndarray]:
     """(clean, laundered) head inputs [n, D] per image (crop features averaged). `laundering`:
@@ -287,8 +292,8 @@ def encode_items(items: list[ImageRecord], encoder: ClipEncoder, prep: Preproces
     cache.mkdir(parents=True, exist_ok=True)
     clean, laundered = [], []
     started = time.time()
+    crops = _crops_tag(prep)
     for n, item in enumerate(items):
-        crops = f"{prep.crop_size}x{prep.max_grid}" + ("" if prep.anchor == "top-left" else f"@{prep.anchor}")
         key = hashlib.sha256(f"{item.path}#{item.tile}#{crops}#{laundering}#{seed}".encode()).hexdigest()[:32]
         path = cache / f"{key}.npz"
         if path.exists():
@@ -315,7 +320,7 @@ def encode_view(items: list[ImageRecord], encoder: ClipEncoder, prep: Preprocess
     """Head inputs [n, D] of each image seen through `transform(rgb, key) -> rgb` (a web view
     or an evaluation codec), cached on disk by file, tile, crops and `tag`."""
     cache.mkdir(parents=True, exist_ok=True)
-    crops = f"{prep.crop_size}x{prep.max_grid}" + ("" if prep.anchor == "top-left" else f"@{prep.anchor}")
+    crops = _crops_tag(prep)
     out, started = [], time.time()
     for n, item in enumerate(items):
         key = hashlib.sha256(f"{item.path}#{item.tile}#{crops}#view:{tag}".encode()).hexdigest()[:32]

@@ -60,26 +60,31 @@ def launder(rgb: np.ndarray, scale: float = 0.5, quality: int = 75) -> np.ndarra
     """What a social platform does to an upload: downscale, then re-encode as JPEG."""
     image = Image.fromarray(rgb)
     if scale != 1.0:
-        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                             Image.BICUBIC)
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality)
-    buffer.seek(0)
-    return np.asarray(Image.open(buffer).convert("RGB"))
+        image = _scaled(image, scale, Image.BICUBIC)
+    return np.asarray(_roundtrip(image, "JPEG", quality=quality))
 
 
-# What the web does to an image, for codec-blind training (issue 27): every training image
-# of either class is also seen through one of these, drawn per image, so that no container,
-# quality or chroma subsampling belongs to one class. Each takes RGB uint8 and a seeded
-# random.Random and returns decoded RGB uint8.
 def encode_decode(rgb: np.ndarray, fmt: str, quality: int) -> np.ndarray:
     """The pixels after one save as `fmt` (a PIL format: JPEG, WEBP, AVIF, HEIF) at `quality`."""
-    if fmt == "HEIF":
-        return np.asarray(_heif(Image.fromarray(rgb), quality))
     return np.asarray(_roundtrip(Image.fromarray(rgb), fmt, quality=quality))
 
 
+def centre_crop(rgb: np.ndarray, side: int) -> np.ndarray:
+    """The centre side x side of an image (all of a side that is shorter)."""
+    h, w = rgb.shape[:2]
+    y, x = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return np.ascontiguousarray(rgb[y:y + side, x:x + side])
+
+
+def _scaled(image: Image.Image, scale: float, resample) -> Image.Image:
+    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), resample)
+
+
 def _roundtrip(image: Image.Image, fmt: str, **save) -> Image.Image:
+    if fmt == "HEIF":  # pillow-heif's plugin, registered on first use
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
     buffer = io.BytesIO()
     image.save(buffer, fmt, **save)
     buffer.seek(0)
@@ -91,27 +96,21 @@ def _maybe_resize(image: Image.Image, rng) -> Image.Image:
     """Half the time, a platform's resize first (0.5-0.9x, bicubic or Lanczos)."""
     if rng.random() < 0.5:
         return image
-    scale = rng.uniform(0.5, 0.9)
-    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                        rng.choice((Image.BICUBIC, Image.LANCZOS)))
+    return _scaled(image, rng.uniform(0.5, 0.9), rng.choice((Image.BICUBIC, Image.LANCZOS)))
 
 
-def _heif(image: Image.Image, quality: int) -> Image.Image:
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
-    return _roundtrip(image, "HEIF", quality=quality)
-
-
+# What the web does to an image, for codec-blind training (issue 27): every training image
+# of either class is also seen through one of these, drawn per image, so that no container,
+# quality or chroma subsampling belongs to one class. Each takes a PIL image and a seeded
+# random.Random and returns the decoded RGB image.
 WEB_VIEWS = {
     "jpeg": lambda im, rng: _roundtrip(_maybe_resize(im, rng), "JPEG", quality=rng.randint(50, 95),
                                        subsampling=rng.choice((0, 2))),  # 4:4:4 or 4:2:0
     "webp": lambda im, rng: _roundtrip(_maybe_resize(im, rng), "WEBP", quality=rng.randint(40, 90)),
     "avif": lambda im, rng: _roundtrip(_maybe_resize(im, rng), "AVIF", quality=rng.randint(40, 80)),
-    "heic": lambda im, rng: _heif(_maybe_resize(im, rng), rng.randint(50, 90)),
+    "heic": lambda im, rng: _roundtrip(_maybe_resize(im, rng), "HEIF", quality=rng.randint(50, 90)),
     # a screenshot: a resized copy saved losslessly
-    "screenshot": lambda im, rng: _roundtrip(im.resize((max(1, round(im.width * (s := rng.uniform(0.5, 0.9)))),
-                                                        max(1, round(im.height * s))), Image.BILINEAR), "PNG"),
+    "screenshot": lambda im, rng: _roundtrip(_scaled(im, rng.uniform(0.5, 0.9), Image.BILINEAR), "PNG"),
     # a JPEG re-shared through a platform that serves WebP
     "jpeg+webp": lambda im, rng: _roundtrip(_roundtrip(_maybe_resize(im, rng), "JPEG", quality=rng.randint(70, 95)),
                                             "WEBP", quality=rng.randint(50, 85)),

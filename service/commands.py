@@ -81,7 +81,7 @@ def _serve(args) -> int:
     from ..trust import stale_warnings, trust_lists
 
     # the trust lists too (a damaged shipped list is exit 2), and a stale one is said at start-up
-    lists = trust_lists(settings.trust_anchors, settings.builtin_trust, settings.builtin_trust and settings.interim_trust)
+    lists = trust_lists(settings.trust_anchors, settings.builtin_trust, settings.interim_trust)
     print("synthcheck: C2PA trust lists: " + (", ".join(f"{lst.name} ({lst.version})" for lst in lists) or "none"),
           file=sys.stderr)
     for warning in stale_warnings(lists):

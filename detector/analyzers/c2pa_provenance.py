@@ -366,8 +366,7 @@ def evidence_for(prov: Provenance) -> list[Evidence]:
     product = prov.conforming_product
     established = bool(product and product.get("established"))
     if product:
-        what = (f"{product['product']} ({product['organization']}), a C2PA conforming "
-                f"{'generator' if product['product_type'] == 'generatorProduct' else ''} product "
+        what = (f"{product['product']} ({product['organization']}), a C2PA conforming generator product "
                 f"(assurance level {product['assurance_level']}, spec {', '.join(product['spec_versions'])}, "
                 f"certified {product['conformance_date']})")
         evidence.append(Evidence(SOURCE, "c2pa_conforming_product" if established else "c2pa_conforming_name",

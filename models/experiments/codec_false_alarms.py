@@ -22,7 +22,7 @@ import numpy as np
 from synthcheck.datasets.records import corpus_root, load_manifest, load_pixels
 from synthcheck.models import load_classifier
 from synthcheck.models.evaluate import real_at_level_high
-from synthcheck.models.metrics import encode_decode, launder
+from synthcheck.models.metrics import centre_crop, encode_decode, launder
 from synthcheck.policy import POLICIES
 
 
@@ -33,12 +33,6 @@ CONDITIONS = {
     "avif q60": lambda rgb: encode_decode(rgb, "AVIF", 60),
     "heic q75": lambda rgb: encode_decode(rgb, "HEIF", 75),
 }
-
-
-def centre(rgb: np.ndarray, side: int) -> np.ndarray:
-    h, w = rgb.shape[:2]
-    y, x = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    return np.ascontiguousarray(rgb[y:y + side, x:x + side])
 
 
 def main() -> None:
@@ -62,7 +56,7 @@ def main() -> None:
     scores: dict[str, list[float]] = defaultdict(list)
     started = time.time()
     for n, record in enumerate(chosen):
-        rgb = centre(load_pixels(record), args.max_side)
+        rgb = centre_crop(load_pixels(record), args.max_side)
         for name, view in CONDITIONS.items():
             scores[name].append(classifier.predict(view(rgb)).p_generated)
         if n and n % 100 == 0:

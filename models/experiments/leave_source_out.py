@@ -29,19 +29,13 @@ from synthcheck.models.backbones import cache_root
 from synthcheck.models.clip_probe import (ClipEncoder, ClipTrainConfig, codec_transform, encode_view, fit_head,
                                           fit_temperature, split_items, web_view_transform)
 from synthcheck.models.evaluate import real_at_level_high
-from synthcheck.models.metrics import auc, expected_calibration_error, launder
+from synthcheck.models.metrics import auc, centre_crop, expected_calibration_error, launder
 from synthcheck.policy import POLICIES
 
 CONDITIONS = ("clean", "laundered", "webp_q75", "avif_q60")
 
 
 PRE_CROP = 1024
-
-
-def centre(rgb: np.ndarray, side: int = PRE_CROP) -> np.ndarray:
-    h, w = rgb.shape[:2]
-    y, x = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    return np.ascontiguousarray(rgb[y:y + side, x:x + side])
 
 
 def views(config: ClipTrainConfig):
@@ -56,7 +50,7 @@ def views(config: ClipTrainConfig):
                   "webp_q75": codec_transform("WEBP", 75),
                   "avif_q60": codec_transform("AVIF", 60),
                   "web0": web_view_transform(config.seed, 0)}
-    return {tag: (lambda t: lambda rgb, key: t(centre(rgb), key))(t) for tag, t in transforms.items()}
+    return {tag: (lambda t: lambda rgb, key: t(centre_crop(rgb, PRE_CROP), key))(t) for tag, t in transforms.items()}
 
 
 RECIPES = {"clean+laundered": ("clean", "laundered"), "codec-blind": ("clean", "laundered", "web0")}
