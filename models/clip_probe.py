@@ -295,21 +295,18 @@ def encode_items(items: list[ImageRecord], encoder: ClipEncoder, prep: Preproces
     crops = _crops_tag(prep)
     for n, item in enumerate(items):
         key = hashlib.sha256(f"{item.path}#{item.tile}#{crops}#{laundering}#{seed}".encode()).hexdigest()[:32]
-        path = cache / f"{key}.npz"
-        if path.exists():
-            saved = dict(np.load(path))
-        else:
+
+        def compute() -> dict[str, np.ndarray]:
             rgb = load_pixels(item)
             rng = random.Random(key)
             scale, quality = ((rng.uniform(*config.launder_scale), rng.randint(*config.launder_quality))
                               if laundering == "random" else (0.5, 75))
-            saved = {}
-            for suffix, pixels in (("", rgb), ("_l", launder(rgb, scale, quality))):
-                out = encoder(clip_batch(pixels, prep)[2])
-                saved["embed" + suffix], saved["cls" + suffix] = out["embed"].mean(0), out["cls"].mean(0)
-            np.savez(path, **saved)
-        clean.append(select({"embed": saved["embed"][None], "cls": saved["cls"][None]}, kind)[0])
-        laundered.append(select({"embed": saved["embed_l"][None], "cls": saved["cls_l"][None]}, kind)[0])
+            washed = _pooled_features(launder(rgb, scale, quality), encoder, prep)
+            return {**_pooled_features(rgb, encoder, prep), "embed_l": washed["embed"], "cls_l": washed["cls"]}
+
+        saved = _cached(cache / f"{key}.npz", compute)
+        clean.append(_head_input(saved, kind))
+        laundered.append(_head_input(saved, kind, "_l"))
         if n and n % 250 == 0:
             print(f"synthcheck train: encoded {n}/{len(items)} images ({time.time() - started:.0f} s)", flush=True)
     return np.stack(clean), np.stack(laundered)
@@ -324,18 +321,32 @@ def encode_view(items: list[ImageRecord], encoder: ClipEncoder, prep: Preprocess
     out, started = [], time.time()
     for n, item in enumerate(items):
         key = hashlib.sha256(f"{item.path}#{item.tile}#{crops}#view:{tag}".encode()).hexdigest()[:32]
-        path = cache / f"{key}.npz"
-        if path.exists():
-            saved = dict(np.load(path))
-        else:
-            features = encoder(clip_batch(transform(load_pixels(item), key), prep)[2])
-            saved = {"embed": features["embed"].mean(0), "cls": features["cls"].mean(0)}
-            np.savez(path, **saved)
-        out.append(select({"embed": saved["embed"][None], "cls": saved["cls"][None]}, kind)[0])
+        saved = _cached(cache / f"{key}.npz",
+                        lambda: _pooled_features(transform(load_pixels(item), key), encoder, prep))
+        out.append(_head_input(saved, kind))
         if n and n % 250 == 0:
             print(f"synthcheck train: {tag}: encoded {n}/{len(items)} images ({time.time() - started:.0f} s)",
                   flush=True)
     return np.stack(out)
+
+
+def _pooled_features(rgb: np.ndarray, encoder: ClipEncoder, prep: Preprocessing) -> dict[str, np.ndarray]:
+    """The encoder's outputs for an image's crops, averaged over the crops."""
+    features = encoder(clip_batch(rgb, prep)[2])
+    return {"embed": features["embed"].mean(0), "cls": features["cls"].mean(0)}
+
+
+def _cached(path: Path, compute) -> dict[str, np.ndarray]:
+    """The arrays saved at `path`, or `compute()`'s, saved there first."""
+    if path.exists():
+        return dict(np.load(path))
+    saved = compute()
+    np.savez(path, **saved)
+    return saved
+
+
+def _head_input(saved: dict[str, np.ndarray], kind: str, suffix: str = "") -> np.ndarray:
+    return select({"embed": saved["embed" + suffix][None], "cls": saved["cls" + suffix][None]}, kind)[0]
 
 
 def web_view_transform(seed: int, view: int):
