@@ -15,7 +15,7 @@ from starlette.formparsers import MultiPartParser
 
 from .. import __version__
 from .errors import ApiError, api_error_handler, http_error_handler, validation_error_handler
-from .limits import BodySizeLimit
+from .limits import BodySizeLimit, UploadLimit
 from .routers import analyze, audit, info, web
 from .settings import Settings
 from .state import ServiceState
@@ -49,11 +49,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
 
-    def limit_for_path(path: str) -> int | None:
+    def limit_for_path(path: str) -> UploadLimit | None:
         if path == "/v1/analyze":
-            return settings.max_upload_bytes + MULTIPART_OVERHEAD
+            return UploadLimit(settings.max_upload_bytes, MULTIPART_OVERHEAD, "SYNTHCHECK_MAX_UPLOAD_BYTES")
         if path == "/v1/analyze/batch":
-            return settings.max_batch_bytes + MULTIPART_OVERHEAD
+            return UploadLimit(settings.max_batch_bytes, MULTIPART_OVERHEAD, "SYNTHCHECK_MAX_BATCH_BYTES")
         return None
 
     app.add_middleware(BodySizeLimit, limit_for_path=limit_for_path)

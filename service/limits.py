@@ -4,11 +4,24 @@ as it passes its limit (or at once, from Content-Length), before it is all read.
 from __future__ import annotations
 
 import json
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import error_body
+
+
+class UploadLimit(NamedTuple):
+    """The configured limit, as the message gives it, and the slack allowed on top of it for
+    the multipart framing around the file(s)."""
+
+    configured: int
+    slack: int
+    variable: str
+
+    @property
+    def enforced(self) -> int:
+        return self.configured + self.slack
 
 
 class _BodyTooLarge(Exception):
@@ -16,7 +29,7 @@ class _BodyTooLarge(Exception):
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, limit_for_path: Callable[[str], int | None]):
+    def __init__(self, app: ASGIApp, limit_for_path: Callable[[str], UploadLimit | None]):
         self.app = app
         self.limit_for_path = limit_for_path
 
@@ -27,7 +40,7 @@ class BodySizeLimit:
             return
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared is not None and declared.isdigit() and int(declared) > limit.enforced:
             await _send_413(send, limit)
             return
         received = 0
@@ -38,7 +51,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit:
+                if received > limit.enforced:
                     raise _BodyTooLarge()
             return message
 
@@ -54,9 +67,9 @@ class BodySizeLimit:
                 await _send_413(send, limit)
 
 
-async def _send_413(send: Send, limit: int) -> None:
-    body = json.dumps(error_body("upload_too_large", f"the upload is larger than the limit of {limit} bytes "
-                                 "(SYNTHCHECK_MAX_UPLOAD_BYTES / SYNTHCHECK_MAX_BATCH_BYTES)")).encode()
+async def _send_413(send: Send, limit: UploadLimit) -> None:
+    body = json.dumps(error_body("upload_too_large", f"the upload is larger than the limit of {limit.configured} "
+                                 f"bytes ({limit.variable})")).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})

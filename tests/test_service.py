@@ -124,6 +124,18 @@ def test_upload_size_limit_while_streaming(service):
     assert 'synthcheck_http_requests_total{route="/v1/analyze",status="413"} 3.0' in service.get("/metrics").text
 
 
+def test_upload_size_message_gives_the_configured_limit(service):
+    settings = service.settings
+    one = service.post("/v1/analyze", content=b"\0" * (settings.max_upload_bytes + 100_000),
+                       headers={**auth(), "Content-Type": "image/jpeg"})
+    assert one.status_code == 413
+    assert f"limit of {settings.max_upload_bytes} bytes (SYNTHCHECK_MAX_UPLOAD_BYTES)" in one.json()["error"]["message"]
+    batch = service.post("/v1/analyze/batch", files={"files": ("a.jpg", b"\0" * (settings.max_batch_bytes + 100_000))},
+                         headers=auth())
+    assert batch.status_code == 413
+    assert f"limit of {settings.max_batch_bytes} bytes (SYNTHCHECK_MAX_BATCH_BYTES)" in batch.json()["error"]["message"]
+
+
 def test_rate_limit_per_key(service):
     statuses = [service.get("/v1/models", headers=auth(RATE)).status_code for _ in range(RATE_PER_MINUTE + 5)]
     assert statuses[:RATE_PER_MINUTE] == [200] * RATE_PER_MINUTE
