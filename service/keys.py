@@ -2,7 +2,9 @@
 
 The service checks keys against an in-memory snapshot (bootstrap keys from the settings
 plus the stored ones, refreshed every `key_refresh_s`), so a database outage does not stop
-analysis: the last good snapshot keeps serving."""
+analysis: the last good snapshot keeps serving. A key missing from the snapshot is looked
+up in the database before it is refused, so a key works as soon as `keys create` prints it;
+a revoked key may keep working until the next refresh."""
 
 from __future__ import annotations
 
@@ -99,4 +101,24 @@ class KeyRing:
         with self._lock:
             if time.monotonic() - self._loaded_at > self._refresh_s:
                 self.refresh()
-            return self._stored.get(digest)
+            known = self._stored.get(digest)
+        return known if known is not None else self._find(digest)
+
+    def _find(self, digest: str) -> Principal | None:
+        """One key created since the last refresh (an indexed query by its hash). Not under
+        the lock: a slow or down database must not hold up the lookups of known keys."""
+        if self._sessions is None:
+            return None
+        try:
+            with self._sessions() as session:
+                row = session.scalars(select(ApiKey).where(ApiKey.key_hash == digest,
+                                                           ApiKey.revoked_at.is_(None))).first()
+        except Exception as exc:
+            log.error("could not look up an API key in the database: %s", exc)
+            return None
+        if row is None:
+            return None
+        principal = Principal(row.id, row.name, row.is_admin)
+        with self._lock:
+            self._stored[digest] = principal
+        return principal

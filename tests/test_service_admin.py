@@ -144,3 +144,16 @@ def test_audit_export_time_window(db_url, tmp_path, capsys):
     assert len(capsys.readouterr().out.splitlines()) == len(reports)
     assert main(["audit", "export", "--until", (now - timedelta(hours=1)).isoformat()]) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_a_new_key_works_at_once(db_url, tmp_path, capsys):
+    """The key snapshot is re-read every key_refresh_s; a key created meanwhile is found in
+    the database on its first use rather than refused until then."""
+    settings = Settings(database_url=db_url, workers=1, key_refresh_s=3600,
+                        audit_fallback_path=tmp_path / "fallback.jsonl")
+    with running_app(settings) as client:
+        assert client.get("/v1/models", headers={"X-API-Key": "sck_not-created-yet"}).status_code == 401
+        assert main(["keys", "create", "late"]) == 0
+        key = capsys.readouterr().out.strip()
+        assert client.get("/v1/models", headers={"X-API-Key": key}).status_code == 200
+        assert client.get("/v1/models", headers={"X-API-Key": key + "x"}).status_code == 401
