@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -16,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from ..report import Report
-from .db import AuditRecord, utcnow
+from .db import AuditRecord, database_problem, utcnow
 
 log = logging.getLogger("synthcheck.service")
 
@@ -31,6 +32,18 @@ def record_for(report: Report, key_id: str, endpoint: str, policy: str) -> Audit
         evidence_codes=[e.code for e in report.evidence],
         model=f"{classifier.model} {classifier.version}" if classifier else None,
         pipeline_version=report.pipeline_version, duration_ms=report.timings_ms.get("total"))
+
+
+def _appendable(path: Path) -> bool:
+    """The fallback file could take a line (without creating it: an empty fallback file would
+    read as "records went there")."""
+    if not path.exists():
+        return os.access(path.parent, os.W_OK)
+    try:
+        with path.open("a", encoding="utf-8"):
+            return True
+    except OSError:
+        return False
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -51,6 +64,9 @@ class AuditLog:
         self._sessions = sessions
         self._fallback_path = fallback_path
         self._fallback_lock = threading.Lock()
+        # Set when the fallback file failed and cleared when it next takes a record: there is
+        # no probe for a full disk short of writing, and probe lines would pollute the file.
+        self._fallback_failed = False
 
     def write(self, records: list[AuditRecord]) -> AuditResult:
         try:
@@ -65,11 +81,19 @@ class AuditLog:
             with self._fallback_lock, self._fallback_path.open("a", encoding="utf-8") as out:
                 for r in records:
                     out.write(json.dumps({**r.to_dict(), "id": None}) + "\n")
+            self._fallback_failed = False
             return AuditResult("fallback", [])
         except Exception as exc:
+            self._fallback_failed = True
             log.critical("audit log: %d record(s) LOST (fallback file %s failed: %s)",
                          len(records), self._fallback_path, exc)
             return AuditResult("lost", [])
+
+    def destination(self) -> str:
+        """Where a record would go now: `database`, `fallback`, or `unavailable` (neither)."""
+        if database_problem(self._sessions) is None:
+            return "database"
+        return "unavailable" if self._fallback_failed or not _appendable(self._fallback_path) else "fallback"
 
     def query(self, *, since: datetime | None = None, until: datetime | None = None, level: str | None = None,
               policy: str | None = None, key_id: str | None = None, sha256: str | None = None,

@@ -63,11 +63,9 @@ def load_settings(**overrides):
 
 
 def _sessions(settings=None):
-    from .db import make_engine, make_sessionmaker, upgrade
+    from .db import make_sessionmaker, open_database
 
-    engine = make_engine((settings or load_settings()).database_url)
-    upgrade(engine)
-    return make_sessionmaker(engine)
+    return make_sessionmaker(open_database(settings or load_settings()))
 
 
 def _serve(args) -> int:
@@ -77,6 +75,10 @@ def _serve(args) -> int:
 
     overrides = {"workers": args.workers} if args.workers is not None else {}
     settings = load_settings(**overrides)
+    from .db import open_database
+
+    # before uvicorn: an unusable database is a clear exit 2, not a failed application start-up
+    open_database(settings, serving=True).dispose()
     settings.check_classifier()  # here too: a clear exit 2 rather than a traceback from the app's start-up
     from ..trust import stale_warnings, trust_lists
 
@@ -103,8 +105,9 @@ def _keys_create(args) -> int:
 def _keys_list(args) -> int:
     from .keys import list_keys
 
+    rows = list_keys(_sessions())  # before the header: a database that cannot be read prints no table
     print(f"{'ID':<14} {'ROLE':<6} {'CREATED':<26} {'STATE':<8} NAME")
-    for row in list_keys(_sessions()):
+    for row in rows:
         state = "revoked" if row.revoked_at else "active"
         print(f"{row.id:<14} {'admin' if row.is_admin else 'user':<6} {row.created_at.isoformat():<26} "
               f"{state:<8} {row.name}")

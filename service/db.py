@@ -5,14 +5,20 @@ brings any database to the newest one (run at start-up and by the CLI commands).
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+if TYPE_CHECKING:
+    from .settings import Settings
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger("synthcheck.service")
 
 
 def utcnow() -> datetime:
@@ -68,6 +74,55 @@ class AuditRecord(Base):
 
 
 AUDIT_FIELDS = tuple(column.name for column in AuditRecord.__table__.columns)
+
+
+def database_problem(sessions: sessionmaker) -> str | None:
+    """Why the database cannot take an audit record now, or None if it can. A probe record
+    is inserted and rolled back: answering a query is not enough (a read-only database, a
+    missing table or a full disk answer queries and refuse records). Its explicit id leaves
+    PostgreSQL's id sequence untouched."""
+    try:
+        with sessions() as session:
+            session.add(AuditRecord(id=-1, created_at=utcnow(), key_id="probe", endpoint="probe", policy="probe",
+                                    pipeline_version="probe", evidence_codes=[]))
+            session.flush()
+            session.rollback()
+        return None
+    except Exception as exc:
+        return reason(exc)
+
+
+def reason(exc: Exception) -> str:
+    """The driver's own words, first line (without SQLAlchemy's SQL and links)."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def open_database(settings: Settings, serving: bool = False) -> Engine:
+    """The engine, migrated. A database that cannot be reached or migrated, or (when serving)
+    written, is refused with a ConfigurationError naming SYNTHCHECK_DATABASE_URL. A service
+    with SYNTHCHECK_AUDIT_FALLBACK set starts anyway, its audit records going to the fallback
+    file until the database is back."""
+    from ..errors import ConfigurationError
+
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+        problem = database_problem(make_sessionmaker(engine)) if serving else None
+    except Exception as exc:
+        problem = reason(exc)
+    if problem is None:
+        return engine
+    where, fallback = settings.where(), settings.audit_fallback_path
+    if not serving or not settings.audit_fallback:
+        engine.dispose()
+        advice = (f"; fix it, or set SYNTHCHECK_AUDIT_FALLBACK=1 to serve anyway with the audit records "
+                  f"going to {fallback} (SYNTHCHECK_AUDIT_FALLBACK_PATH) until it is back") if serving else ""
+        raise ConfigurationError(f"SYNTHCHECK_DATABASE_URL: {where} cannot be reached or written ({problem})"
+                                 f"{advice}")
+    log.error("the audit log cannot be written to %s (%s): SYNTHCHECK_AUDIT_FALLBACK is set, so audit records "
+              "go to %s until it is back, and /readyz says so", where, problem, fallback)
+    return engine
 
 
 def make_engine(url: str) -> Engine:

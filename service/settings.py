@@ -30,6 +30,10 @@ def _default_fallback_path() -> Path:
     return data_dir() / "audit-fallback.jsonl"
 
 
+# The databases the service is built and tested with (SQLAlchemy URLs).
+SUPPORTED_DATABASES = "sqlite:///path/to/audit.db or postgresql+psycopg://user:pass@host/db"
+
+
 def _csv(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -48,6 +52,10 @@ class Settings(BaseSettings):
     # Where an audit record goes when the database cannot take it (JSON lines), so that
     # no decision is lost silently.
     audit_fallback_path: Path = Field(default_factory=_default_fallback_path)
+    # A database that cannot be reached or written refuses start-up, and /readyz is 503
+    # while it cannot take records: an auditable deployment must not run on the fallback
+    # file unnoticed. True: start and stay ready with the fallback file instead.
+    audit_fallback: bool = False
 
     # Keys for development and tests, comma-separated; stored keys come from `synthcheck keys`.
     api_keys: CsvList = Field(default_factory=list)
@@ -98,10 +106,16 @@ class Settings(BaseSettings):
         from sqlalchemy.exc import ArgumentError
 
         try:
-            make_url(value)
+            url = make_url(value)
         except ArgumentError:
-            raise ValueError(f"{value!r} is not a database URL (e.g. sqlite:///path/audit.db or "
-                             "postgresql+psycopg://user:pass@host/db)") from None
+            raise ValueError(f"{value!r} is not a database URL (e.g. {SUPPORTED_DATABASES})") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(f"{url.drivername}:// databases are not supported; use {SUPPORTED_DATABASES}")
+        try:  # the driver, now: a missing one would otherwise surface as a traceback at first use
+            url.get_dialect().import_dbapi()
+        except ImportError as exc:
+            raise ValueError(f"the driver of {url.drivername}:// ({exc.name}) is not installed; "
+                             f"use {SUPPORTED_DATABASES}") from None
         return value
 
     def check_classifier(self) -> None:
@@ -112,13 +126,24 @@ class Settings(BaseSettings):
             check_available(self.classifier, faces=self.faces)
 
     def ensure_local_dirs(self) -> None:
-        """Create the folders of a SQLite database file and of the fallback file."""
+        """Create the folders of a SQLite database file and of the fallback file (ConfigurationError,
+        naming the variable, when one cannot be made)."""
         from sqlalchemy.engine import make_url
 
+        from ..errors import ConfigurationError
+
         url = make_url(self.database_url)
-        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        self.audit_fallback_path.parent.mkdir(parents=True, exist_ok=True)
+        folders = [(self.audit_fallback_path.parent, "SYNTHCHECK_AUDIT_FALLBACK_PATH")]
+        # (a URI-form database, file:...?uri=true, is not a path: making its "folder" would
+        # create a folder named "file:" where the command runs)
+        if (url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:"
+                and not url.query.get("uri")):
+            folders.insert(0, (Path(url.database).expanduser().parent, "SYNTHCHECK_DATABASE_URL"))
+        for folder, variable in folders:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigurationError(f"{variable}: cannot create the folder {folder} ({exc.strerror})") from None
 
     def where(self) -> str:
         """Where the keys and audit log live, for a start-up line (password hidden)."""

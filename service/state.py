@@ -6,13 +6,12 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from ..options import AnalysisOptions
 from .audit import AuditLog
-from .db import make_engine, make_sessionmaker, upgrade
+from .db import make_sessionmaker, open_database
 from .executor import AnalysisExecutor
 from .keys import KeyRing
 from .metrics import Metrics
@@ -44,12 +43,7 @@ class ServiceState:
                                   trust_anchors=settings.trust_anchors, builtin_trust=settings.builtin_trust,
                                   interim_trust=settings.interim_trust, classifier=settings.classifier,
                                   faces=settings.faces)
-        engine = make_engine(settings.database_url)
-        try:
-            upgrade(engine)
-        except Exception as exc:  # analysis must answer even when the database is down
-            log.error("database %s unavailable at start-up (%s); audit records go to %s until it is back",
-                      engine.url.render_as_string(hide_password=True), exc, settings.audit_fallback_path)
+        engine = open_database(settings, serving=True)
         sessions = make_sessionmaker(engine)
         keyring = KeyRing(sessions, settings.api_keys, settings.admin_api_keys, settings.key_refresh_s)
         keyring.refresh()
@@ -65,14 +59,6 @@ class ServiceState:
             self.ready.set()
         else:
             log.error("the analysis workers did not start; /readyz stays 503")
-
-    def database_ok(self) -> bool:
-        try:
-            with self.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-            return True
-        except Exception:
-            return False
 
     def close(self) -> None:
         self.executor.close()

@@ -98,13 +98,29 @@ def test_audit_export_csv_and_jsonl_with_filters(db_url, tmp_path, capsys):
     assert len(high) == len(expected) > 0 and all(r["level"] == "high" for r in high)
 
 
+DOWN_DB = "postgresql+psycopg://nobody:x@127.0.0.1:1/none"
+
+
+def test_database_down_is_refused_at_start_up_unless_the_fallback_is_chosen(tmp_path):
+    from synthcheck.errors import ConfigurationError
+    from synthcheck.service import create_app
+    from fastapi.testclient import TestClient
+
+    settings = Settings(database_url=DOWN_DB, api_keys=["k"], workers=1,
+                        audit_fallback_path=tmp_path / "fallback.jsonl")
+    with pytest.raises(ConfigurationError, match="SYNTHCHECK_DATABASE_URL.*SYNTHCHECK_AUDIT_FALLBACK=1"):
+        with TestClient(create_app(settings)):
+            pass
+
+
 def test_database_down_analysis_answers_and_records_go_to_fallback(tmp_path):
     fallback = tmp_path / "fallback.jsonl"
-    settings = Settings(database_url="postgresql+psycopg://nobody:x@127.0.0.1:1/none", api_keys=["k"],
-                        workers=1, audit_fallback_path=fallback)
+    settings = Settings(database_url=DOWN_DB, api_keys=["k"], workers=1, audit_fallback_path=fallback,
+                        audit_fallback=True)
     data = (EXAMPLES / "camera_exif.jpg").read_bytes()
     with running_app(settings) as client:
-        assert client.get("/readyz").json()["database"] == "unavailable"
+        ready = client.get("/readyz").json()
+        assert ready["database"] == "unavailable" and ready["audit"] == "fallback"
         response = client.post("/v1/analyze", content=data, headers={"X-API-Key": "k", "Content-Type": "image/jpeg"})
         assert response.status_code == 200
         assert response.headers["X-Synthcheck-Audit"] == "fallback"
@@ -144,6 +160,27 @@ def test_audit_export_time_window(db_url, tmp_path, capsys):
     assert len(capsys.readouterr().out.splitlines()) == len(reports)
     assert main(["audit", "export", "--until", (now - timedelta(hours=1)).isoformat()]) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_readyz_is_503_while_the_audit_log_cannot_be_written(db_url, tmp_path):
+    """The database answers but refuses writes (its audit table is gone): not ready, and
+    a decision made meanwhile still reaches the fallback file rather than being lost."""
+    from sqlalchemy import text
+
+    settings = Settings(database_url=db_url, api_keys=["k"], workers=1,
+                        audit_fallback_path=tmp_path / "fallback.jsonl")
+    with running_app(settings) as client:
+        assert client.get("/readyz").json()["audit"] == "database"
+        engine = make_engine(db_url)
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE audit_records"))
+        engine.dispose()
+        ready = client.get("/readyz")  # the fallback file could take records, but was not chosen
+        assert ready.status_code == 503 and ready.json()["status"] == "audit_unavailable"
+        assert ready.json()["audit"] == "fallback" and ready.json()["database"] == "unavailable"
+        data = (EXAMPLES / "plain_photo.jpg").read_bytes()
+        response = client.post("/v1/analyze", content=data, headers={"X-API-Key": "k", "Content-Type": "image/jpeg"})
+        assert response.status_code == 200 and response.headers["X-Synthcheck-Audit"] == "fallback"
 
 
 def test_a_new_key_works_at_once(db_url, tmp_path, capsys):

@@ -88,7 +88,7 @@ def test_worker_killed_mid_analysis_gives_500_and_the_service_goes_on(tmp_path):
 
 
 def test_database_down_and_disk_full_the_loss_is_reported_and_counted(tmp_path):
-    settings = Settings(database_url=DOWN_DB, api_keys=["k"], workers=1,
+    settings = Settings(database_url=DOWN_DB, api_keys=["k"], workers=1, audit_fallback=True,
                         audit_fallback_path=Path("/dev/full"))  # every write fails with ENOSPC
     with running_app(settings) as client:
         response = client.post("/v1/analyze", content=(EXAMPLES / "camera_exif.jpg").read_bytes(),
@@ -96,3 +96,5 @@ def test_database_down_and_disk_full_the_loss_is_reported_and_counted(tmp_path):
         assert response.status_code == 200 and response.json()["risk"]  # analysis still answers
         assert response.headers["X-Synthcheck-Audit"] == "lost"
         assert 'synthcheck_audit_records_total{status="lost"} 1.0' in client.get("/metrics").text
+        ready = client.get("/readyz")  # nowhere left to write the audit log: not ready
+        assert ready.status_code == 503 and ready.json()["audit"] == "unavailable"

@@ -46,3 +46,35 @@ def test_audit_files_in_a_checkout_are_ignored_by_git():
              "synthcheck-audit-fallback.jsonl"]
     done = subprocess.run(["git", "check-ignore", *names], cwd=REPO, capture_output=True, text=True)
     assert done.stdout.split() == names
+
+
+def _serve(tmp_path, timeout_s: float = 90, **env) -> subprocess.CompletedProcess:
+    """`synthcheck serve` on a free port; a refused start-up returns, a started one runs
+    until the timeout (TimeoutExpired: it was not refused)."""
+    env.setdefault("SYNTHCHECK_AUDIT_FALLBACK_PATH", str(tmp_path / "fallback.jsonl"))
+    full = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "SYNTHCHECK_WORKERS": "1", **env}
+    full.pop("SYNTHCHECK_AUDIT_FALLBACK", None)
+    full.update(env)
+    return subprocess.run([sys.executable, "-m", "synthcheck.cli", "serve", "--port", "0"], cwd=tmp_path,
+                          env=full, capture_output=True, text=True, timeout=timeout_s)
+
+
+def test_a_database_that_cannot_be_reached_or_written_is_refused_at_start_up(tmp_path):
+    existing = tmp_path / "existing.db"
+    assert _run(["keys", "list"], tmp_path, SYNTHCHECK_DATABASE_URL=f"sqlite:///{existing}").returncode == 0
+    read_only = f"sqlite:///file:{existing}?mode=ro&uri=true"  # answers queries, refuses records
+    for url in ("postgresql+psycopg://x:y@127.0.0.1:1/db", "sqlite:////proc/audit.db", read_only):
+        done = _serve(tmp_path, SYNTHCHECK_DATABASE_URL=url)
+        assert done.returncode == 2, done.stderr
+        assert "SYNTHCHECK_DATABASE_URL" in done.stderr and "SYNTHCHECK_AUDIT_FALLBACK=1" in done.stderr
+        assert "Traceback" not in done.stderr
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("file:")]  # the URI is no folder to make
+
+
+def test_unsupported_database_schemes_are_named_not_a_traceback(tmp_path):
+    for command in (["serve", "--port", "0"], ["keys", "list"]):
+        done = _run(command, tmp_path, SYNTHCHECK_DATABASE_URL="mysql://a@b/c",
+                    XDG_DATA_HOME=str(tmp_path / "data"))
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr and "SYNTHCHECK_DATABASE_URL" in done.stderr
+        assert "sqlite:///" in done.stderr and "postgresql+psycopg://" in done.stderr

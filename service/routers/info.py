@@ -46,12 +46,15 @@ def healthz() -> dict:
 
 @router.get("/readyz")
 def readyz(state: ServiceState = Depends(get_state)) -> JSONResponse:
-    """Ready once the analysis workers have loaded the models (503 before). The database
-    is reported but does not decide readiness: analysis answers without it."""
-    ready = state.ready.is_set()
-    body = {"status": "ready" if ready else "starting", "workers": state.executor.workers,
-            "database": "ok" if state.database_ok() else "unavailable"}
-    return JSONResponse(body, status_code=200 if ready else 503)
+    """Ready once the analysis workers have loaded the models and the audit log can be
+    written (503 otherwise): `audit` says where a record would go now (`database`,
+    `fallback`, `unavailable`); the fallback file counts only with SYNTHCHECK_AUDIT_FALLBACK."""
+    audit = state.audit.destination()
+    auditable = audit == "database" or (audit == "fallback" and state.settings.audit_fallback)
+    status = "starting" if not state.ready.is_set() else "ready" if auditable else "audit_unavailable"
+    body = {"status": status, "workers": state.executor.workers,
+            "database": "ok" if audit == "database" else "unavailable", "audit": audit}
+    return JSONResponse(body, status_code=200 if status == "ready" else 503)
 
 
 @router.get("/metrics", include_in_schema=False)
