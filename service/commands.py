@@ -78,7 +78,9 @@ def _serve(args) -> int:
     from .db import open_database
 
     # before uvicorn: an unusable database is a clear exit 2, not a failed application start-up
-    open_database(settings, serving=True).dispose()
+    engine = open_database(settings, serving=True)
+    _warn_if_no_key(settings, engine)
+    engine.dispose()
     settings.check_classifier()  # here too: a clear exit 2 rather than a traceback from the app's start-up
     from ..trust import stale_warnings, trust_lists
 
@@ -90,6 +92,26 @@ def _serve(args) -> int:
         print(f"synthcheck: warning: {warning}", file=sys.stderr)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
     return 0
+
+
+def _warn_if_no_key(settings, engine) -> None:
+    """A server without any key refuses every request. It still starts (keys are often made
+    once the database exists, and a new key works at once) but says so loudly; there is no
+    open mode to fall into: a KYC deployment is never served without keys."""
+    from .db import make_sessionmaker
+    from .keys import list_keys
+
+    if settings.api_keys or settings.admin_api_keys:
+        return
+    try:
+        if any(row.revoked_at is None for row in list_keys(make_sessionmaker(engine))):
+            return
+        why = "no API key exists"
+    except Exception:  # the database is down (SYNTHCHECK_AUDIT_FALLBACK): its keys are unknown
+        why = "no API key is set and the stored keys cannot be read"
+    print(f"synthcheck: WARNING: {why}, so every request will be refused (401) until one exists. Create one "
+          f"with:\n    synthcheck keys create NAME\n(with the same SYNTHCHECK_DATABASE_URL; --admin for a key that "
+          "may read the audit log). It works at once, without a restart.", file=sys.stderr)
 
 
 def _keys_create(args) -> int:

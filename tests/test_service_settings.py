@@ -78,3 +78,36 @@ def test_unsupported_database_schemes_are_named_not_a_traceback(tmp_path):
         assert done.returncode == 2, done.stderr
         assert "Traceback" not in done.stderr and "SYNTHCHECK_DATABASE_URL" in done.stderr
         assert "sqlite:///" in done.stderr and "postgresql+psycopg://" in done.stderr
+
+
+def _serve_until_started(tmp_path, **env) -> str:
+    """Start `synthcheck serve` (port 0), read its output until uvicorn says it runs, stop it."""
+    import queue
+    import threading
+
+    tmp_path.mkdir()
+    full = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "SYNTHCHECK_WORKERS": "1",
+            "SYNTHCHECK_DATABASE_URL": f"sqlite:///{tmp_path / 'audit.db'}",
+            "SYNTHCHECK_AUDIT_FALLBACK_PATH": str(tmp_path / "fallback.jsonl"), **env}
+    for name in ("SYNTHCHECK_API_KEYS", "SYNTHCHECK_ADMIN_API_KEYS"):
+        if name not in env:
+            full.pop(name, None)
+    process = subprocess.Popen([sys.executable, "-m", "synthcheck.cli", "serve", "--port", "0"], cwd=tmp_path,
+                               env=full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+    seen = []
+    try:
+        while not any("Uvicorn running" in line for line in seen):
+            seen.append(lines.get(timeout=120))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    return "".join(seen)
+
+
+def test_serve_without_any_key_says_so_and_how_to_create_one(tmp_path):
+    output = _serve_until_started(tmp_path / "none")
+    assert "no API key" in output and "synthcheck keys create NAME" in output
+    with_key = _serve_until_started(tmp_path / "env", SYNTHCHECK_API_KEYS="k")
+    assert "no API key" not in with_key
