@@ -7,11 +7,55 @@ import argparse
 import csv
 import json
 import sys
+import textwrap
 from datetime import datetime
 
 
+SERVE_DESCRIPTION = """\
+Run the HTTP API and the analyst page (uvicorn): POST /v1/analyze and /v1/analyze/batch
+(the report of `synthcheck scan --format json`), GET /v1/models, GET /v1/audit (admin keys),
+/healthz, /readyz, /metrics, OpenAPI at /docs, the analyst page at /.
+
+Every request to /v1/... needs an API key in the X-API-Key header (the analyst page has a
+field for it). Create one with `synthcheck keys create NAME` (--admin: may read the audit
+log), or set SYNTHCHECK_API_KEYS for development; with no key at all every request is
+refused (401)."""
+
+
+class _ServeHelp(argparse.Action):
+    """-h/--help for `serve`: the settings are listed from the Settings class when asked for,
+    so the help cannot drift from them and other commands do not import it."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.epilog = _settings_help()
+        parser.print_help()
+        parser.exit()
+
+
+def _settings_help() -> str:
+    from .settings import Settings
+
+    def shown(value) -> str:
+        if isinstance(value, bool):
+            return str(value).lower()
+        return ",".join(value) if isinstance(value, list) else "none" if value is None else str(value)
+
+    lines = ["settings (environment variables; a bad value is refused at start-up, exit 2):"]
+    for name, field in Settings.model_fields.items():
+        default = shown(field.get_default(call_default_factory=True)) or "empty"
+        lines.append(f"  SYNTHCHECK_{name.upper()}  (default: {default})")
+        lines += textwrap.wrap(field.description, 88, initial_indent=" " * 6, subsequent_indent=" " * 6)
+    return "\n".join(lines)
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("serve", help="run the HTTP API and the analyst page (settings: SYNTHCHECK_* env vars)")
+    s = sub.add_parser("serve", help="run the HTTP API and the analyst page (settings: SYNTHCHECK_* env vars)",
+                       description=SERVE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       add_help=False)
+    s.add_argument("-h", "--help", action=_ServeHelp, help="show this help, with every setting, and exit")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     s.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
     s.add_argument("--workers", type=int, default=None, help="analysis processes (default: SYNTHCHECK_WORKERS "

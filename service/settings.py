@@ -46,45 +46,49 @@ CsvList = Annotated[list[str], NoDecode]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SYNTHCHECK_", extra="ignore")
 
-    # Storage of API keys and the audit log. SQLite in the per-user data directory by
-    # default; any SQLAlchemy URL works, e.g. postgresql+psycopg://user:pass@host/db.
-    database_url: str = Field(default_factory=_default_database_url)
-    # Where an audit record goes when the database cannot take it (JSON lines), so that
-    # no decision is lost silently.
-    audit_fallback_path: Path = Field(default_factory=_default_fallback_path)
-    # A database that cannot be reached or written refuses start-up, and /readyz is 503
-    # while it cannot take records: an auditable deployment must not run on the fallback
-    # file unnoticed. True: start and stay ready with the fallback file instead.
-    audit_fallback: bool = False
+    # Each description is what `synthcheck serve --help` says of the variable (listed from
+    # this class, so the help cannot miss a setting).
+    database_url: str = Field(default_factory=_default_database_url, description=(
+        f"where the API keys and the audit log are stored: {SUPPORTED_DATABASES}; refused at "
+        "start-up if it cannot be reached or written"))
+    # JSON lines, so that no decision is lost silently.
+    audit_fallback_path: Path = Field(default_factory=_default_fallback_path, description=(
+        "where an audit record goes when the database cannot take it"))
+    # An auditable deployment must not run on the fallback file unnoticed: without this, a
+    # database that cannot take records refuses start-up and makes /readyz 503.
+    audit_fallback: bool = Field(False, description=(
+        "true: start, and stay ready, while the database cannot be reached or written, with the "
+        "audit records in the fallback file"))
 
-    # Keys for development and tests, comma-separated; stored keys come from `synthcheck keys`.
-    api_keys: CsvList = Field(default_factory=list)
-    admin_api_keys: CsvList = Field(default_factory=list)
-    # How often stored keys are re-read (a revoked key stops working within this time);
-    # keys are cached so that analysis keeps answering while the database is down.
-    key_refresh_s: float = 30.0
+    # Stored keys come from `synthcheck keys`.
+    api_keys: CsvList = Field(default_factory=list, description="keys for development and tests, comma-separated")
+    admin_api_keys: CsvList = Field(default_factory=list, description=(
+        "admin keys (may read the audit log) for development and tests, comma-separated"))
+    # Keys are cached so that analysis keeps answering while the database is down.
+    key_refresh_s: float = Field(30.0, description=(
+        "how often stored keys are re-read, in seconds (a revoked key stops working within this time)"))
 
-    # Limits.
-    max_upload_bytes: int = 50 * 1024 * 1024
-    max_batch_files: int = 32
-    max_batch_bytes: int = 200 * 1024 * 1024
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    rate_limit_per_minute: int = 600
-    request_timeout_s: float = 30.0
+    max_upload_bytes: int = Field(50 * 1024 * 1024, description="largest file, in bytes (413 above)")
+    max_batch_files: int = Field(32, description="most files in one batch request (413 above)")
+    max_batch_bytes: int = Field(200 * 1024 * 1024, description="largest batch request, in bytes (413 above)")
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, description="most pixels in one image: the decompression-bomb limit "
+                            "(422 above)")
+    rate_limit_per_minute: int = Field(600, description="requests per minute per key (a batch costs one per file); "
+                                       "0: no limit")
+    request_timeout_s: float = Field(30.0, description="analysis time per file, in seconds (504 after)")
 
-    # Analysis processes (models are loaded once in each). 0: the CPU count.
-    workers: int = 0
-    # The user's C2PA roots, added to the built-in lists; builtin_trust false: only these;
-    # interim_trust false: without the frozen interim list.
-    trust_anchors: Path | None = None
-    builtin_trust: bool = True
-    interim_trust: bool = True
-    classifier: str | None = "default"
-    # The faces check (needs the classifier): a detector pass on every image, a score per face.
-    faces: bool = True
+    # Models are loaded once in each analysis process.
+    workers: int = Field(0, description="analysis processes; 0: the CPU count")
+    trust_anchors: Path | None = Field(None, description=(
+        "a PEM file of C2PA signer roots you trust, added to the built-in trust lists"))
+    builtin_trust: bool = Field(True, description="false: no built-in trust list (only SYNTHCHECK_TRUST_ANCHORS)")
+    interim_trust: bool = Field(True, description="false: without the frozen interim trust list")
+    classifier: str | None = Field("default", description="the shipped classifier model's name")
+    # It needs the classifier: a detector pass on every image, a score per face.
+    faces: bool = Field(True, description="the faces check")
 
-    # Browsers may call the API from these origins; empty: CORS off.
-    cors_origins: CsvList = Field(default_factory=list)
+    cors_origins: CsvList = Field(default_factory=list, description=(
+        "origins allowed to call the API from a browser, comma-separated; empty: CORS off"))
 
     @field_validator("api_keys", "admin_api_keys", "cors_origins", mode="before")
     @classmethod

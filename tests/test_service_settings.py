@@ -111,3 +111,18 @@ def test_serve_without_any_key_says_so_and_how_to_create_one(tmp_path):
     assert "no API key" in output and "synthcheck keys create NAME" in output
     with_key = _serve_until_started(tmp_path / "env", SYNTHCHECK_API_KEYS="k")
     assert "no API key" not in with_key
+
+
+def test_serve_help_lists_every_setting_and_says_keys_are_needed(capsys):
+    import pytest
+
+    from synthcheck.cli import main
+    from synthcheck.service.settings import Settings
+
+    with pytest.raises(SystemExit) as stop:
+        main(["serve", "--help"])
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    missing = [name for name in Settings.model_fields if f"SYNTHCHECK_{name.upper()}" not in text]
+    assert not missing, missing
+    assert "X-API-Key" in text and "synthcheck keys create NAME" in text and "/v1/analyze" in text
