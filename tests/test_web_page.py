@@ -160,10 +160,68 @@ def test_face_boxes_are_drawn_where_the_report_puts_them(browser, server):
 def test_wrong_key_is_shown_as_an_error(page):
     page.fill("#api-key", "not-a-key")
     page.dispatch_event("#api-key", "change")
+    before = len(page.query_selector_all(".result"))
     _drop(page, [EXAMPLES / "plain_photo.jpg"])
-    page.wait_for_selector(".result[data-level=error] >> nth=1", timeout=60_000)
-    message = page.query_selector_all(".result[data-level=error] .error-box")[-1].inner_text()
+    page.wait_for_function(f"document.querySelectorAll('.result')[{before}]?.dataset.level", timeout=60_000)
+    card = page.query_selector_all(".result")[before]
+    assert card.get_attribute("data-level") == "error"
+    message = card.query_selector(".error-box").inner_text()
     assert "API key" in message and "401" in message
+    # the analyst is pointed at the page's key field, not at an HTTP header they cannot set
+    assert "refused" in message and "API key field" in message and "X-API-Key header" not in message
+    status = page.inner_text("#status")
+    assert "refused" in status and "API key field" in status and "0 analysed" in status
+    assert page.get_attribute("#api-key", "aria-invalid") == "true"
+    page.fill("#api-key", KEY)
+    page.dispatch_event("#api-key", "input")
+    assert page.get_attribute("#api-key", "aria-invalid") != "true"  # cleared once the key is edited
+
+
+def test_each_card_shows_its_policy_and_a_policy_change_reruns_the_cards(browser, server):
+    page = browser.new_page(viewport={"width": 1280, "height": 1200})
+    page.goto(server)
+    page.fill("#api-key", KEY)
+    page.dispatch_event("#api-key", "change")
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url) if "/v1/analyze" in r.url else None)
+    samples = [EXAMPLES / "camera_exif.jpg", EXAMPLES / "sd_webui_parameters.png"]
+    _drop(page, samples)
+    page.wait_for_selector(".result[data-level] >> nth=1", timeout=120_000)
+    assert [c.inner_text() for c in page.query_selector_all(".result .card-policy")] == ["policy: default"] * 2
+    page.select_option("#policy", "kyc")
+    page.wait_for_function("""() => {
+        const cards = [...document.querySelectorAll('.result')];
+        return cards.length === 2 && cards.every((c) => c.dataset.level && c.dataset.policy === 'kyc');
+    }""", timeout=120_000)
+    cards = page.query_selector_all(".result")
+    assert [c.query_selector(".file-name").inner_text() for c in cards] == [p.name for p in samples]
+    assert [c.query_selector(".card-policy").inner_text() for c in cards] == ["policy: kyc"] * 2
+    assert sum("policy=kyc" in url for url in requested) == 2  # each file analysed again, under kyc
+    import httpx
+
+    for card, sample in zip(cards, samples):  # the card shows the kyc report, not the default one
+        report = httpx.post(f"{server}/v1/analyze?policy=kyc", headers={"X-API-Key": KEY}, timeout=120,
+                            files={"file": (sample.name, sample.read_bytes())}).json()
+        assert card.query_selector(".summary").inner_text() == report["risk"]["summary"]
+    page.close()
+
+
+def test_the_evidence_stays_readable_420_px_wide(browser, server):
+    page = browser.new_page(viewport={"width": 420, "height": 1600})
+    page.goto(server)
+    page.fill("#api-key", KEY)
+    page.dispatch_event("#api-key", "change")
+    _drop(page, [EXAMPLES / "ai_signed_c2pa.jpg"])
+    page.wait_for_selector(".result[data-level] .evidence li", timeout=120_000)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 420  # no sideways scrolling
+    card = page.query_selector(".result").bounding_box()
+    for message in page.query_selector_all(".evidence .message"):
+        box = message.bounding_box()
+        # each message gets most of the card's width (a line holds several words), inside the screen
+        assert box["width"] >= 0.6 * card["width"], (box, card)
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 420
+        assert message.evaluate("m => m.scrollWidth <= m.clientWidth")
+    page.close()
 
 
 def test_docs_work_offline_and_the_page_has_a_favicon(browser, server):

@@ -13,8 +13,28 @@ const template = document.getElementById("result-template");
 const LEVEL_COLORS = { low: "#2e7d32", medium: "#ef6c00", high: "#c62828" };
 const PARALLEL = 4;
 
+let cards = [];  // every card on the page, in order: a policy change re-runs them
+
 keyInput.value = sessionStorage.getItem("synthcheck-key") || "";
 keyInput.addEventListener("change", () => sessionStorage.setItem("synthcheck-key", keyInput.value));
+keyInput.addEventListener("input", () => keyInput.removeAttribute("aria-invalid"));
+// A card shows the policy that produced it; a change of policy re-runs every card, so the
+// page never mixes verdicts made under different policies.
+policySelect.addEventListener("change", () => {
+  if (!cards.length) return;
+  if (!keyInput.value) {
+    statusLine.textContent = `Enter an API key to re-run the cards under the ${policySelect.value} policy.`;
+    return;
+  }
+  const fresh = cards.map((old) => {
+    old.replaced = true;  // a request still running for it is not drawn
+    const card = newCard(old.file, policySelect.value);
+    old.root.replaceWith(card.root);
+    return card;
+  });
+  cards = fresh;
+  analyseCards(fresh);
+});
 
 function el(tag, text, className) {
   const node = document.createElement(tag);
@@ -23,10 +43,10 @@ function el(tag, text, className) {
   return node;
 }
 
-async function analyzeFile(file) {
+async function analyzeFile(file, policy) {
   const body = new FormData();
   body.append("file", file, file.name);
-  const url = `/v1/analyze?policy=${encodeURIComponent(policySelect.value)}&thumbnails=true`;
+  const url = `/v1/analyze?policy=${encodeURIComponent(policy)}&thumbnails=true`;
   const response = await fetch(url, { method: "POST", body, headers: { "X-API-Key": keyInput.value } });
   let payload = null;
   try { payload = await response.json(); } catch (e) { /* not JSON: handled below */ }
@@ -43,27 +63,41 @@ async function handleFiles(fileList) {
     keyInput.focus();
     return;
   }
-  statusLine.textContent = `Analysing ${files.length} ${files.length === 1 ? "file" : "files"}…`;
   // Cards keep the upload order (the first file dropped is the first card).
-  const cards = files.map((file) => { const card = newCard(file); results.append(card.root); return card; });
-  let next = 0, done = 0;
-  async function worker() {
-    while (next < files.length) {
-      const i = next++;
-      let outcome;
-      try { outcome = await analyzeFile(files[i]); }
-      catch (e) { outcome = { error: { code: "network_error", message: String(e) } }; }
-      render(cards[i], outcome);
-      statusLine.textContent = `${++done} of ${files.length} analysed.`;
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(PARALLEL, files.length) }, worker));
+  const batch = files.map((file) => { const card = newCard(file, policySelect.value); results.append(card.root);
+    return card; });
+  cards.push(...batch);
+  await analyseCards(batch);
 }
 
-function newCard(file) {
+async function analyseCards(batch) {
+  statusLine.textContent = `Analysing ${batch.length} ${batch.length === 1 ? "file" : "files"}…`;
+  let next = 0, done = 0, analysed = 0, refused = 0;
+  async function worker() {
+    while (next < batch.length) {
+      const card = batch[next++];
+      if (card.replaced) continue;
+      let outcome;
+      try { outcome = await analyzeFile(card.file, card.policy); }
+      catch (e) { outcome = { error: { code: "network_error", message: String(e) } }; }
+      if (card.replaced) continue;
+      render(card, outcome);
+      done++;
+      if (outcome.report && outcome.report.risk) analysed++;
+      if (outcome.status === 401) refused++;
+      const counts = `${done} of ${batch.length} done: ${analysed} analysed, ${done - analysed} could not be.`;
+      statusLine.textContent = refused ? `The API key was refused: check the API key field. ${counts}` : counts;
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(PARALLEL, batch.length) }, worker));
+}
+
+function newCard(file, policy) {
   const root = template.content.firstElementChild.cloneNode(true);
-  const card = { root, file, q: (sel) => root.querySelector(sel) };
+  const card = { root, file, policy, q: (sel) => root.querySelector(sel) };
   card.q(".file-name").textContent = file.name;
+  card.q(".card-policy").textContent = `policy: ${policy}`;
+  root.dataset.policy = policy;
   card.q(".level-badge").textContent = "analysing…";
   return card;
 }
@@ -75,7 +109,12 @@ function render(card, { report, error, status }) {
   if (error) {
     const box = card.q(".error-box");
     box.hidden = false;
-    box.textContent = `${error.message} (${error.code}${status ? `, HTTP ${status}` : ""})`;
+    // The API's own 401 message tells a program to send the X-API-Key header; on this page
+    // the analyst can only fix the key field.
+    const message = status === 401 ? "The API key was refused: check the API key field at the top of the page."
+      : error.message;
+    box.textContent = `${message} (${error.code}${status ? `, HTTP ${status}` : ""})`;
+    if (status === 401) keyInput.setAttribute("aria-invalid", "true");
   }
   if (!report || !report.risk) {
     badge.textContent = "error";
