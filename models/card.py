@@ -26,6 +26,10 @@ class Preprocessing:
     # Where a lone row or column of crops sits on a larger image: "top-left" (every card
     # before this field) or "centre" (where a photo's subject usually is).
     anchor: str = "top-left"
+    # Also score the global view (crops.global_view: the whole image shrunk so that its shorter
+    # side is crop_size, its centre crop_size x crop_size): the image's logit is then the mean of
+    # the crops' mean logit and the global view's. Cards before this field: crops only.
+    global_view: bool = False
 
 
 ANCHORS = ("top-left", "centre")

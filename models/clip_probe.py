@@ -31,7 +31,7 @@ from ..report import ClassifierResult
 from ..wording import shown_probability
 from .backbones import BACKBONES, backbone_file, cache_root
 from .card import ANCHORS, CLIP_PROBE_ARCHITECTURE, Member, ModelCard, Preprocessing, write_card
-from .crops import prepare_crops
+from .crops import global_view, prepare_crops
 from .metrics import launder
 
 ARCHITECTURE = CLIP_PROBE_ARCHITECTURE
@@ -83,11 +83,22 @@ def select(features: dict[str, np.ndarray], kind: str) -> np.ndarray:
 
 
 def clip_batch(rgb: np.ndarray, prep: Preprocessing) -> tuple[int, int, np.ndarray]:
+    """(rows, cols, the crops as the encoder's input)."""
     rows, cols, crops = prepare_crops(rgb, prep)
+    return rows, cols, _normalised(crops, prep)
+
+
+def global_batch(rgb: np.ndarray, prep: Preprocessing) -> np.ndarray:
+    """The global view as the encoder's input (one image)."""
+    _, _, crops = prepare_crops(global_view(rgb, prep.crop_size), replace(prep, max_grid=1, anchor="centre"))
+    return _normalised(crops, prep)
+
+
+def _normalised(crops: list[np.ndarray], prep: Preprocessing) -> np.ndarray:
     batch = np.stack(crops).astype(np.float32).transpose(0, 3, 1, 2) / 255.0
     mean = np.array(prep.mean, np.float32).reshape(1, 3, 1, 1)
     std = np.array(prep.std, np.float32).reshape(1, 3, 1, 1)
-    return rows, cols, (batch - mean) / std
+    return (batch - mean) / std
 
 
 @dataclass
@@ -122,18 +133,26 @@ class ClipProbeClassifier:
     def member(self) -> Member:
         return self.card.members[0]
 
-    def crop_logits(self, rgb: np.ndarray) -> tuple[int, int, np.ndarray]:
-        rows, cols, batch = clip_batch(rgb, self.card.preprocessing)
-        return rows, cols, self.head(select(self.encoder(batch), self.member.features))
+    def view_logits(self, rgb: np.ndarray) -> tuple[int, int, np.ndarray, float]:
+        """(rows, cols, each crop's logit, the image's logit): the crops' mean logit, or with a
+        global view the mean of that and the global view's logit. The views go through the
+        encoder in separate calls, as in training: the int8 graph quantises its activations
+        with one scale per call, so a shared batch would change both views' features."""
+        prep = self.card.preprocessing
+        rows, cols, batch = clip_batch(rgb, prep)
+        crops = self.head(select(self.encoder(batch), self.member.features))
+        views = [crops.mean()]
+        if prep.global_view:
+            views.append(self.head(select(self.encoder(global_batch(rgb, prep)), self.member.features))[0])
+        return rows, cols, crops, float(np.mean(views))
 
     def mean_logit(self, rgb: np.ndarray) -> float:
-        return float(self.crop_logits(rgb)[2].mean())
+        return self.view_logits(rgb)[3]
 
     def predict(self, rgb: np.ndarray) -> ClassifierResult:
-        rows, cols, logits = self.crop_logits(rgb)
-        logits = logits / self.card.temperature
-        p = float(1 / (1 + np.exp(-logits.mean())))
-        grid = (1 / (1 + np.exp(-logits))).reshape(rows, cols)
+        rows, cols, crops, image = self.view_logits(rgb)
+        p = float(1 / (1 + np.exp(-image / self.card.temperature)))
+        grid = (1 / (1 + np.exp(-crops / self.card.temperature))).reshape(rows, cols)
         return ClassifierResult(model=self.card.name, version=self.card.version, p_generated=shown_probability(p),
                                 regions=[[round(float(v), 3) for v in row] for row in grid])
 
@@ -201,11 +220,19 @@ class ClipTrainConfig:
     # scalings fitted on the validation groups, cross-fitted (synthcheck/models/calibrate.py),
     # and keep the best; "" keeps the calibration split's temperature.
     calibration: str = ""
+    # "leave_source_out" (models/source_folds.py): no split; every group held out once in
+    # `folds` folds for the card's estimate and the temperature, then one head on every image.
+    estimate: str = ""
+    folds: int = 5
+    cap_per_group: dict[str, int] = field(default_factory=dict)  # corpus -> at most N images per group
+    # What the head reads (source_folds.VIEW_PREFIXES): "centre" (the native crops) and/or
+    # "global" (the whole image shrunk); an image's logit is the mean over the views.
+    views: tuple[str, ...] = ("centre",)
 
     @classmethod
     def load(cls, path: str | Path) -> "ClipTrainConfig":
         raw = json.loads(Path(path).read_text())
-        for key in ("data", "validation_groups", "split_in_half", "launder_scale", "launder_quality"):
+        for key in ("data", "validation_groups", "split_in_half", "launder_scale", "launder_quality", "views"):
             if key in raw:
                 raw[key] = tuple(raw[key])
         raw["eval_codecs"] = {k: tuple(v) for k, v in (raw.get("eval_codecs") or {}).items()}
@@ -217,12 +244,14 @@ class ClipTrainConfig:
             raise ValueError(f"{path}: crop_anchor must be one of {ANCHORS}")
         if config.features not in FEATURE_KINDS:
             raise ValueError(f"{path}: features must be one of {FEATURE_KINDS}")
+        if config.views not in (("centre",), ("centre", "global")):  # the runtime always scores the crops
+            raise ValueError(f"{path}: views must be [\"centre\"] or [\"centre\", \"global\"]")
         return config
 
     @property
     def preprocessing(self) -> Preprocessing:
         return Preprocessing(crop_size=self.crop_size, max_grid=self.max_grid, mean=CLIP_MEAN, std=CLIP_STD,
-                             anchor=self.crop_anchor)
+                             anchor=self.crop_anchor, global_view="global" in self.views)
 
 
 def _fraction(text: str) -> float:
@@ -258,6 +287,10 @@ def split_items(config: ClipTrainConfig, repo_root: Path) -> dict[str, list[Imag
 def validation_records(card: ModelCard, repo_root: Path | None = None) -> list[ImageRecord]:
     """The card's source-held-out validation split (for `synthcheck eval` and `calibrate`)."""
     raw = dict(card.training["config"])
+    if raw.get("estimate") == "leave_source_out":
+        raise ValueError(f"{card.name} has no held-out split: every source was held out once for the estimate in its "
+                         "card (and the head then trained on all of them); give --manifest or --folder to score it "
+                         "on other images")
     config = ClipTrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
     return split_items(config, repo_root or Path.cwd())["validation"]
 
@@ -411,6 +444,14 @@ def train(config_path: str | Path, out_dir: str | Path | None = None, repo_root:
     config = ClipTrainConfig.load(config_path)
     repo_root = repo_root or Path.cwd()
     out = Path(out_dir or config.out_dir or f"models/{config.name}")
+    if config.estimate == "leave_source_out":
+        from .source_folds import train as train_leave_source_out
+
+        return train_leave_source_out(config, out, repo_root, feature_cache)
+    if config.estimate:
+        raise ValueError(f"unknown estimate {config.estimate!r} (use \"leave_source_out\" or leave it out)")
+    if config.views != ("centre",):
+        raise ValueError("a global view is trained with \"estimate\": \"leave_source_out\" only")
     started = time.time()
     splits = split_items(config, repo_root)
     print(f"synthcheck train: {config.name}: " + ", ".join(f"{len(v)} {k}" for k, v in splits.items()), flush=True)
@@ -518,6 +559,10 @@ def with_shipped_tables(card: ModelCard, config: ClipTrainConfig, validation: li
 
 
 def render_readme(card: ModelCard) -> str:
+    if card.metrics.get("estimate") == "leave_source_out":  # no split: the card reports its folds
+        from .source_folds import render_readme as render_leave_source_out
+
+        return render_leave_source_out(card)
     t, m, member, p = card.training, card.metrics, card.members[0], card.preprocessing
     b = t["backbone"]
 

@@ -1,11 +1,14 @@
-"""Where the crops of an image are: a grid at native resolution, never a resize. numpy
-only, so that every model kind (and the torch-free inference path) shares one definition."""
+"""Where the crops of an image are: a grid at native resolution, never a resize, and the one
+deliberate exception, the global view (the whole image shrunk, CLIP's own preprocessing).
+numpy and Pillow only, so that every model kind (and the torch-free inference path) shares
+one definition."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+from PIL import Image
 
 from .card import Preprocessing
 
@@ -35,3 +38,14 @@ def prepare_crops(rgb: np.ndarray, prep: Preprocessing) -> tuple[int, int, list[
         h, w = rgb.shape[:2]
     rows, cols, corners = crop_grid(h, w, prep)
     return rows, cols, [rgb[y : y + size, x : x + size] for y, x in corners]
+
+
+def global_view(rgb: np.ndarray, side: int) -> np.ndarray:
+    """The whole image resized (bicubic, antialiased) so that its shorter side is `side`; the
+    centre crop of it is then what CLIP's own preprocessing sees. Where a native crop sees a
+    patch's noise and codec traces, this view sees the composition, which a codec barely
+    changes (issue 27: its AUC holds across PNG, WebP and AVIF where the native crop's falls)."""
+    h, w = rgb.shape[:2]
+    scale = side / min(h, w)
+    size = (max(side, round(w * scale)), max(side, round(h * scale)))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.BICUBIC))

@@ -156,3 +156,43 @@ def test_held_out_calibration_applies_to_a_clip_card(trained, tmp_path, monkeypa
     assert set(card["metrics"]["calibration"]["comparison"]) >= {"current (calibration split)", "held-out temperature"}
     assert "Calibration on held-out sources" in (copy / "README.md").read_text()
     assert isinstance(load_classifier_from(copy), ClipProbeClassifier)
+
+
+def test_a_leave_source_out_card_scores_both_views_and_reports_its_folds(backbone, tmp_path, capsys):
+    """`"estimate": "leave_source_out"` (issue 27): no split, every group held out once for the
+    card's tables, the temperature from held-out scores, one head on every image; with the global
+    view the runtime scores the crop and the shrunk whole image in one call and averages them."""
+    from synthcheck.cli import main
+
+    _corpus(tmp_path / "corpus")
+    config = {"kind": "clip_probe", "name": "synthcheck-clip-lso", "version": "0.0.1", "data": ["corpus"],
+              "validation_groups": [], "features": "cls", "max_grid": 1, "crop_anchor": "centre",
+              "estimate": "leave_source_out", "folds": 3, "views": ["centre", "global"], "web_views": 1,
+              "cap_per_group": {"corpus": 3}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    out = train(tmp_path / "config.json", tmp_path / "out", repo_root=tmp_path, feature_cache=tmp_path / "features")
+    card = json.loads((out / "card.json").read_text())
+    assert card["preprocessing"]["global_view"] is True
+    assert card["training"]["images"] == 18  # 6 groups of 4, at most 3 kept per group
+    assert card["training"]["training_views"] == ["clean", "laundered", "web0", "g:clean", "g:laundered", "g:web0"]
+    estimate = card["metrics"]["leave_source_out"]
+    assert set(estimate["conditions"]) == {"clean", "laundered", "webp_q75", "avif_q60"}
+    assert estimate["conditions"]["clean"]["auc"] >= 0.8  # blurred = generated, learnt on unseen sources
+    assert set(estimate["per_source"]) == {f"{label}{i}:{'g' if label == 'generated' else '-'}"
+                                           for label in ("real", "generated") for i in range(3)}
+    assert sum(r["n"] for r in estimate["reliability"]) == 18 * 4
+    readme = (out / "README.md").read_text()
+    assert "Leave-source-out estimate (3 folds" in readme and "global view" in readme
+    classifier = load_classifier_from(out)
+    rgb = np.asarray(testkit.photo_like(640, 360, seed=7))
+    rows, cols, crops, image = classifier.view_logits(rgb)
+    assert (rows, cols) == (1, 1) and image != crops[0]  # the global view counted
+    from synthcheck.models.clip_probe import global_batch, select
+
+    global_logit = classifier.head(select(classifier.encoder(global_batch(rgb, classifier.card.preprocessing)),
+                                          "cls"))[0]
+    assert abs(image - (crops[0] + global_logit) / 2) < 1e-6
+    assert abs(classifier.predict(rgb).p_generated - 1 / (1 + np.exp(-image / card["temperature"]))) < 2e-4
+    # no held-out split to re-run: eval says so instead of scoring the training images
+    assert main(["eval", "--model-dir", str(out)]) == 2
+    assert "no held-out split" in capsys.readouterr().err

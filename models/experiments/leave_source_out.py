@@ -1,127 +1,103 @@
-"""Issue 27, item 3: leave-source-out estimates for the CLIP head. Every group (a generator,
-a repository, a camera make: `record.group` after the config's refinements) falls in one of
-K folds; each fold is scored by a head trained on the other folds, so every score comes from
-a model that never saw that source. The temperature applied to a fold is fitted on the other
-folds' held-out scores only. Compares training recipes on the same folds:
+"""Issue 27, item 3: leave-source-out estimates for the CLIP head, to choose the recipe. Every
+group (a generator, a repository, a camera make) falls in one of K folds; each fold is scored by
+a head trained on the other folds, and its probabilities use a temperature fitted on the other
+folds' held-out scores only (models/source_folds.py, which `synthcheck train` uses for a config
+with "estimate": "leave_source_out"). Compares training recipes on the same folds:
 
-- `clean+laundered`: each training image clean and laundered (0.5x, JPEG q75) — the shipped recipe's shape;
+- `clean+laundered`: each training image clean and laundered (0.5x, JPEG q75) — the shape of
+  the recipe that trained synthcheck-clip-v2;
 - `codec-blind`: the same plus one web view per image (metrics.WEB_VIEWS: JPEG 4:2:0/4:4:4,
   WebP, AVIF, HEIC, screenshot, JPEG then WebP), for both classes alike.
 
-Reports per condition (clean, laundered, WebP q75, AVIF q60) AUC, ECE and real photos at
-`high` per policy (classifier evidence alone), per source, and a reliability table.
+With `--global-view`, also the global view (models/crops.global_view: the whole image served at
+most 1536 px long, then the condition, then shrunk so that its shorter side is 224, centre 224)
+and two fusions of the views:
 
-    python models/experiments/leave_source_out.py --config models/configs/clip-v3.json [--folds 5]
+- `global`: codec-blind, the global view alone;
+- `centre+global, one head`: one head trained on both views' features, scored as the mean of
+  its logits over the two views (what the runtime does for a card with both views);
+- `centre+global, two heads`: the codec-blind centre head and the global head, logits averaged.
+
+Reports per condition (clean, laundered, WebP q75, AVIF q60) AUC, ECE and real photos at
+`high` per policy (classifier evidence alone), paired group bootstraps against codec-blind,
+per source and a reliability table for `--candidate`.
+
+    python models/experiments/leave_source_out.py --config models/configs/clip-v3.json \
+        --cap-corpus cache:data/photos 100 [--global-view] [--seed 1]
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from synthcheck.models.backbones import cache_root
-from synthcheck.models.clip_probe import (ClipEncoder, ClipTrainConfig, codec_transform, encode_view, fit_head,
-                                          fit_temperature, split_items, web_view_transform)
+from synthcheck.models.clip_probe import ClipEncoder, ClipTrainConfig, split_items
 from synthcheck.models.evaluate import real_at_level_high
-from synthcheck.models.metrics import auc, centre_crop, expected_calibration_error, launder
+from synthcheck.models.metrics import auc, expected_calibration_error
+from synthcheck.models.source_folds import (CONDITIONS, cap_groups, encode_all, held_out_probabilities,
+                                            out_of_fold_logits, view_transforms)
 from synthcheck.policy import POLICIES
 
-CONDITIONS = ("clean", "laundered", "webp_q75", "avif_q60")
+BASELINE = "codec-blind"
 
 
-PRE_CROP = 1024
-
-
-def views(config: ClipTrainConfig):
-    """tag -> transform of every view the estimate needs (each cached once per image). With one
-    centred crop (the config's), only the centre of the image is ever seen, even after a 0.5x
-    resize, so each image is first cut to its centre 1024 px: the same crop, encoded in a
-    fraction of the time (AVIF of a 24-megapixel photo takes seconds)."""
-    if config.max_grid != 1 or config.crop_anchor != "centre":
-        raise SystemExit("leave_source_out.py assumes one centred crop (max_grid 1, crop_anchor centre)")
-    transforms = {"clean": lambda rgb, key: rgb,
-                  "laundered": lambda rgb, key: launder(rgb, 0.5, 75),
-                  "webp_q75": codec_transform("WEBP", 75),
-                  "avif_q60": codec_transform("AVIF", 60),
-                  "web0": web_view_transform(config.seed, 0)}
-    return {tag: (lambda t: lambda rgb, key: t(centre_crop(rgb, PRE_CROP), key))(t) for tag, t in transforms.items()}
-
-
-RECIPES = {"clean+laundered": ("clean", "laundered"), "codec-blind": ("clean", "laundered", "web0")}
-
-
-def cap_groups(records, corpus: str, n: str):
-    """At most n records per group among those under `corpus` (a deterministic draw by path hash)."""
-    from synthcheck.datasets.records import corpus_root
-
-    root = str(corpus_root(corpus, Path.cwd()))
-    kept, count = [], defaultdict(int)
-    for r in sorted(records, key=lambda r: hashlib.sha256(str(r.path).encode()).hexdigest()):
-        if str(r.path).startswith(root):
-            count[r.group] += 1
-            if count[r.group] > int(n):
-                continue
-        kept.append(r)
-    return sorted(kept, key=lambda r: (str(r.path), r.tile or 0))
-
-
-def fold_of(group: str, folds: int) -> int:
-    return int(hashlib.sha256(f"fold:{group}".encode()).hexdigest(), 16) % folds
+def recipes(seed: int, with_global: bool) -> dict[str, tuple[tuple[str, ...], list[str]]]:
+    """recipe -> (views scored, training tags) of a one-head recipe."""
+    web = "web0" if seed == 0 else f"web0s{seed}"
+    out = {"clean+laundered": (("centre",), ["clean", "laundered"]),
+           "codec-blind": (("centre",), ["clean", "laundered", web])}
+    if with_global:
+        out["global"] = (("global",), [f"g:{t}" for t in ("clean", "laundered", web)])
+        out["centre+global, one head"] = (("centre", "global"), out["codec-blind"][1] + out["global"][1])
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0, help="the draw of the web views (0: the config's features)")
     parser.add_argument("--features-only", action="store_true", help="encode (and cache) every view, then stop")
     parser.add_argument("--cap-corpus", nargs=2, metavar=("CORPUS", "N"), default=None,
                         help="at most N images per group of this corpus (by hash), e.g. cache:data/photos 100")
     parser.add_argument("--out", type=Path, default=None, help="write the out-of-fold scores as JSON here")
+    parser.add_argument("--global-view", action="store_true", help="also the global view and its fusions")
+    parser.add_argument("--candidate", default=BASELINE, help="the recipe whose per-source table is printed")
     args = parser.parse_args()
-    config = ClipTrainConfig.load(args.config)
+    config = replace(ClipTrainConfig.load(args.config), seed=args.seed)
+    if config.max_grid != 1 or config.crop_anchor != "centre":
+        raise SystemExit("leave_source_out.py assumes one centred crop (max_grid 1, crop_anchor centre)")
     records = [r for split in split_items(config, Path.cwd()).values() for r in split]
     if args.cap_corpus:
-        records = cap_groups(records, *args.cap_corpus)
+        records = cap_groups(records, {args.cap_corpus[0]: int(args.cap_corpus[1])}, Path.cwd())
     print(f"{len(records)} images, {len({r.group for r in records})} groups, {args.folds} folds", flush=True)
     encoder = ClipEncoder(config.backbone, config.backbone_variant)
     cache = cache_root() / "features" / f"{config.backbone}-{config.backbone_variant}-{encoder.sha256[:12]}"
     started = time.time()
-    x = {tag: encode_view(records, encoder, config.preprocessing, config.features, cache, f"lso-{tag}", transform)
-         for tag, transform in views(config).items()}
+    views = ("centre", "global") if args.global_view else ("centre",)
+    x = encode_all(records, view_transforms(views, config.crop_size, args.seed, 1), encoder, config.preprocessing,
+                   config.features, cache)
     print(f"features: {time.time() - started:.0f} s", flush=True)
     if args.features_only:
         return
     y = np.array([r.label for r in records], float)
     groups = [r.group for r in records]
-    fold = np.array([fold_of(g, args.folds) for g in groups])
-    results = {}
-    for recipe, train_views in RECIPES.items():
-        logits = {c: np.zeros(len(records)) for c in CONDITIONS}
-        for k in range(args.folds):
-            train = fold != k
-            xs = np.concatenate([x[v][train] for v in train_views])
-            ys = np.concatenate([y[train]] * len(train_views))
-            gs = [g for _ in train_views for g, t in zip(groups, train) if t]
-            head = fit_head(xs, ys, gs, config.weight_decay)
-            for c in CONDITIONS:
-                logits[c][~train] = head(x[c][~train])
-            print(f"{recipe}: fold {k} done ({time.time() - started:.0f} s)", flush=True)
-        # each fold's temperature: fitted on the other folds' held-out logits (clean and laundered)
-        p = {c: np.zeros(len(records)) for c in CONDITIONS}
-        for k in range(args.folds):
-            other = fold != k
-            t = fit_temperature(np.concatenate([logits["clean"][other], logits["laundered"][other]]),
-                                np.concatenate([y[other], y[other]]))
-            for c in CONDITIONS:
-                p[c][~other] = 1 / (1 + np.exp(-logits[c][~other] / t))
-        results[recipe] = p
-    report(records, y, results)
+    logits, fold = {}, None
+    for recipe, (scored, tags) in recipes(args.seed, args.global_view).items():
+        logits[recipe], fold = out_of_fold_logits(x, y, groups, args.folds, scored, tags, config.weight_decay,
+                                                  log=lambda m, r=recipe: print(f"{r}: {m}", flush=True))
+    if args.global_view:
+        logits["centre+global, two heads"] = {c: (logits["codec-blind"][c] + logits["global"][c]) / 2
+                                              for c in CONDITIONS}
+    results = {recipe: held_out_probabilities(z, y, groups, fold) for recipe, z in logits.items()}
+    report(records, y, results, args.candidate)
     if args.out:
         args.out.write_text(json.dumps({"paths": [str(r.path) for r in records], "groups": groups,
                                         "labels": y.tolist(), "folds": fold.tolist(),
@@ -158,7 +134,7 @@ def paired_bootstrap(y: np.ndarray, groups: list[str], a: np.ndarray, b: np.ndar
     return [(float(np.nanmean(rows[:, i])), float(np.nanstd(rows[:, i]))) for i in range(rows.shape[1])]
 
 
-def report(records, y: np.ndarray, results: dict[str, dict[str, np.ndarray]]) -> None:
+def report(records, y: np.ndarray, results: dict[str, dict[str, np.ndarray]], best: str) -> None:
     print("\n| recipe | condition | AUC | ECE | " + " | ".join(f"real at `high` ({p})" for p in POLICIES) + " |")
     print("| --- | --- | --- | --- | " + " | ".join("---" for _ in POLICIES) + " |")
     for recipe, p in results.items():
@@ -166,12 +142,14 @@ def report(records, y: np.ndarray, results: dict[str, dict[str, np.ndarray]]) ->
             print(f"| {recipe} | {c} | {auc(y, p[c]):.3f} | {expected_calibration_error(y, p[c]):.3f} | "
                   + " | ".join(f"{real_at_level_high(p[c], y, policy):.1%}" for policy in POLICIES) + " |")
     groups = [r.group for r in records]
-    print("\nPaired group bootstrap (300 resamples of whole groups): codec-blind minus clean+laundered, mean (sd)\n")
-    print("| condition | AUC | real at `high` (default) | real at `high` (kyc) |\n| --- | --- | --- | --- |")
-    for c in CONDITIONS:
-        d = paired_bootstrap(y, groups, results["clean+laundered"][c], results["codec-blind"][c])
-        print(f"| {c} | " + " | ".join(f"{m:+.3f} ({sd:.3f})" for m, sd in d) + " |")
-    best = "codec-blind"  # the candidate: its per-source table and reliability
+    for recipe in results:
+        if recipe == BASELINE:
+            continue
+        print(f"\nPaired group bootstrap (300 resamples of whole groups): {recipe} minus {BASELINE}, mean (sd)\n")
+        print("| condition | AUC | real at `high` (default) | real at `high` (kyc) |\n| --- | --- | --- | --- |")
+        for c in CONDITIONS:
+            d = paired_bootstrap(y, groups, results[BASELINE][c], results[recipe][c])
+            print(f"| {c} | " + " | ".join(f"{m:+.3f} ({sd:.3f})" for m, sd in d) + " |")
     print(f"\nPer source ({best}): real photos at `high` (default) / mean p generated for generators, per condition\n")
     print("| group | label | n | " + " | ".join(CONDITIONS) + " |")
     print("| --- | --- | --- | " + " | ".join("---" for _ in CONDITIONS) + " |")
