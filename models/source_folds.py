@@ -226,7 +226,13 @@ def train(config, out: Path, repo_root: Path, feature_cache: Path | None = None)
     log(f"features: {time.time() - started:.0f} s")
     tags = training_tags(config.views, config.seed, config.web_views)
     logits, fold = out_of_fold_logits(x, y, groups, config.folds, config.views, tags, config.weight_decay, log)
-    estimate = estimate_tables(records, y, held_out_probabilities(logits, y, groups, fold))
+    probabilities = held_out_probabilities(logits, y, groups, fold)
+    estimate = estimate_tables(records, y, probabilities)
+    if config.report_categories:
+        from .evaluate import category_table
+
+        estimate["categories"] = {c: category_table(records, probabilities[c], config.report_categories)
+                                  for c in CONDITIONS}
     temperature = round(fit_temperature_on(logits, y, groups, np.ones(len(y), bool)), 4)
     head = fit_on(x, y, groups, np.ones(len(y), bool), tags, config.weight_decay)
     out.mkdir(parents=True, exist_ok=True)
@@ -315,6 +321,16 @@ def render_readme(card) -> str:
               "Reliability (every condition pooled): mean predicted p against the observed share generated.", "",
               "| p bin | n | mean predicted | observed |", "| --- | --- | --- | --- |"]
     lines += [f"| {r['bin']} | {r['n']} | {r['mean_predicted']} | {r['observed']} |" for r in estimate["reliability"]]
+    if "categories" in estimate:
+        by_condition = estimate["categories"]
+        lines += ["", "By category (AUC: the category against every image of the other class; `high`: share at level "
+                  "high, default policy), per condition in the order " + " / ".join(CONDITIONS) + ":", "",
+                  "| category | label | n | AUC | at `high` | groups |", "| --- | --- | --- | --- | --- | --- |"]
+        for name, first_c in by_condition["clean"].items():
+            cells = [by_condition[c][name] for c in CONDITIONS]
+            lines.append(f"| {name} | {first_c['label']} | {first_c['n']} | "
+                         + " / ".join(str(x["auc_against_other_class"]) for x in cells) + " | "
+                         + " / ".join(f"{x['at_level_high']:.0%}" for x in cells) + f" | {len(first_c['groups'])} |")
     lines += ["", "Per source: real photos at `high` (default policy) for real groups, mean p generated for "
               "generated groups, per condition.", "",
               "| group | label | n | " + " | ".join(CONDITIONS) + " |", "| --- | --- | --- | " + " | ".join(

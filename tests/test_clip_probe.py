@@ -168,7 +168,7 @@ def test_a_leave_source_out_card_scores_both_views_and_reports_its_folds(backbon
     config = {"kind": "clip_probe", "name": "synthcheck-clip-lso", "version": "0.0.1", "data": ["corpus"],
               "validation_groups": [], "features": "cls", "max_grid": 1, "crop_anchor": "centre",
               "estimate": "leave_source_out", "folds": 3, "views": ["centre", "global"], "web_views": 1,
-              "cap_per_group": {"corpus": 3}}
+              "cap_per_group": {"corpus": 3}, "report_categories": {"blurred": ["generated0:", "generated1:"]}}
     (tmp_path / "config.json").write_text(json.dumps(config))
     out = train(tmp_path / "config.json", tmp_path / "out", repo_root=tmp_path, feature_cache=tmp_path / "features")
     card = json.loads((out / "card.json").read_text())
@@ -181,8 +181,9 @@ def test_a_leave_source_out_card_scores_both_views_and_reports_its_folds(backbon
     assert set(estimate["per_source"]) == {f"{label}{i}:{'g' if label == 'generated' else '-'}"
                                            for label in ("real", "generated") for i in range(3)}
     assert sum(r["n"] for r in estimate["reliability"]) == 18 * 4
+    assert estimate["categories"]["avif_q60"]["blurred"]["groups"] == ["generated0:g", "generated1:g"]
     readme = (out / "README.md").read_text()
-    assert "Leave-source-out estimate (3 folds" in readme and "global view" in readme
+    assert "Leave-source-out estimate (3 folds" in readme and "| blurred | generated | 6 |" in readme and "global view" in readme
     classifier = load_classifier_from(out)
     rgb = np.asarray(testkit.photo_like(640, 360, seed=7))
     rows, cols, crops, image = classifier.view_logits(rgb)

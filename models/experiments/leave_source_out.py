@@ -22,8 +22,7 @@ Reports per condition (clean, laundered, WebP q75, AVIF q60) AUC, ECE and real p
 `high` per policy (classifier evidence alone), paired group bootstraps against codec-blind,
 per source and a reliability table for `--candidate`.
 
-    python models/experiments/leave_source_out.py --config models/configs/clip-v3.json \
-        --cap-corpus cache:data/photos 100 [--global-view] [--seed 1]
+    python models/experiments/leave_source_out.py --config models/configs/clip-v3.json [--global-view] [--seed 1]
 """
 
 from __future__ import annotations
@@ -66,7 +65,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="the draw of the web views (0: the config's features)")
     parser.add_argument("--features-only", action="store_true", help="encode (and cache) every view, then stop")
     parser.add_argument("--cap-corpus", nargs=2, metavar=("CORPUS", "N"), default=None,
-                        help="at most N images per group of this corpus (by hash), e.g. cache:data/photos 100")
+                        help="at most N images per group of this corpus (by hash), e.g. cache:data/photos 100 "
+                             "(default: the config's cap_per_group)")
     parser.add_argument("--out", type=Path, default=None, help="write the out-of-fold scores as JSON here")
     parser.add_argument("--global-view", action="store_true", help="also the global view and its fusions")
     parser.add_argument("--candidate", default=BASELINE, help="the recipe whose per-source table is printed")
@@ -75,8 +75,8 @@ def main() -> None:
     if config.max_grid != 1 or config.crop_anchor != "centre":
         raise SystemExit("leave_source_out.py assumes one centred crop (max_grid 1, crop_anchor centre)")
     records = [r for split in split_items(config, Path.cwd()).values() for r in split]
-    if args.cap_corpus:
-        records = cap_groups(records, {args.cap_corpus[0]: int(args.cap_corpus[1])}, Path.cwd())
+    caps = {args.cap_corpus[0]: int(args.cap_corpus[1])} if args.cap_corpus else config.cap_per_group
+    records = cap_groups(records, caps, Path.cwd())
     print(f"{len(records)} images, {len({r.group for r in records})} groups, {args.folds} folds", flush=True)
     encoder = ClipEncoder(config.backbone, config.backbone_variant)
     cache = cache_root() / "features" / f"{config.backbone}-{config.backbone_variant}-{encoder.sha256[:12]}"
