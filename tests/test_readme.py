@@ -26,11 +26,13 @@ import pytest
 from .conftest import REPO
 
 README = REPO / "README.md"
+# The documents beside the README (training, development) hold only long jobs and synopses.
+DOCUMENTS = sorted((REPO / "docs").glob("*.md"))
 FENCE = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```\s*$", re.M | re.S)
 
 
-def blocks() -> list[tuple[str, set[str], str, int]]:
-    text = README.read_text()
+def blocks(document: Path = README) -> list[tuple[str, set[str], str, int]]:
+    text = document.read_text()
     found = []
     for match in FENCE.finditer(text):
         line = text.count("\n", 0, match.start()) + 1
@@ -54,6 +56,22 @@ def test_every_block_is_of_a_known_kind():
                *(("bash", frozenset({tag})) for tag in ("serve", "slow", "setup"))}
     assert kinds <= allowed, kinds - allowed
     assert ("bash", frozenset({"serve"})) in kinds and ("python", frozenset()) in kinds
+
+
+def test_the_documents_beside_the_readme_hold_only_long_jobs_and_synopses():
+    assert DOCUMENTS, "docs/ has no documents"
+    for document in DOCUMENTS:
+        kinds = {(lang, frozenset(tags)) for lang, tags, _, _ in blocks(document)}
+        assert kinds <= {("bash", frozenset({"slow"})), ("text", frozenset())}, (document.name, kinds)
+
+
+def test_the_readme_links_each_document_and_every_local_link_resolves():
+    text = README.read_text()
+    for document in DOCUMENTS:
+        assert f"(docs/{document.name})" in text, f"README does not link docs/{document.name}"
+    for source in (README, *DOCUMENTS):
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", source.read_text()):
+            assert (source.parent / target).exists(), f"{source.name}: broken link {target}"
 
 
 def test_setup_commands_are_what_ci_runs():
@@ -138,7 +156,7 @@ def _check_synthcheck_line(argv: list[str]) -> None:
 def test_slow_blocks_parse_and_name_what_exists(tmp_path):
     env = _environment(tmp_path)
     checked = 0
-    for lang, tags, body, line in blocks():
+    for lang, tags, body, line in (b for document in (README, *DOCUMENTS) for b in blocks(document)):
         if "slow" not in tags:
             continue
         for raw in body.splitlines():

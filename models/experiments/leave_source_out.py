@@ -70,8 +70,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="write the out-of-fold scores as JSON here")
     parser.add_argument("--global-view", action="store_true", help="also the global view and its fusions")
     parser.add_argument("--candidate", default=BASELINE, help="the recipe whose per-source table is printed")
+    parser.add_argument("--weight-decay", type=float, default=None, help="the head's L2 weight (default: the config's)")
     args = parser.parse_args()
     config = replace(ClipTrainConfig.load(args.config), seed=args.seed)
+    if args.weight_decay is not None:
+        config = replace(config, weight_decay=args.weight_decay)
     if config.max_grid != 1 or config.crop_anchor != "centre":
         raise SystemExit("leave_source_out.py assumes one centred crop (max_grid 1, crop_anchor centre)")
     records = [r for split in split_items(config, Path.cwd()).values() for r in split]
