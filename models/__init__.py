@@ -16,7 +16,7 @@ from ..errors import ModelError, ModelIntegrityError, ModelNotFoundError
 from ..lazy import lazy_getattr
 
 MODELS_DIR = Path(__file__).resolve().parent
-DEFAULT_MODEL = "synthcheck-clip-v2"
+DEFAULT_MODEL = "synthcheck-clip-v3"
 
 
 def _version_order(name: str) -> list:

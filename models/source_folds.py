@@ -90,13 +90,18 @@ def training_tags(views: tuple[str, ...], seed: int, web_views: int) -> list[str
     return [VIEW_PREFIXES[v] + c for v in views for c in conditions]
 
 
+def under(path: Path, root: Path | str) -> bool:
+    """Whether `path` lies in the folder `root` (../shared/data-modern is not in ../shared/data)."""
+    return str(path).startswith(str(root).rstrip("/") + "/")
+
+
 def cap_groups(records: list[ImageRecord], caps: dict[str, int], repo_root: Path) -> list[ImageRecord]:
     """At most caps[corpus] records per group among each capped corpus's (a deterministic draw by
     path hash), so that a few big repositories do not decide what "real" means."""
     roots = {str(corpus_root(corpus, repo_root)): n for corpus, n in caps.items()}
     kept, count = [], defaultdict(int)
     for r in sorted(records, key=lambda r: hashlib.sha256(str(r.path).encode()).hexdigest()):
-        cap = next((n for root, n in roots.items() if str(r.path).startswith(root)), None)
+        cap = next((n for root, n in roots.items() if under(r.path, root)), None)
         if cap is not None:
             count[r.group] += 1
             if count[r.group] > cap:
@@ -105,8 +110,11 @@ def cap_groups(records: list[ImageRecord], caps: dict[str, int], repo_root: Path
     return sorted(kept, key=lambda r: (str(r.path), r.tile or 0))
 
 
-def fold_of(group: str, folds: int) -> int:
-    return int(hashlib.sha256(f"fold:{group}".encode()).hexdigest(), 16) % folds
+def fold_of(group: str, folds: int, partition: int = 0) -> int:
+    """The group's fold; another `partition` deals the groups into folds afresh (to measure how
+    much the estimate depends on which groups happen to be held out together)."""
+    salt = "fold" if partition == 0 else f"fold{partition}"
+    return int(hashlib.sha256(f"{salt}:{group}".encode()).hexdigest(), 16) % folds
 
 
 def encode_all(records: list[ImageRecord], transforms: dict[str, Transform], encoder, prep, kind: str,
@@ -133,9 +141,9 @@ def score(head, x: dict[str, np.ndarray], rows: np.ndarray, condition: str, view
 
 def out_of_fold_logits(x: dict[str, np.ndarray], y: np.ndarray, groups: list[str], folds: int,
                        views: tuple[str, ...], tags: list[str], weight_decay: float,
-                       log=print) -> tuple[dict[str, np.ndarray], np.ndarray]:
+                       log=print, partition: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """(condition -> logits, fold of each image): each fold scored by a head trained on the others."""
-    fold = np.array([fold_of(g, folds) for g in groups])
+    fold = np.array([fold_of(g, folds, partition) for g in groups])
     logits = {c: np.zeros(len(y)) for c in CONDITIONS}
     for k in range(folds):
         head = fit_on(x, y, groups, fold != k, tags, weight_decay)
@@ -161,7 +169,7 @@ def held_out_probabilities(logits: dict[str, np.ndarray], y: np.ndarray, groups:
     for k in sorted(set(fold.tolist())):
         t = fit_temperature_on(logits, y, groups, fold != k)
         for c in CONDITIONS:
-            p[c][fold == k] = 1 / (1 + np.exp(-logits[c][fold == k] / t))
+            p[c][fold == k] = 1 / (1 + np.exp(-np.clip(logits[c][fold == k] / t, -500, 500)))
     return p
 
 
@@ -198,6 +206,27 @@ def estimate_tables(records: list[ImageRecord], y: np.ndarray, p: dict[str, np.n
     return {"conditions": summary, "per_source": per_source, "reliability": reliability}
 
 
+def corpus_tables(records: list[ImageRecord], y: np.ndarray, p: dict[str, np.ndarray],
+                  roots: dict[str, Path]) -> dict[str, Any]:
+    """Per corpus with real images (photos, artwork, the shared corpora): its real images against
+    every generated image, per condition: AUC and real at `high` per policy. Real photos and
+    human-made artwork fail differently, and one pooled number hides which."""
+    from ..policy import POLICIES
+    from .evaluate import real_at_level_high
+
+    out = {}
+    for corpus, root in roots.items():
+        mine = np.array([under(r.path, root) for r in records]) & (y == 0)
+        if not mine.any():
+            continue
+        pick = mine | (y == 1)
+        out[corpus] = {"n_real": int(mine.sum()), **{
+            c: {"auc_against_generated": round(auc(y[pick], p[c][pick]), 4),
+                "real_at_level_high": {pol: real_at_level_high(p[c][mine], y[mine], pol) for pol in POLICIES}}
+            for c in CONDITIONS}}
+    return out
+
+
 def train(config, out: Path, repo_root: Path, feature_cache: Path | None = None) -> Path:
     """The leave-source-out estimate, the held-out-source temperature, and the head trained on
     every image; writes the weights and the card to `out`."""
@@ -228,6 +257,8 @@ def train(config, out: Path, repo_root: Path, feature_cache: Path | None = None)
     logits, fold = out_of_fold_logits(x, y, groups, config.folds, config.views, tags, config.weight_decay, log)
     probabilities = held_out_probabilities(logits, y, groups, fold)
     estimate = estimate_tables(records, y, probabilities)
+    estimate["by_corpus"] = corpus_tables(records, y, probabilities,
+                                          {corpus: corpus_root(corpus, repo_root) for corpus in config.data})
     if config.report_categories:
         from .evaluate import category_table
 
@@ -314,13 +345,24 @@ def render_readme(card) -> str:
         "| condition | AUC | ECE | " + " | ".join(f"real at `high` ({pol})" for pol in POLICIES) + " |",
         "| --- | --- | --- | " + " | ".join("---" for _ in POLICIES) + " |"]
     for name, c in estimate["conditions"].items():
-        lines.append(f"| {name} | {c['auc']} | {c['ece']} | "
+        lines.append(f"| {name} | {c['auc']:.3f} | {c['ece']:.3f} | "
                      + " | ".join(f"{c['real_at_level_high'][pol]:.1%}" for pol in POLICIES) + " |")
     first = next(iter(estimate["conditions"].values()))
     lines += ["", f"{first['n_real']} real and {first['n_generated']} generated images.", "",
               "Reliability (every condition pooled): mean predicted p against the observed share generated.", "",
               "| p bin | n | mean predicted | observed |", "| --- | --- | --- | --- |"]
-    lines += [f"| {r['bin']} | {r['n']} | {r['mean_predicted']} | {r['observed']} |" for r in estimate["reliability"]]
+    lines += [f"| {r['bin']} | {r['n']} | {r['mean_predicted']:.3f} | {r['observed']:.3f} |"
+              for r in estimate["reliability"]]
+    if estimate.get("by_corpus"):
+        lines += ["", "Real images by corpus, each against every generated image, per condition in the order "
+                  + " / ".join(CONDITIONS) + " (the classifier's evidence alone at `high`):", "",
+                  "| corpus | real images | AUC | " + " | ".join(f"at `high` ({pol})" for pol in POLICIES) + " |",
+                  "| --- | --- | --- | " + " | ".join("---" for _ in POLICIES) + " |"]
+        for corpus, t in estimate["by_corpus"].items():
+            lines.append(f"| `{corpus}` | {t['n_real']} | "
+                         + " / ".join(f"{t[c]['auc_against_generated']:.3f}" for c in CONDITIONS) + " | "
+                         + " | ".join(" / ".join(f"{t[c]['real_at_level_high'][pol]:.1%}" for c in CONDITIONS)
+                                      for pol in POLICIES) + " |")
     if "categories" in estimate:
         by_condition = estimate["categories"]
         lines += ["", "By category (AUC: the category against every image of the other class; `high`: share at level "
@@ -329,7 +371,7 @@ def render_readme(card) -> str:
         for name, first_c in by_condition["clean"].items():
             cells = [by_condition[c][name] for c in CONDITIONS]
             lines.append(f"| {name} | {first_c['label']} | {first_c['n']} | "
-                         + " / ".join(str(x["auc_against_other_class"]) for x in cells) + " | "
+                         + " / ".join(f"{x['auc_against_other_class']:.3f}" for x in cells) + " | "
                          + " / ".join(f"{x['at_level_high']:.0%}" for x in cells) + f" | {len(first_c['groups'])} |")
     lines += ["", "Per source: real photos at `high` (default policy) for real groups, mean p generated for "
               "generated groups, per condition.", "",

@@ -13,7 +13,7 @@ from synthcheck.datasets.records import ImageRecord
 from synthcheck.models.card import Preprocessing
 from synthcheck.models.clip_probe import CLIP_MEAN, CLIP_STD, global_batch
 from synthcheck.models.crops import global_view
-from synthcheck.models.source_folds import (CONDITIONS, cap_groups, fold_of, held_out_probabilities,
+from synthcheck.models.source_folds import (CONDITIONS, cap_groups, corpus_tables, fold_of, held_out_probabilities,
                                             out_of_fold_logits, training_tags, view_transforms)
 
 pytest.importorskip("torch")  # the heads are fitted with torch (the `train` extra)
@@ -75,6 +75,32 @@ def test_groups_are_capped_per_corpus_and_folds_are_stable(tmp_path: Path):
     assert sum(r.source == "gen" for r in kept) == 9  # only the capped corpus is capped
     assert kept == cap_groups(records + other, {"photos": 3}, tmp_path)
     assert fold_of("a:x", 5) == fold_of("a:x", 5) and {fold_of(f"g{i}", 5) for i in range(50)} == set(range(5))
+
+
+def test_another_partition_deals_the_groups_afresh():
+    names = [f"g{i}" for i in range(200)]
+    first, second = ([fold_of(g, 5, partition) for g in names] for partition in (0, 1))
+    assert first == [fold_of(g, 5) for g in names]  # partition 0 is the shipped estimate's folds
+    assert first != second and set(second) == set(range(5))
+
+
+def test_real_images_are_reported_per_corpus(tmp_path: Path):
+    """Artwork and photos fail differently: each corpus's real images get their own AUC and
+    false alarms against every generated image."""
+    photos, art, gen = (tmp_path / n for n in ("photos", "photos-art", "gen"))  # one name the other's prefix
+    records = ([ImageRecord(path=photos / f"{i}.jpg", label=0, source="p", generator="") for i in range(4)]
+               + [ImageRecord(path=art / f"{i}.png", label=0, source="a", generator="") for i in range(4)]
+               + [ImageRecord(path=gen / f"{i}.png", label=1, source="g", generator="x") for i in range(4)])
+    y = np.array([r.label for r in records], float)
+    # photos sit far below every generated image, artwork above all but one and at `high` by itself
+    p = {c: np.array([0.01] * 4 + [0.999, 0.999, 0.999, 0.2] + [0.5, 0.6, 0.7, 0.9999]) for c in CONDITIONS}
+    table = corpus_tables(records, y, p, {"cache:data/photos": photos, "cache:data/artwork": art, "gen": gen})
+    assert set(table) == {"cache:data/photos", "cache:data/artwork"}  # no real images, no row
+    assert table["cache:data/photos"]["n_real"] == 4
+    assert table["cache:data/photos"]["clean"]["auc_against_generated"] == 1.0
+    assert table["cache:data/photos"]["clean"]["real_at_level_high"]["default"] == 0.0
+    assert table["cache:data/artwork"]["clean"]["auc_against_generated"] < 0.5
+    assert table["cache:data/artwork"]["clean"]["real_at_level_high"]["default"] == 0.75
 
 
 def test_views_and_training_tags():

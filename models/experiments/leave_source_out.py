@@ -70,6 +70,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="write the out-of-fold scores as JSON here")
     parser.add_argument("--global-view", action="store_true", help="also the global view and its fusions")
     parser.add_argument("--candidate", default=BASELINE, help="the recipe whose per-source table is printed")
+    parser.add_argument("--partition", type=int, default=0,
+                        help="deal the groups into folds afresh (0: the shipped estimate's folds)")
     parser.add_argument("--weight-decay", type=float, default=None, help="the head's L2 weight (default: the config's)")
     args = parser.parse_args()
     config = replace(ClipTrainConfig.load(args.config), seed=args.seed)
@@ -95,7 +97,8 @@ def main() -> None:
     logits, fold = {}, None
     for recipe, (scored, tags) in recipes(args.seed, args.global_view).items():
         logits[recipe], fold = out_of_fold_logits(x, y, groups, args.folds, scored, tags, config.weight_decay,
-                                                  log=lambda m, r=recipe: print(f"{r}: {m}", flush=True))
+                                                  log=lambda m, r=recipe: print(f"{r}: {m}", flush=True),
+                                                  partition=args.partition)
     if args.global_view:
         logits["centre+global, two heads"] = {c: (logits["codec-blind"][c] + logits["global"][c]) / 2
                                               for c in CONDITIONS}
