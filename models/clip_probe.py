@@ -4,7 +4,7 @@ the CLS token of each of its 12 blocks (after RINE, Koutlis & Papadopoulos, ECCV
 intermediate blocks keep the low-level traces the final embedding discards).
 
     synthcheck train models/configs/clip-v1.json      # features, head, temperature, card
-    load_classifier("synthcheck-clip-v1")             # ClipProbeClassifier (predict, mean_logit)
+    load_classifier("synthcheck-clip-v3")             # ClipProbeClassifier (predict, mean_logit)
 
 Crops are 224x224 at native resolution (padded by reflection when smaller, never
 resized), at most `max_grid` x `max_grid` spread over the image; each crop gets a logit
