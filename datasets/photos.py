@@ -55,7 +55,11 @@ ALREADY_IN_SHARED = frozenset(name.lower() for name in (
     "mindeng/nom-exif", "dsoprea/go-exif", "libvips/libvips", "hMatoba/Piexif",
     "polimi-ispl/camera-model-identification-with-cnn", "rwcarlsen/goexif", "johansatge/jpeg-autorotate",
     "strukturag/libheif",
+    # the generated sources of ../shared/data and ../shared/data-modern (the generated corpus refuses them too)
+    "SupaGruen/StableDiffusion-CheatSheet", "PicoTrex/Awesome-Nano-Banana-images", "jamez-bondos/awesome-gpt4o-images",
+    "jyoung105/yetter", "songguoxs/gpt4o-image-prompts", "EvoLinkAI/gpt-image-2-for-e-commerce",
 ))
+LABELS = ("real", "generated")
 
 
 class RepositoryMissingError(CorpusMissingError):
@@ -84,7 +88,10 @@ class PhotoSource:
     (fnmatch patterns on the path in the repository or archive; a pattern without a wildcard is
     a folder or a file); `exclude`: patterns to skip; `categories`: (pattern, category) pairs
     that override `category` per folder (the first match wins); `cap`: at most this many images,
-    a deterministic sample by content hash, so that no source dominates."""
+    a deterministic sample by content hash, so that no source dominates. `label`: "real" (the
+    photos corpus) or "generated" (the generated corpus, datasets/generated.py), which then needs
+    `generator`: the model that made the images, as the source names it (the manifest's
+    `generator`; records are grouped by source:generator)."""
 
     name: str
     category: str
@@ -99,8 +106,14 @@ class PhotoSource:
     categories: tuple[tuple[str, str], ...] = ()
     cap: int | None = None
     note: str = ""
+    label: str = "real"
+    generator: str = ""
 
     def __post_init__(self):
+        if self.label not in LABELS:
+            raise ValueError(f"{self.name}: label must be one of {LABELS}")
+        if (self.label == "generated") != bool(self.generator):
+            raise ValueError(f"{self.name}: a generated source names its generator, a real one none")
         if self.category not in CATEGORIES or any(c not in CATEGORIES for _, c in self.categories):
             raise ValueError(f"{self.name}: category must be one of {sorted(CATEGORIES)}")
         if self.kind == "git":
@@ -419,7 +432,7 @@ def refuse_forbidden(sources: Iterable[PhotoSource]) -> None:
                                      "(../shared/RESERVED.md): never train, tune or calibrate on it")
         if canonical(source.origin) in ALREADY_IN_SHARED:
             raise SourceRefusedError(f"{source.origin} ({source.name}) is already a source of ../shared/data or "
-                                     "../shared/data-modern: the photos corpus takes new sources only")
+                                     "../shared/data-modern: a corpus takes new sources only")
 
 
 def _is_git_dir(path: Path) -> bool:
@@ -469,7 +482,7 @@ def locate(sources: Sequence[PhotoSource], repos: Path | None, clone: bool = Tru
     missing: list[str] = []
     wanted = sorted({s.repository for s in sources if s.kind == "git"})
     if wanted and repos is None:
-        raise RepositoryMissingError("the photos corpus reads git repositories: give --repos DIR (a folder of "
+        raise RepositoryMissingError("the corpus reads git repositories: give --repos DIR (a folder of "
                                      "local copies, DIR/OWNER+NAME/repo as the snapshot fetcher makes them)")
     for repository in wanted:
         gitdir = git_dir(Path(repos), repository)
@@ -485,7 +498,7 @@ def locate(sources: Sequence[PhotoSource], repos: Path | None, clone: bool = Tru
             f"{len(missing)} of {len(wanted)} repositories are not in {repos} and could not be cloned: "
             f"{', '.join(missing)}. Put a git copy of each at {repos}/OWNER+NAME/repo (e.g. `git clone --bare "
             f"https://github.com/OWNER/NAME {repos}/OWNER+NAME/repo`) holding the commit the source table "
-            "(datasets/photos.py) pins, then run the command again")
+            "(datasets/photos.py or generated.py) pins, then run the command again")
     for source in sources:
         if source.kind == "git":
             gitdir = found[source.repository]
@@ -493,7 +506,8 @@ def locate(sources: Sequence[PhotoSource], repos: Path | None, clone: bool = Tru
                 raise RevisionMissingError(
                     f"{source.repository} at {gitdir} does not hold commit {source.commit} that source "
                     f"{source.name} pins: fetch that commit (git --git-dir={gitdir} fetch origin {source.commit}) "
-                    "or update the pin in datasets/photos.py (and PHOTOS.md) after checking the new files")
+                    "or update the pin in the source table (datasets/photos.py and PHOTOS.md, or generated.py and "
+                    "GENERATED.md) after checking the new files")
     return found
 
 
@@ -574,8 +588,9 @@ def build(out: Path, sources: Sequence[PhotoSource] = SOURCES, repos: Path | Non
     """Check every source (refused names, local copies, pinned commits) before reading any, then
     keep each source's usable photos (decodable, min side >= MIN_SIDE, <= MAX_PIXELS, not already
     taken from an earlier source: deduplicated by sha256 across all sources), sampled to its cap
-    by content hash, under `out/real/<source>/`, and write `out/manifest.csv` (label real,
-    source = the source's name; records.load_manifest groups by it). Returns the manifest's path."""
+    by content hash, under `out/<label>/<source>/`, and write `out/manifest.csv` (the source's label
+    and generator, source = the source's name; records.load_manifest groups by source:generator).
+    Returns the manifest's path."""
     out = Path(out)
     names = Counter(s.name for s in sources)
     if any(n > 1 for n in names.values()):
@@ -612,7 +627,7 @@ def build(out: Path, sources: Sequence[PhotoSource] = SOURCES, repos: Path | Non
             kept = candidates[: source.cap] if source.cap is not None else candidates
             for digest, *_ in candidates[len(kept):]:
                 seen.discard(digest)  # left out by the cap: a later source may still take it
-            folder = out / "real" / source.name
+            folder = out / source.label / source.name
             if folder.exists():
                 shutil.rmtree(folder)
             folder.mkdir(parents=True)
@@ -620,13 +635,14 @@ def build(out: Path, sources: Sequence[PhotoSource] = SOURCES, repos: Path | Non
                 target = folder / f"{digest[:12]}_{PurePosixPath(name).name}"
                 shutil.copyfile(path, target)
                 rows.append({
-                    "path": target.relative_to(out).as_posix(), "label": "real", "source": source.name,
-                    "generator": "", "camera": camera, "package": source.package, "version": source.version,
+                    "path": target.relative_to(out).as_posix(), "label": source.label, "source": source.name,
+                    "generator": source.generator, "camera": camera, "package": source.package,
+                    "version": source.version,
                     "archive_sha256": archive_sha256, "member": name if source.kind != "git" else "",
                     "note": source.note, "repository": source.repository, "commit": source.commit,
                     "repo_path": name if source.kind == "git" else "", "license": source.license, "sha256": digest,
                     "category": source.category_of(name), "width": str(w), "height": str(h), "format": fmt})
-            log(f"synthcheck data: {source.name} ({source.origin}): {len(kept)} of {len(candidates)} usable photos "
+            log(f"synthcheck data: {source.name} ({source.origin}): {len(kept)} of {len(candidates)} usable images "
                 f"({total} image files, {duplicates} already taken)")
             shutil.rmtree(workdir, ignore_errors=True)
     manifest = out / "manifest.csv"
@@ -635,6 +651,6 @@ def build(out: Path, sources: Sequence[PhotoSource] = SOURCES, repos: Path | Non
         writer.writeheader()
         writer.writerows(rows)
     categories = Counter(r["category"] for r in rows)
-    log(f"synthcheck data: wrote {manifest} ({len(rows)} photos from {len({r['source'] for r in rows})} sources; "
+    log(f"synthcheck data: wrote {manifest} ({len(rows)} images from {len({r['source'] for r in rows})} sources; "
         + ", ".join(f"{c} {n}" for c, n in categories.most_common()) + ")")
     return manifest
