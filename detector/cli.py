@@ -182,16 +182,18 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("data", help="build a training corpus from registry packages and pinned repositories into "
                        "the cache (training time only; see synthcheck/datasets/artwork.py and photos.py)")
-    d.add_argument("corpus", choices=["artwork", "photos"], help="artwork: human-made wallpapers, renders, clipart, "
-                   "game art and test photos from pinned Debian packages and scikit-image; photos: real photos "
-                   "(people, products, food, streets, documents, ...) from many pinned repositories and packages "
-                   "(datasets/PHOTOS.md); both labelled real")
+    d.add_argument("corpus", choices=["artwork", "photos", "generated"], help="artwork: human-made wallpapers, "
+                   "renders, clipart, game art and test photos from pinned Debian packages and scikit-image; photos: "
+                   "real photos (people, products, food, streets, documents, ...) from many pinned repositories and "
+                   "packages (datasets/PHOTOS.md); both labelled real. generated: the outputs of many named "
+                   "generators from pinned repositories (datasets/GENERATED.md), labelled generated")
     d.add_argument("--out", type=Path, default=None, help="output folder (default: the cache's data/CORPUS, "
                    "which configs name as cache:data/CORPUS)")
     d.add_argument("--download-dir", type=Path, default=None, help="keep the downloaded archives here (or reuse "
                    "them: archives already there are not downloaded again)")
-    d.add_argument("--repos", type=Path, default=None, help="photos: a folder of local git copies of the source "
-                   "repositories (DIR/OWNER+NAME/repo); a missing one is cloned from GitHub if the network allows")
+    d.add_argument("--repos", type=Path, default=None, help="photos, generated: a folder of local git copies of the "
+                   "source repositories (DIR/OWNER+NAME/repo); a missing one is cloned from GitHub if the network "
+                   "allows")
     d.set_defaults(handler=_data)
 
     t = sub.add_parser("train", help="train a classifier from a config (see models/configs/)")
@@ -260,12 +262,14 @@ def _models(args) -> int:
 
 
 def _data(args) -> int:
-    from .datasets import artwork, photos
+    from .datasets import artwork, generated, photos
     from .models.backbones import cache_root
 
     out = args.out or cache_root() / "data" / args.corpus
     if args.corpus == "photos":
         photos.build(out, repos=args.repos, download_dir=args.download_dir)
+    elif args.corpus == "generated":
+        generated.build(out, repos=args.repos)
     else:
         artwork.build(out, download_dir=args.download_dir)
     return 0
