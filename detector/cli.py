@@ -20,10 +20,9 @@ from . import __version__
 from .errors import SynthcheckError
 from .options import DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT_S
 from .policy import POLICIES
-from .report import Report
+from .report import LEVELS, Report, fully_analysed, reaches
 from .wording import percent, plural, score_text
 
-LEVELS = ("low", "medium", "high")
 PROGRESS_MIN_FILES = 4
 
 # Exit statuses of `synthcheck scan` (documented in the README and in `scan --help`).
@@ -120,8 +119,10 @@ def _parser() -> argparse.ArgumentParser:
                        description="Print one report per input file, in input order.\n\n"
                        "Inside directories, files that are not images by their bytes (a README, a .pem) are "
                        "skipped and counted on stderr; files named on the command line always get a report.\n\n"
-                       "Exit status: 0 done; 1 --fail-on reached (an input that could not be analysed counts "
-                       "as reached); 2 usage or configuration error (bad flags, no files, unusable trust "
+                       "Exit status: 0 done; 1 --fail-on reached: a file at that level or above, or a file "
+                       "not fully analysed, whatever its level (it could not be read, or a check could not run on "
+                       "it, such as a truncated JPEG whose pixels were never decoded: what was not checked "
+                       "cannot be cleared); 2 usage or configuration error (bad flags, no files, unusable trust "
                        "anchors or model); 3 no input could be analysed (every path missing, empty, not an "
                        "image...).")
     s.add_argument("paths", nargs="*", help="image files or directories")
@@ -142,7 +143,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--no-faces", action="store_true", help="skip the faces check (face detection and a score "
                    "per face)")
     s.add_argument("--fail-on", choices=LEVELS, default=None,
-                   help="exit 1 if any file reaches this level (or could not be analysed)")
+                   help="exit 1 if any file reaches this level, or was not fully analysed (an error, or a "
+                   "check that could not run on it), whatever its level")
     s.add_argument("--no-progress", action="store_true", help="never show the progress bar")
     s.add_argument("--no-classifier", action="store_true", help="skip the learned classifier")
     s.add_argument("--model", default=None,
@@ -452,8 +454,7 @@ def _scan(args) -> int:
         workers = 0  # one file: skip the pool start-up; the pool exists for many files and for timeouts
     show_progress = not args.no_progress and len(paths) >= PROGRESS_MIN_FILES and sys.stderr.isatty()
 
-    threshold = LEVELS.index(args.fail_on) if args.fail_on else None
-    failed = errors = analysed = 0
+    failed = errors = analysed = partial = 0
     counts = {level: 0 for level in LEVELS}
     with tqdm(total=len(paths), file=sys.stderr, disable=not show_progress, unit="img") as bar:
         for i, report in enumerate(scan(paths, args.policy, options, workers, args.timeout)):
@@ -464,14 +465,19 @@ def _scan(args) -> int:
                 analysed += 1
             if report.error:
                 errors += 1
-            if threshold is not None and (
-                report.risk is None or LEVELS.index(report.risk.level) >= threshold
-            ):
+            if report.risk and not fully_analysed(report.risk):
+                partial += 1
+            if args.fail_on and reaches(report.risk and report.risk.level,
+                                        report.risk.unchecked if report.risk else (), args.fail_on):
                 failed += 1
     if fmt == "json":
         sys.stdout.write("\n]\n")
     summary = ", ".join(f"{n} {level}" for level, n in counts.items())
-    print(f"synthcheck: {plural(len(paths), 'file')}: {summary}; {errors} with errors{skipped}", file=sys.stderr)
+    # A file that got a level but not every check (its pixels not decoded, a check that
+    # failed) is said apart: --fail-on counts it whatever its level.
+    unfinished = f"; {partial} not fully analysed (a check could not run)" if partial else ""
+    print(f"synthcheck: {plural(len(paths), 'file')}: {summary}; {errors} with errors{unfinished}{skipped}",
+          file=sys.stderr)
     if analysed == 0:
         print("synthcheck: no input could be analysed", file=sys.stderr)
         return EXIT_NOTHING_ANALYSED
@@ -492,10 +498,11 @@ def _scan_ray(args, options) -> int:
         return 2
     fmt = args.output_format or ("parquet" if args.output.suffix == ".parquet" else "jsonl")
     counts = scan_with_ray(args.paths, args.output, fmt, args.policy, options, listing=args.from_list,
-                           actors=args.workers, address=args.ray_address)
+                           actors=args.workers, address=args.ray_address, fail_on=args.fail_on)
+    reached = f"; {counts['fail_on_reached']} reached --fail-on {args.fail_on}" if args.fail_on else ""
     print(f"synthcheck: {plural(counts['analysed'], 'file')} analysed ({counts['errors']} with errors), "
-          f"{counts['already_in_output']} already in {args.output} (skipped)", file=sys.stderr)
-    return 0
+          f"{counts['already_in_output']} already in {args.output} (skipped){reached}", file=sys.stderr)
+    return EXIT_FAIL_ON if counts["fail_on_reached"] else EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,7 +24,7 @@ from .errors import SynthcheckError
 from .image_input import display_path, read_source
 from .options import AnalysisOptions
 from .pipeline import Scanner
-from .report import Report
+from .report import Level, Report, reaches
 
 PARQUET_ROWS_PER_PART = 10_000  # a crash loses at most the part being written
 
@@ -59,7 +59,8 @@ def already_done(output: Path, fmt: str) -> set[str]:
 
 
 # One output row per file: the fields an analyst filters on, and the whole report.
-OUTPUT_COLUMNS = ("path", "sha256", "media_type", "score", "level", "error_code", "report_json")
+# `unchecked`: the checks that could not run on the file, comma-separated ("" when every check ran).
+OUTPUT_COLUMNS = ("path", "sha256", "media_type", "score", "level", "error_code", "unchecked", "report_json")
 
 
 def output_row(report: Report) -> dict[str, Any]:
@@ -67,6 +68,7 @@ def output_row(report: Report) -> dict[str, Any]:
             "score": report.risk.score if report.risk else None,
             "level": report.risk.level if report.risk else None,
             "error_code": report.error.code if report.error else None,
+            "unchecked": ",".join(report.risk.unchecked) if report.risk else "",
             "report_json": json.dumps(report.to_dict(), ensure_ascii=False)}
 
 
@@ -107,8 +109,11 @@ class AnalyzeBatch:
 
 def scan_with_ray(inputs: Iterable[str], output: Path, fmt: str = "jsonl", policy: str = "default",
                   options: AnalysisOptions | None = None, listing: Path | None = None,
-                  actors: int | None = None, address: str | None = None, batch_size: int = 8) -> dict[str, int]:
-    """Analyse every input on Ray and write the reports to `output`; returns counts."""
+                  actors: int | None = None, address: str | None = None, batch_size: int = 8,
+                  fail_on: Level | None = None) -> dict[str, int]:
+    """Analyse every input on Ray and write the reports to `output`; returns counts, with
+    `fail_on_reached`: the files of this run that reach `fail_on` by the local engine's rule
+    (report.reaches: that level or above, or not fully analysed)."""
     import ray
 
     from .scan import expand_inputs
@@ -129,13 +134,16 @@ def scan_with_ray(inputs: Iterable[str], output: Path, fmt: str = "jsonl", polic
                                   compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
                                   fn_constructor_kwargs={"policy": policy, "options": options,
                                                          "done": ray.put(done)})
-    counts = {"analysed": 0, "already_in_output": len(done), "errors": 0}
+    counts = {"analysed": 0, "already_in_output": len(done), "errors": 0, "fail_on_reached": 0}
     writer = _writer(output, fmt)
     try:
         for batch in reports.iter_batches(batch_format="pandas", batch_size=256):
             for row in batch.to_dict("records"):
                 counts["analysed"] += 1
                 counts["errors"] += row["error_code"] is not None
+                if fail_on:
+                    counts["fail_on_reached"] += reaches(row["level"], [u for u in row["unchecked"].split(",") if u],
+                                                         fail_on)
                 writer.write(row)
     finally:
         writer.close()

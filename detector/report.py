@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -16,6 +17,7 @@ from typing import Any, Literal
 SCHEMA_VERSION = "1.3"
 
 Level = Literal["low", "medium", "high"]
+LEVELS: tuple[Level, ...] = ("low", "medium", "high")
 ProvenanceState = Literal["none", "valid", "trusted", "invalid", "unreadable"]
 
 
@@ -123,3 +125,15 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def fully_analysed(risk: Risk | None) -> bool:
+    """Every check ran on the file: it has a risk and nothing in `risk.unchecked`."""
+    return risk is not None and not risk.unchecked
+
+
+def reaches(level: Level | None, unchecked: Sequence[str], fail_on: Level) -> bool:
+    """`scan --fail-on`'s one rule, for every engine: a file at `fail_on` or above, or a file
+    not fully analysed whatever its level (no risk at all, or a check that could not run on
+    it: a truncated JPEG whose pixels were never decoded cannot be cleared by its metadata)."""
+    return level is None or bool(unchecked) or LEVELS.index(level) >= LEVELS.index(fail_on)

@@ -209,3 +209,39 @@ def test_camera_make_is_not_repeated_inside_the_model():
 def test_one_file_summary_uses_the_singular(capsys, fmt):
     _, _, err = run_cli(capsys, "scan", str(EXAMPLES / "plain_photo.jpg"), "--format", fmt, "--no-classifier")
     assert "synthcheck: 1 file:" in err
+
+
+def _truncated_jpeg(tmp_path):
+    """An example photo cut in half: its header reads, its pixels do not decode."""
+    data = (EXAMPLES / "plain_photo.jpg").read_bytes()
+    path = tmp_path / "truncated.jpg"
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def test_a_file_with_a_check_that_did_not_run_trips_fail_on(capsys, tmp_path):
+    """Issue 29, item 1: a truncated JPEG (its pixels never checked) lands at `medium` with
+    `decode` in risk.unchecked; `--fail-on high` must still exit 1, as for a file that could
+    not be read at all: someone can truncate an AI image so that its pixels are never checked."""
+    truncated = _truncated_jpeg(tmp_path)
+    code, out, err = run_cli(capsys, "scan", str(EXAMPLES / "plain_photo.jpg"), str(truncated), "--fail-on",
+                             "high", "--format", "jsonl", "--workers", "0")
+    reports = [json.loads(line) for line in out.splitlines()]
+    assert reports[1]["risk"]["level"] == "medium" and reports[1]["risk"]["unchecked"] == ["decode"]
+    assert code == 1, err
+    assert "not fully analysed" in err
+    # the plain photo alone (low, every check ran) does not trip it
+    code, _, _ = run_cli(capsys, "scan", str(EXAMPLES / "plain_photo.jpg"), "--fail-on", "high", "--format", "jsonl",
+                         "--workers", "0")
+    assert code == 0
+    # and scan --help says so
+    code, out, _ = run_cli_help(capsys, "scan")
+    flat = " ".join(out.split())
+    assert "a check could not run on it" in flat and "whatever its level" in flat
+
+
+def run_cli_help(capsys, command: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    out, err = capsys.readouterr()
+    return exit_.value.code, out, err
