@@ -134,7 +134,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="worker processes (default: the CPU count, here %d; 0 = in this process, no per-file "
                    "timeout)" % (os.cpu_count() or 1))
     s.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
-                   help="seconds per file, with workers (default: %(default)g)")
+                   help="seconds one file's analysis may take, with workers, counted from when a ready worker "
+                   "(models loaded) takes it; a file past it is stopped and reported (default: %(default)g)")
     _add_trust_flags(s)
     s.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help="refuse images with more pixels, from their header (decompression bombs; "

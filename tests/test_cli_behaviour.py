@@ -245,3 +245,43 @@ def run_cli_help(capsys, command: str) -> tuple[int, str, str]:
         main([command, "--help"])
     out, err = capsys.readouterr()
     return exit_.value.code, out, err
+
+
+SLOW_START = """
+import sys, time
+from synthcheck.pipeline import Scanner
+analyze = Scanner.analyze
+started = []
+def slow_first_analysis(self, source, policy="default", path=None):
+    # as a cold worker: its first analysis loads the models (seconds); 'slow' files hang
+    if not started:
+        started.append(True)
+        time.sleep(4)
+    if 'slow' in str(path or source):
+        time.sleep(30)
+    return analyze(self, source, policy, path)
+Scanner.analyze = slow_first_analysis
+from synthcheck.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_the_timeout_counts_the_analysis_of_a_file_not_the_worker_start_up(tmp_path):
+    """Issue 29, item 2: workers load and warm up the models before they take a file, so a
+    --timeout shorter than the start-up (4 s here) but longer than an analysis stops no file;
+    a file that does hang is still stopped, and the message says what happened."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.jpg", "b.jpg", "c.jpg", "d.jpg"):
+        (folder / name).write_bytes((EXAMPLES / "camera_exif.jpg").read_bytes())
+    done = subprocess.run([sys.executable, "-c", SLOW_START, "scan", str(folder), "--workers", "2", "--timeout", "2",
+                           "--no-classifier", "--format", "jsonl"], capture_output=True, text=True, timeout=240)
+    reports = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["error"] for r in reports] == [None] * 4, done.stdout[-2000:]
+    assert done.returncode == 0, done.stderr[-1500:]
+    (folder / "slow.jpg").write_bytes((EXAMPLES / "camera_exif.jpg").read_bytes())
+    done = subprocess.run([sys.executable, "-c", SLOW_START, "scan", str(folder), "--workers", "2", "--timeout", "2",
+                           "--no-classifier", "--format", "jsonl"], capture_output=True, text=True, timeout=240)
+    errors = {r["path"].rsplit("/", 1)[-1]: r["error"] for r in map(json.loads, done.stdout.splitlines())}
+    assert errors == {"a.jpg": None, "b.jpg": None, "c.jpg": None, "d.jpg": None,
+                      "slow.jpg": {"code": "timeout", "message": "analysis took longer than 2 s and was stopped"}}
