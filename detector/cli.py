@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from . import __version__
+from .argtypes import positive_seconds, whole_number
 from .errors import SynthcheckError
 from .options import DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT_S
 from .policy import POLICIES
@@ -130,14 +131,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="output format (default: table on a terminal, jsonl otherwise)")
     s.add_argument("--policy", choices=sorted(POLICIES), default="default", metavar="POLICY",
                    help=f"how scores become levels (default: default). {_policy_help()}")
-    s.add_argument("--workers", type=int, default=None,
+    s.add_argument("--workers", type=whole_number(0), default=None,
                    help="worker processes (default: the CPU count, here %d; 0 = in this process, no per-file "
-                   "timeout)" % (os.cpu_count() or 1))
-    s.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                   "timeout; with --engine ray: the most Ray actors, 1 or more)" % (os.cpu_count() or 1))
+    s.add_argument("--timeout", type=positive_seconds, default=DEFAULT_TIMEOUT_S,
                    help="seconds one file's analysis may take, with workers, counted from when a ready worker "
                    "(models loaded) takes it; a file past it is stopped and reported (default: %(default)g)")
     _add_trust_flags(s)
-    s.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+    s.add_argument("--max-pixels", type=whole_number(1), default=DEFAULT_MAX_PIXELS,
                    help="refuse images with more pixels, from their header (decompression bombs; "
                    "default: %(default)d)")
     s.add_argument("--no-watermark", action="store_true", help="skip the invisible-watermark check")
@@ -202,7 +203,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, default=None, help="output folder (default: the config's out_dir)")
     t.add_argument("--device", default="auto", help="where to fine-tune: auto (a CUDA GPU if torch sees one, "
                    "else the CPU), cpu, cuda or cuda:N (default: auto)")
-    t.add_argument("--workers", type=int, default=0, help="make the training crops in N processes (keeps a GPU "
+    t.add_argument("--workers", type=whole_number(0), default=0, help="make the training crops in N processes (keeps a GPU "
                    "busy; another random stream than the shipped weights were trained with; default: 0, in "
                    "the training process)")
     t.set_defaults(handler=_train)
@@ -229,7 +230,7 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--folder", help="a folder laid out as real/... and generated/...")
     e.add_argument("--model", default=None, help="shipped model name (default: the default model)")
     e.add_argument("--model-dir", type=Path, default=None, help="or a folder with card.json and weights")
-    e.add_argument("--limit", type=int, default=0, help="evaluate at most N images (0 = all)")
+    e.add_argument("--limit", type=whole_number(0), default=0, help="evaluate at most N images (0 = all)")
     e.add_argument("--no-launder", action="store_true", help="skip the laundered pass")
     e.add_argument("--json", type=Path, default=None, help="write the results to this JSON file")
     e.set_defaults(handler=_eval)
@@ -432,9 +433,9 @@ def _scan_options(args):
 
 
 def _scan(args) -> int:
-    options = _scan_options(args)
     if args.engine == "ray":
-        return _scan_ray(args, options)
+        return _scan_ray(args)
+    options = _scan_options(args)
     if not args.paths:
         print("synthcheck: give image files or directories to scan", file=sys.stderr)
         return EXIT_USAGE
@@ -485,13 +486,18 @@ def _scan(args) -> int:
     return EXIT_FAIL_ON if failed else EXIT_OK
 
 
-def _scan_ray(args, options) -> int:
+def _scan_ray(args) -> int:
     if args.output is None:
         print("synthcheck: --engine ray needs --output (a .jsonl file or a Parquet folder)", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if not args.paths and args.from_list is None:
         print("synthcheck: give paths or --from-list FILE", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    if args.workers == 0:  # no in-process mode on Ray: --workers is the most actors
+        print("synthcheck scan: argument --workers: with --engine ray, the most Ray actors: 1 or more, got 0",
+              file=sys.stderr)
+        return EXIT_USAGE
+    options = _scan_options(args)
     try:
         from .ray_engine import scan_with_ray
     except ImportError as exc:  # pragma: no cover - depends on the installed extras

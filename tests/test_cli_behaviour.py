@@ -285,3 +285,40 @@ def test_the_timeout_counts_the_analysis_of_a_file_not_the_worker_start_up(tmp_p
     errors = {r["path"].rsplit("/", 1)[-1]: r["error"] for r in map(json.loads, done.stdout.splitlines())}
     assert errors == {"a.jpg": None, "b.jpg": None, "c.jpg": None, "d.jpg": None,
                       "slow.jpg": {"code": "timeout", "message": "analysis took longer than 2 s and was stopped"}}
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["scan", "PHOTO", "--workers", "-1"], "--workers"),
+    (["scan", "PHOTO", "--workers", "two"], "--workers"),
+    (["scan", "PHOTO", "--timeout", "-5"], "--timeout"),
+    (["scan", "PHOTO", "--timeout", "0"], "--timeout"),
+    (["scan", "PHOTO", "--timeout", "nan"], "--timeout"),
+    (["scan", "PHOTO", "--max-pixels", "0"], "--max-pixels"),
+    (["scan", "PHOTO", "--max-pixels", "-10"], "--max-pixels"),
+    (["scan", "--engine", "ray", "PHOTO", "--output", "x.jsonl", "--workers", "0"], "--workers"),
+    (["train", "models/configs/clip-v2.json", "--workers", "-2"], "--workers"),
+    (["eval", "--limit", "-1"], "--limit"),
+    (["serve", "--port", "0"], "--port"),
+    (["serve", "--port", "70000"], "--port"),
+    (["serve", "--workers", "0"], "--workers"),
+])
+def test_numeric_options_are_checked_as_usage_errors(tmp_path, argv, option):
+    """Issue 29, item 5: a value that cannot work is a usage error (exit 2, the option named),
+    before any file is read, instead of an error report for every file. In a subprocess with
+    a limit: a `serve` that accepted its value would start serving."""
+    argv = [str(EXAMPLES / "plain_photo.jpg") if a == "PHOTO" else a for a in argv]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHCHECK_")}
+    env["XDG_DATA_HOME"] = str(tmp_path)  # a serve that started anyway keeps its database there
+    try:
+        done = subprocess.run([sys.executable, "-m", "synthcheck.cli", *argv], capture_output=True, text=True,
+                              timeout=60, cwd=REPO, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{' '.join(argv)} was accepted and ran")
+    assert done.returncode == 2 and done.stdout == "", (done.returncode, done.stdout[-500:], done.stderr[-500:])
+    assert f"argument {option}:" in done.stderr, done.stderr[-800:]
+
+
+def test_zero_workers_still_means_in_process(capsys):
+    code, out, _ = run_cli(capsys, "scan", str(EXAMPLES / "plain_photo.jpg"), "--workers", "0", "--timeout", "0.5",
+                           "--max-pixels", "1000000", "--format", "jsonl", "--no-classifier")
+    assert code == 0 and json.loads(out)["risk"]
