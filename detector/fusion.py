@@ -97,10 +97,39 @@ def logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def classifier_evidence(result: ClassifierResult) -> Evidence:
+def scored_words(result: ClassifierResult, width: int, height: int) -> str:
+    """What the classifier scored, in words: "the centre 224x224 crop of this 4000x3000
+    image", "4 crops of 224x224 spread over this ...", "the whole 200x150 image (padded ...)",
+    and the global view where there was one. Pure: from the crops the result records."""
+    size = result.crop_size or 0
+    boxes = result.crops
+    if len(boxes) == 1:
+        x, y, w, h = boxes[0]
+        padded = f" (padded by reflection to {size}x{size})" if (w, h) != (size, size) else ""
+        if (x, y, w, h) == (0, 0, width, height):
+            seen = f"the whole {width}x{height} image{padded}"
+        else:
+            if abs(x - (width - w) / 2) <= 1 and abs(y - (height - h) / 2) <= 1:
+                crop = f"centre {w}x{h} crop"
+            elif (x, y) == (0, 0):
+                crop = f"top-left {w}x{h} crop"
+            else:
+                crop = f"{w}x{h} crop at ({x}, {y})"
+            seen = f"the {crop} of this {width}x{height} image{padded}"
+    else:
+        seen = f"{len(boxes)} crops of {size}x{size} spread over this {width}x{height} image (their mean)"
+    if result.global_view:
+        gw, gh = result.global_view
+        centre = f"its centre {size}x{size}; " if (gw, gh) != (size, size) else ""
+        seen += f" at full resolution and the whole image shrunk to {gw}x{gh} ({centre}the two views averaged)"
+    return seen
+
+
+def classifier_evidence(result: ClassifierResult, width: int | None = None, height: int | None = None) -> Evidence:
     """The learned classifier's output as evidence: its calibrated probability (trained
     on balanced classes, so prior 0.5) turns into a log-likelihood ratio, capped so that
-    pixels alone never outweigh a signed manifest."""
+    pixels alone never outweigh a signed manifest. The sentence names what was scored
+    (a crop is not the whole image) when the result records its crops."""
     weight = max(-4.0, min(4.0, logit(result.p_generated)))
     where = ""
     cells = [(v, r, c) for r, row in enumerate(result.regions) for c, v in enumerate(row)]
@@ -109,12 +138,18 @@ def classifier_evidence(result: ClassifierResult) -> Evidence:
         rows, cols = len(result.regions), len(result.regions[0])
         vertical = ["top", "middle", "bottom"][min(2, r * 3 // rows)] if rows > 1 else ""
         horizontal = ["left", "centre", "right"][min(2, c * 3 // cols)] if cols > 1 else ""
-        where = f"; the most suspicious region ({percent(top)}) is {(vertical + ' ' + horizontal).strip()}"
+        where = f"; the most suspicious crop ({percent(top)}) is {(vertical + ' ' + horizontal).strip()}"
+    details = {"model": result.model, "version": result.version, "p_generated": result.p_generated}
+    if result.crops and width and height:
+        seen = scored_words(result, width, height)
+        details.update(scored=seen, crops=result.crops, global_view=result.global_view)
+        verb = f"rates {seen}"
+    else:  # a bare probability (models/evaluate.py): nothing is known of the area
+        verb = "rates the image"
     return Evidence(
         "classifier", "classifier_score",
-        f"The learned classifier {result.model} {result.version} rates the pixels "
-        f"{percent(result.p_generated)} likely generated{where}.",
-        round(weight, 3), {"model": result.model, "version": result.version, "p_generated": result.p_generated})
+        f"The learned classifier {result.model} {result.version} {verb} {percent(result.p_generated)} likely "
+        f"generated{where}.", round(weight, 3), details)
 
 
 # A finding at least this heavy in favour of AI from a check other than the classifier is a

@@ -14,6 +14,8 @@ from typing import Any, Literal
 # 1.3: provenance gains `trust` (which list vouched: c2pa | interim | user | null, its
 # version, the lists checked), `signals` (C2PA Asset Rubrics 1.0), `conforming_product`,
 # `timestamp`.
+# Added since, fields only (the version moves with the README's contract table): classifier
+# `crops`, `crop_size`, `global_view` (what was scored); risk `why`.
 SCHEMA_VERSION = "1.3"
 
 Level = Literal["low", "medium", "high"]
@@ -75,7 +77,14 @@ class ClassifierResult:
     model: str
     version: str
     p_generated: float
-    regions: list[list[float]] = field(default_factory=list)
+    regions: list[list[float]] = field(default_factory=list)  # each crop's probability, rows of the grid
+    # What was scored: each crop's box [x, y, width, height] in the image's pixels, in the
+    # order of `regions` (row after row); the crop side; and, where the model also scores the
+    # global view, the size [width, height] the whole image was shrunk to (its centre
+    # crop_size square is what the model saw). Empty / null from models that do not say.
+    crops: list[list[int]] = field(default_factory=list)
+    crop_size: int | None = None
+    global_view: list[int] | None = None
 
 
 @dataclass(frozen=True)

@@ -80,29 +80,48 @@ def test_drop_samples_and_see_the_evidence(page, server, tmp_path):
     # a verifier's block: which lists were checked, the signals in the rubric's words
     assert "Trust list" in c2pa_text and "C2PA Trust List" in c2pa_text
     assert "C2PA signals" in c2pa_text and "Contains Fully GenAI Media" in c2pa_text
-    heatmap = ai.query_selector(".heatmap")
-    assert int(heatmap.get_attribute("data-cells")) >= 1
-    # off by default; when on, only regions scoring above 0.5 are tinted (the others stay clear)
-    assert not heatmap.is_visible()
     import httpx
 
     report = httpx.post(f"{server}/v1/analyze", headers={"X-API-Key": KEY}, timeout=120,
                         files={"file": ("a.jpg", (EXAMPLES / "ai_signed_c2pa.jpg").read_bytes())}).json()
+    crops = report["classifier"]["crops"]
+    heatmap = ai.query_selector(".heatmap")
+    # the heatmap covers the scored crops, not the whole image (issue 29, item 7)
+    assert int(heatmap.get_attribute("data-cells")) == len(crops) >= 1
+    outlines = ai.query_selector_all(".scored-crop")
+    assert [o.get_attribute("data-box") for o in outlines] == [",".join(map(str, c)) for c in crops]
+    note = ai.query_selector(".heatmap-note").inner_text()
+    scored = next(e for e in report["evidence"] if e["code"] == "classifier_score")["details"]["scored"]
+    assert scored in note and "the rest of the image was not scored" in note
+    assert "whole image" not in note  # the shipped model has no global view: one centre crop
+    # off by default; when on, only crops scoring above 0.5 are tinted (the others stay clear)
+    assert not heatmap.is_visible() and not ai.query_selector(".scored-crops").is_visible()
     suspicious = sum(p > 0.5 for row in report["classifier"]["regions"] for p in row)
     tinted = int(heatmap.get_attribute("data-tinted"))
     assert tinted == suspicious
     ai.query_selector(".heatmap-toggle input").check()
-    assert heatmap.is_visible()
-    alpha_outside = page.evaluate("""(canvas) => {
+    assert heatmap.is_visible() and ai.query_selector(".scored-crops").is_visible()
+    # no pixel outside the scored crops is tinted; inside, only a crop above 50% is
+    clear_outside, tinted_inside = page.evaluate("""([canvas, crops, width, height]) => {
         const ctx = canvas.getContext('2d');
         const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-        let clear = 0;
-        for (let i = 3; i < data.length; i += 4) if (data[i] === 0) clear++;
-        return clear / (data.length / 4);
-    }""", heatmap)
-    assert tinted < int(heatmap.get_attribute("data-cells")) or alpha_outside == 0
-    if tinted == 0:
-        assert alpha_outside == 1.0  # nothing suspicious: the photo is not tinted at all
+        const sx = canvas.width / width, sy = canvas.height / height;
+        const inside = (px, py) => crops.some(([x, y, w, h]) =>
+            px >= x * sx && px < (x + w) * sx && py >= y * sy && py < (y + h) * sy);
+        let outside = 0, clear = 0, tinted = 0;
+        for (let py = 0; py < canvas.height; py++) for (let px = 0; px < canvas.width; px++) {
+            const alpha = data[(py * canvas.width + px) * 4 + 3];
+            if (inside(px + 0.5, py + 0.5)) { if (alpha) tinted++; } else { outside++; if (!alpha) clear++; }
+        }
+        return [clear / outside, tinted];
+    }""", [heatmap, crops, report["width"], report["height"]])
+    assert clear_outside == 1.0
+    assert (tinted_inside > 0) == (suspicious > 0)
+    box = ai.query_selector(".scored-crop").bounding_box()
+    preview = ai.query_selector(".preview").bounding_box()
+    x, y, w, h = crops[0]
+    scale = preview["width"] / report["width"]
+    assert abs(box["x"] - (preview["x"] + x * scale)) < 2 and abs(box["width"] - w * scale) < 2
 
     error_card = cards["notes.jpg"]
     assert error_card.query_selector(".level-badge").inner_text().lower() == "error"
