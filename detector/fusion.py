@@ -44,6 +44,21 @@ def _sentence(message: str) -> str:
     return message.rstrip(". ")
 
 
+def _continued(message: str) -> str:
+    """A finding as a later item of a '; ' list: its first letter lower case, unless its
+    first word is an acronym or a name ("C2PA", "EXIF", "IPTC")."""
+    text = _sentence(message)
+    first = text.split(" ", 1)[0]
+    if first[:1].isupper() and not any(c.isupper() or c.isdigit() for c in first[1:]):
+        return text[0].lower() + text[1:]
+    return text
+
+
+def _listed(items: Sequence[Evidence]) -> str:
+    """Findings as one '; ' list: the first as written, the others continuing the sentence."""
+    return "; ".join([_sentence(items[0].message)] + [_continued(e.message) for e in items[1:]])
+
+
 def _summary(level: Level, score: float, evidence: Sequence[Evidence], unchecked: Sequence[Evidence],
              raised: bool) -> str:
     head = f"{level.capitalize()} risk ({percent(score)})."
@@ -51,11 +66,11 @@ def _summary(level: Level, score: float, evidence: Sequence[Evidence], unchecked
     negatives = sorted((e for e in evidence if e.weight <= -0.5), key=lambda e: e.weight)
     parts = [head]
     if positives:
-        parts.append("For AI generation or editing: " + "; ".join(_sentence(e.message) for e in positives[:3]) + ".")
+        parts.append("For AI generation or editing: " + _listed(positives[:3]) + ".")
     else:
         parts.append("No strong sign of AI generation or editing was found.")
     if negatives:
-        parts.append("Against: " + "; ".join(_sentence(e.message) for e in negatives[:2]) + ".")
+        parts.append("Against: " + _listed(negatives[:2]) + ".")
     if positives and negatives and positives[0].weight >= STRONG and negatives[0].weight <= -1.0:
         # Each finding is said once (above); the conflict only names who disagrees.
         pos, neg = positives[0], negatives[0]
@@ -64,8 +79,7 @@ def _summary(level: Level, score: float, evidence: Sequence[Evidence], unchecked
                      f"against disagree; the {stronger.source} finding ({stronger.weight:+.1f}) weighs more.")
     if unchecked:
         names = ", ".join(dict.fromkeys(e.source for e in unchecked))
-        parts.append(f"Not checked: {names} could not run on this file ("
-                     + "; ".join(_sentence(e.message) for e in unchecked[:2]) + ")."
+        parts.append(f"Not checked: {names} could not run on this file (" + _listed(unchecked[:2]) + ")."
                      + (" The level is kept at medium or above: a check that did not run cannot clear a file."
                         if raised else ""))
     return " ".join(parts)

@@ -11,6 +11,7 @@ import textwrap
 from datetime import datetime
 
 from ..argtypes import whole_number
+from ..wording import plural
 
 
 SERVE_DESCRIPTION = """\
@@ -218,5 +219,5 @@ def _audit_export(args) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
-    print(f"synthcheck: exported {count} audit records", file=sys.stderr)
+    print(f"synthcheck: exported {plural(count, 'audit record')}", file=sys.stderr)
     return 0

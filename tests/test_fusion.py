@@ -84,3 +84,14 @@ def test_pixels_that_look_real_do_not_clear_a_declaration():
     assert limit_pixels_against_declarations([looks_generated, looks_real]) == [looks_generated, looks_real]
     # a classifier verdict in favour of AI is never touched
     assert limit_pixels_against_declarations([declared[0], looks_generated])[1] == looks_generated
+
+
+def test_list_items_after_a_semicolon_start_lower_case():
+    """Issue 29, item 8: "...scores 7%; The face at..." had a capital mid-sentence."""
+    risk = fuse([ev("faces", "face_score", 2.0, "1 face; the face at (1, 2, 3, 4) scores 97% generated."),
+                 ev("faces", "face_background_disagreement", 0.95, "The face and the rest of the image disagree."),
+                 ev("c2pa", "c2pa_ai_generated", 7.0, "C2PA manifest says AI."),
+                 ev("watermark", "invisible_watermark", 6.0, "Invisible watermark found.")], DEFAULT)
+    assert risk.summary.startswith("High risk")
+    assert "For AI generation or editing: C2PA manifest says AI; invisible watermark found; 1 face;" in risk.summary
+    assert "; The " not in risk.summary

@@ -267,3 +267,43 @@ def test_docs_work_offline_and_the_page_has_a_favicon(browser, server):
     page.goto(server)
     assert page.eval_on_selector("link[rel=icon]", "l => l.href") == f"{server}/favicon.ico"
     page.close()
+
+
+def test_face_labels_never_overlap(browser, server):
+    """Issue 29, item 8: faces side by side had their labels drawn over each other ("> 99% 97%
+    generated"). A report with three faces close together (the server's own report of the
+    sample, its faces moved): every label stays readable, next to its own box."""
+    import json
+
+    import httpx
+
+    sample = EXAMPLES / "astronaut_face.jpg"
+    report = httpx.post(f"{server}/v1/analyze", headers={"X-API-Key": KEY}, timeout=120,
+                        files={"file": (sample.name, sample.read_bytes())}).json()
+    report["faces"] = [{"box": [100 + 45 * i, 200, 40, 50], "score": 0.9, "p_generated": p}
+                       for i, p in enumerate((0.999, 0.97, 0.2))]
+    page = browser.new_page(viewport={"width": 1280, "height": 1200})
+    page.route("**/v1/analyze*", lambda route: route.fulfill(status=200, content_type="application/json",
+                                                              body=json.dumps(report)))
+    page.goto(server)
+    page.fill("#api-key", KEY)
+    page.dispatch_event("#api-key", "change")
+    _drop(page, [sample])
+    page.wait_for_selector(".result[data-level] .face-box >> nth=2", timeout=60_000)
+    boxes = page.query_selector_all(".face-box")
+    labels = [b.query_selector("span") for b in boxes]
+    assert [label.inner_text() for label in labels] == ["> 99% generated", "97% generated", "20% generated"]
+    rects = [label.bounding_box() for label in labels]
+    for i, a in enumerate(rects):
+        for b in rects[i + 1:]:
+            apart = (a["x"] + a["width"] <= b["x"] + 0.5 or b["x"] + b["width"] <= a["x"] + 0.5
+                     or a["y"] + a["height"] <= b["y"] + 0.5 or b["y"] + b["height"] <= a["y"] + 0.5)
+            assert apart, (a, b)
+    for box, rect in zip(boxes, rects):  # each label beside its own box (above or below it)
+        shown = box.bounding_box()
+        assert abs(rect["x"] - shown["x"]) < 4
+        # (a label sits on its box's 2 px border, as a tab)
+        assert rect["y"] + rect["height"] <= shown["y"] + 3 or rect["y"] >= shown["y"] + shown["height"] - 3
+        assert min(abs(rect["y"] + rect["height"] - shown["y"]), abs(rect["y"] - shown["y"] - shown["height"])) \
+            <= 3 * rect["height"] + 3
+    page.close()

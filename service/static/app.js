@@ -363,9 +363,37 @@ function drawFaces(card, report) {
     box.append(el("span", label));
     layer.append(box);
   }
+  placeFaceLabels(layer);
+  // The boxes follow the preview's size; the labels are placed again when it changes.
+  if (!layer.dataset.observed && window.ResizeObserver) {
+    new ResizeObserver(() => placeFaceLabels(layer)).observe(layer);
+    layer.dataset.observed = "1";
+  }
   const scored = faces.filter((f) => f.p_generated !== null);
   note.textContent = `${faces.length} face${faces.length === 1 ? "" : "s"} found` +
     (scored.length ? `; highest score ${percent(Math.max(...scored.map((f) => f.p_generated)))} generated.` : ".");
+}
+
+// Faces side by side would have their labels drawn over each other ("> 99% 97% generated"):
+// each label, largest face first, takes the first place that no label placed before it
+// covers: above its box, below it, then one label's height further out each time.
+function placeFaceLabels(layer) {
+  const placed = [];
+  for (const label of layer.querySelectorAll(".face-box span")) {
+    const height = label.getBoundingClientRect().height;
+    for (let k = 0; k < 8; k++) {
+      for (const [side, other] of [["bottom", "top"], ["top", "bottom"]]) {
+        label.style[other] = "auto";
+        label.style[side] = `calc(100% + ${k * height}px)`;
+        const r = label.getBoundingClientRect();
+        if (!placed.some((p) => r.left < p.right && p.left < r.right && r.top < p.bottom && p.top < r.bottom)) {
+          k = 8;
+          break;
+        }
+      }
+    }
+    placed.push(label.getBoundingClientRect());
+  }
 }
 
 dropZone.addEventListener("dragover", (e) => { e.preventDefault(); dropZone.classList.add("over"); });
