@@ -60,7 +60,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        add_help=False)
     s.add_argument("-h", "--help", action=_ServeHelp, help="show this help, with every setting, and exit")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    s.add_argument("--port", type=whole_number(1, 65535), default=8000, help="port to listen on (default: %(default)s)")
+    s.add_argument("--port", type=whole_number(0, 65535), default=8000,
+                   help="port to listen on (default: %(default)s; 0: a free port the system picks)")
     s.add_argument("--workers", type=whole_number(1), default=None, help="analysis processes (default: SYNTHCHECK_WORKERS "
                    "or the CPU count)")
     s.set_defaults(handler=_serve)

@@ -298,7 +298,7 @@ def test_the_timeout_counts_the_analysis_of_a_file_not_the_worker_start_up(tmp_p
     (["scan", "--engine", "ray", "PHOTO", "--output", "x.jsonl", "--workers", "0"], "--workers"),
     (["train", "models/configs/clip-v2.json", "--workers", "-2"], "--workers"),
     (["eval", "--limit", "-1"], "--limit"),
-    (["serve", "--port", "0"], "--port"),
+    (["serve", "--port", "-1"], "--port"),
     (["serve", "--port", "70000"], "--port"),
     (["serve", "--workers", "0"], "--workers"),
 ])
