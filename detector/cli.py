@@ -43,6 +43,8 @@ def _table_row(report: Report) -> str:
     reasons = [e for e in sorted(report.evidence, key=lambda e: -abs(e.weight)) if abs(e.weight) >= 0.5][:3]
     for e in reasons:
         line += f"\n        {e.weight:+.1f} {e.message}"
+    if risk.why:  # above low, what put it there (the policy's prior included)
+        line += f"\n        {risk.why}"
     if report.provenance and report.provenance.state not in ("none",):
         line += f"\n        c2pa: {provenance_line(report.provenance)}"
     if report.faces:  # where the faces are and how each scored, even when none weighs

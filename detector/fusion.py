@@ -59,10 +59,72 @@ def _listed(items: Sequence[Evidence]) -> str:
     return "; ".join([_sentence(items[0].message)] + [_continued(e.message) for e in items[1:]])
 
 
+def _counted(evidence: Sequence[Evidence]) -> list[tuple[Evidence, float]]:
+    """Each finding with the weight fusion counted for it (_source_total's discount: within a
+    source the strongest counts fully, the next half, ...)."""
+    by_source: dict[str, list[Evidence]] = defaultdict(list)
+    for item in evidence:
+        by_source[item.source].append(item)
+    out = []
+    for items in by_source.values():
+        for side in (sorted((e for e in items if e.weight > 0), key=lambda e: -e.weight),
+                     sorted((e for e in items if e.weight < 0), key=lambda e: e.weight)):
+            out += [(e, e.weight * 0.5**i) for i, e in enumerate(side)]
+    return out
+
+
+def _label(message: str) -> str:
+    """A finding's first clause, to name it inside a sentence."""
+    text = _sentence(message)
+    cuts = [i for i in (text.find(". "), text.find(": ")) if i > 0]
+    return _continued(text[: min(cuts)] if cuts else text)
+
+
+def why_level(level: Level, score: float, evidence: Sequence[Evidence], policy: Policy,
+              unchecked: Sequence[Evidence] = (), raised: bool = False) -> str | None:
+    """What put a level above `low` there, in one sentence, from the weights fusion counted:
+    the policy's prior (a file with no evidence at all starts there), the findings for AI
+    (those the summary lists as a sum, the small ones by name: a level reached by several
+    small findings has no strong one to point at), those against, and the policy's mark.
+    None for `low`. Pure."""
+    if level == "low":
+        return None
+    if raised:
+        names = ", ".join(dict.fromkeys(e.source for e in unchecked))
+        return (f"Why {level}: not every check ran ({names}), and a check that did not run cannot clear a file: the "
+                f"findings alone give {percent(score)}, below the {policy.name} policy's medium mark "
+                f"({percent(policy.medium_at)}), so the level is kept at medium.")
+    mark = policy.high_at if level == "high" else policy.medium_at
+    counted = _counted(evidence)
+    listed = {id(e) for e in _positives(evidence)[:3]}
+    strong = sum(w for e, w in counted if id(e) in listed)
+    small = sorted(((e, w) for e, w in counted if w > 0 and id(e) not in listed), key=lambda x: -x[1])
+    against = sum(w for _, w in counted if w < 0)
+    parts = [f"Why {level}: the {policy.name} policy starts every file at {percent(policy.prior)}"]
+    if strong:
+        parts.append(f"the findings for AI above add {strong:+.1f}")
+    if small:
+        named = ", ".join(f"{_label(e.message)} ({w:+.1f})" for e, w in small[:3])
+        more = f" and {len(small) - 3} more" if len(small) > 3 else ""
+        parts.append((f"smaller ones add {sum(w for _, w in small):+.1f}: " if strong else
+                      "no finding is strong, but small ones add to it: ") + named + more)
+    if against:
+        parts.append(f"the findings against take off {-against:.1f}")
+    if not strong and not small:
+        parts.append("no finding took it below its mark")
+    return "; ".join(parts) + (f"; {percent(score)} in all, at or above the {policy.name} policy's {level} mark "
+                               f"({percent(mark)}).")
+
+
+def _positives(evidence: Sequence[Evidence]) -> list[Evidence]:
+    """The findings the summary lists for AI, strongest first."""
+    return sorted((e for e in evidence if e.weight >= 0.5), key=lambda e: -e.weight)
+
+
 def _summary(level: Level, score: float, evidence: Sequence[Evidence], unchecked: Sequence[Evidence],
-             raised: bool) -> str:
+             why: str | None) -> str:
     head = f"{level.capitalize()} risk ({percent(score)})."
-    positives = sorted((e for e in evidence if e.weight >= 0.5), key=lambda e: -e.weight)
+    positives = _positives(evidence)
     negatives = sorted((e for e in evidence if e.weight <= -0.5), key=lambda e: e.weight)
     parts = [head]
     if positives:
@@ -77,11 +139,13 @@ def _summary(level: Level, score: float, evidence: Sequence[Evidence], unchecked
         stronger = pos if pos.weight >= -neg.weight else neg
         parts.append(f"Conflict: the strongest {pos.source} finding for and the strongest {neg.source} finding "
                      f"against disagree; the {stronger.source} finding ({stronger.weight:+.1f}) weighs more.")
+    if why:
+        parts.append(why)
     if unchecked:
         names = ", ".join(dict.fromkeys(e.source for e in unchecked))
-        parts.append(f"Not checked: {names} could not run on this file (" + _listed(unchecked[:2]) + ")."
-                     + (" The level is kept at medium or above: a check that did not run cannot clear a file."
-                        if raised else ""))
+        # (the why sentence says what this did to the level)
+        parts.append(f"Not checked: {names} could not run on this file ("
+                     + "; ".join(_continued(e.message) for e in unchecked[:2]) + ").")
     return " ".join(parts)
 
 
@@ -94,14 +158,16 @@ def fuse(evidence: Sequence[Evidence], policy: Policy) -> Risk:
     score = 1.0 / (1.0 + math.exp(-log_odds))
     unchecked = [e for e in evidence if e.code in UNCHECKED_CODES]
     raised = bool(unchecked) and score < policy.medium_at
+    found = score
     if raised:  # fail closed: what could not be checked never lowers the risk below medium
         score = policy.medium_at
     level = level_for(score, policy)
+    why = why_level(level, found, evidence, policy, unchecked, raised)
     # Never round to certainty in the JSON either: evidence is never proof.
     shown = shown_probability(score)
-    return Risk(score=shown, level=level, summary=_summary(level, score, evidence, unchecked, raised),
+    return Risk(score=shown, level=level, summary=_summary(level, score, evidence, unchecked, why),
                 policy=policy.name, log_odds=round(log_odds, 3),
-                unchecked=list(dict.fromkeys(e.source for e in unchecked)))
+                unchecked=list(dict.fromkeys(e.source for e in unchecked)), why=why)
 
 
 def logit(p: float) -> float:

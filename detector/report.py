@@ -104,6 +104,9 @@ class Risk:
     # Checks that could not run on this file (analyzer names); when any did, the level is
     # at least `medium` (fail closed) and the summary says so.
     unchecked: list[str] = field(default_factory=list)
+    # What put a level above `low` there, the policy's prior included (fusion.why_level; also
+    # in the summary); null for `low`.
+    why: str | None = None
 
 
 @dataclass(frozen=True)
