@@ -166,6 +166,9 @@ def _parser() -> argparse.ArgumentParser:
                            help="(ray) default: parquet if --output ends in .parquet, else jsonl")
     ray_group.add_argument("--from-list", type=Path, default=None,
                            help="(ray) a text file listing one input path per line")
+    ray_group.add_argument("--verbose", action="store_true",
+                           help="(ray) show Ray's own log lines on stderr (hidden by default; they stay in Ray's "
+                           "session log files)")
     ray_group.add_argument("--ray-address", default=None,
                            help="(ray) cluster address, e.g. ray://head:10001 or auto (default: RAY_ADDRESS "
                            "or a local cluster)")
@@ -507,7 +510,8 @@ def _scan_ray(args) -> int:
         return 2
     fmt = args.output_format or ("parquet" if args.output.suffix == ".parquet" else "jsonl")
     counts = scan_with_ray(args.paths, args.output, fmt, args.policy, options, listing=args.from_list,
-                           actors=args.workers, address=args.ray_address, fail_on=args.fail_on)
+                           actors=args.workers, address=args.ray_address, fail_on=args.fail_on,
+                           verbose=args.verbose)
     reached = f"; {counts['fail_on_reached']} reached --fail-on {args.fail_on}" if args.fail_on else ""
     print(f"synthcheck: {plural(counts['analysed'], 'file')} analysed ({counts['errors']} with errors), "
           f"{counts['already_in_output']} already in {args.output} (skipped){reached}", file=sys.stderr)

@@ -94,3 +94,29 @@ def test_cli_engine_ray_fail_on_counts_a_file_not_fully_analysed(tmp_path, capsy
     reports = list(read_reports(output, "jsonl"))
     assert [r["risk"]["level"] for r in reports] == ["low", "medium"] and reports[1]["risk"]["unchecked"] == ["decode"]
     assert code == 1, capsys.readouterr().err
+
+
+def test_a_ray_scan_is_quiet_unless_verbose(tmp_path_factory):
+    """Issue 29, item 12: a successful Ray run printed ~15 lines of Ray's own logs on stderr,
+    an 'E ... core_worker.cc' line among them; only synthcheck's summary by default, Ray's lines
+    with --verbose. In a subprocess (a fresh driver), with Ray's files under a short pytest
+    directory (its socket paths must stay under 107 bytes)."""
+    import os
+    import subprocess
+    import sys
+
+    short = tmp_path_factory.mktemp("r")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "SYNTHCHECK_"))}, "TMPDIR": str(short)}
+    runs = {}
+    for flag in ([], ["--verbose"]):
+        output = short / f"out{len(runs)}.jsonl"
+        done = subprocess.run([sys.executable, "-m", "synthcheck.cli", "scan", "--engine", "ray",
+                               str(EXAMPLES / "plain_photo.jpg"), "--workers", "1", "--output", str(output), *flag],
+                              capture_output=True, text=True, timeout=300, env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert len(output.read_text().splitlines()) == 1
+        runs[bool(flag)] = done.stderr.splitlines()
+    quiet, verbose = runs[False], runs[True]
+    assert quiet == ["synthcheck: 1 file analysed (0 with errors), 0 already in "
+                     f"{short / 'out0.jsonl'} (skipped)"], quiet
+    assert len(verbose) > 3 and any("streaming_executor" in line or "ray" in line.lower() for line in verbose[:-1])

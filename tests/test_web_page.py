@@ -1,6 +1,6 @@
 """The analyst page end to end: a real server (`synthcheck serve`), headless Debian
-Chromium driven by Playwright, a dropped sample, the result on screen. The screenshot is
-saved as a test artifact (SYNTHCHECK_TEST_ARTIFACTS, default tests/artifacts/)."""
+Chromium driven by Playwright, a dropped sample, the result on screen. The screenshots go to
+the test's temporary directory, or to SYNTHCHECK_TEST_ARTIFACTS when set (to keep them)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import EXAMPLES, REPO
+from .conftest import EXAMPLES
 from .service_helpers import live_server
 
 KEY = "page-test-key"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARTIFACTS = Path(os.environ.get("SYNTHCHECK_TEST_ARTIFACTS", REPO / "tests" / "artifacts"))
+
+
+def artifacts(tmp_path: Path) -> Path:
+    """Where a test's screenshots go: never into the checkout."""
+    folder = Path(os.environ.get("SYNTHCHECK_TEST_ARTIFACTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -135,13 +141,12 @@ def test_drop_samples_and_see_the_evidence(page, server, tmp_path):
     camera.query_selector(".metadata-details summary").click()
     assert "exif" in camera.query_selector(".metadata").inner_text().lower()
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = ARTIFACTS / "analyst_page.png"
+    shot = artifacts(tmp_path) / "analyst_page.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
 
 
-def test_face_boxes_are_drawn_where_the_report_puts_them(browser, server):
+def test_face_boxes_are_drawn_where_the_report_puts_them(browser, server, tmp_path):
     page = browser.new_page(viewport={"width": 1280, "height": 1200})
     page.goto(server)
     page.fill("#api-key", KEY)
@@ -171,8 +176,9 @@ def test_face_boxes_are_drawn_where_the_report_puts_them(browser, server):
     assert "1 face found" in card.query_selector(".faces-note").inner_text()
     evidence = card.query_selector(".evidence").inner_text()
     assert "face at" in evidence
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "analyst_page_faces.png"), full_page=True)
+    shot = artifacts(tmp_path) / "analyst_page_faces.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
     page.close()
 
 
