@@ -208,9 +208,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, default=None, help="output folder (default: the config's out_dir)")
     t.add_argument("--device", default="auto", help="where to fine-tune: auto (a CUDA GPU if torch sees one, "
                    "else the CPU), cpu, cuda or cuda:N (default: auto)")
-    t.add_argument("--workers", type=whole_number(0), default=0, help="make the training crops in N processes (keeps a GPU "
-                   "busy; another random stream than the shipped weights were trained with; default: 0, in "
-                   "the training process)")
+    t.add_argument("--workers", type=whole_number(0), default=0,
+                   help="make the training crops in N processes (keeps a GPU busy; another random stream than "
+                   "the shipped weights were trained with; default: 0, in the training process)")
     t.set_defaults(handler=_train)
 
     n = sub.add_parser("ensemble", help="combine trained models into one ensemble model: compare it with each "

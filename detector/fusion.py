@@ -80,6 +80,11 @@ def _label(message: str) -> str:
     return _continued(text[: min(cuts)] if cuts else text)
 
 
+def _positives(evidence: Sequence[Evidence]) -> list[Evidence]:
+    """The findings the summary lists for AI, strongest first."""
+    return sorted((e for e in evidence if e.weight >= 0.5), key=lambda e: -e.weight)
+
+
 def why_level(level: Level, score: float, evidence: Sequence[Evidence], policy: Policy,
               unchecked: Sequence[Evidence] = (), raised: bool = False) -> str | None:
     """What put a level above `low` there, in one sentence, from the weights fusion counted:
@@ -114,11 +119,6 @@ def why_level(level: Level, score: float, evidence: Sequence[Evidence], policy: 
         parts.append("no finding took it below its mark")
     return "; ".join(parts) + (f"; {percent(score)} in all, at or above the {policy.name} policy's {level} mark "
                                f"({percent(mark)}).")
-
-
-def _positives(evidence: Sequence[Evidence]) -> list[Evidence]:
-    """The findings the summary lists for AI, strongest first."""
-    return sorted((e for e in evidence if e.weight >= 0.5), key=lambda e: -e.weight)
 
 
 def _summary(level: Level, score: float, evidence: Sequence[Evidence], unchecked: Sequence[Evidence],

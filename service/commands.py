@@ -62,8 +62,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     s.add_argument("--port", type=whole_number(0, 65535), default=8000,
                    help="port to listen on (default: %(default)s; 0: a free port the system picks)")
-    s.add_argument("--workers", type=whole_number(1), default=None, help="analysis processes (default: SYNTHCHECK_WORKERS "
-                   "or the CPU count)")
+    s.add_argument("--workers", type=whole_number(1), default=None,
+                   help="analysis processes (default: SYNTHCHECK_WORKERS or the CPU count)")
     s.set_defaults(handler=_serve)
 
     k = sub.add_parser("keys", help="manage API keys (stored hashed in SYNTHCHECK_DATABASE_URL)")

@@ -117,8 +117,8 @@ def test_a_level_above_low_says_why_even_without_a_strong_finding():
     assert risk.level == "medium" and "No strong sign of AI generation or editing was found." in risk.summary
     assert risk.why and risk.why in risk.summary
     assert risk.why.startswith("Why medium: the kyc policy starts every file at 30%")
-    assert "the learned classifier m 1 rates the centre 224x224 crop of this 800x800 image 60% likely generated (+0.4)" \
-        in risk.why
+    assert ("the learned classifier m 1 rates the centre 224x224 crop of this 800x800 image 60% likely generated "
+            "(+0.4)") in risk.why
     assert "no camera metadata (EXIF make and model) (+0.2)" in risk.why
     assert "face" not in risk.why  # a face at 41% added nothing: it is not a reason
     assert f"{percent(risk.score)} in all, at or above the kyc policy's medium mark (35%)" in risk.why

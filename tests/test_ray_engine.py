@@ -50,7 +50,8 @@ def test_same_reports_as_the_local_engine_and_resume(corpus, tmp_path):
     assert [comparable(r) for r in ray_reports] == [comparable(r) for r in local]
 
     again = scan_with_ray([str(corpus)], output, "jsonl", "kyc", OPTIONS, actors=2)
-    assert again == {"analysed": 0, "already_in_output": inputs, "errors": 0, "fail_on_reached": 0}  # by sha256, or by path if unreadable
+    # by sha256, or by path if unreadable
+    assert again == {"analysed": 0, "already_in_output": inputs, "errors": 0, "fail_on_reached": 0}
     (corpus / "new.png").write_bytes((EXAMPLES / "sdxl_watermarked.png").read_bytes()[:-1] + b"\x00")
     third = scan_with_ray([str(corpus)], output, "jsonl", "kyc", OPTIONS, actors=2)
     assert third["analysed"] == 1
