@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import TextIO
 
 from . import __version__
+from .argtypes import positive_seconds, whole_number
 from .errors import SynthcheckError
 from .options import DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT_S
 from .policy import POLICIES
-from .report import Report
+from .report import LEVELS, Report, fully_analysed, reaches
 from .wording import percent, plural, score_text
 
-LEVELS = ("low", "medium", "high")
 PROGRESS_MIN_FILES = 4
 
 # Exit statuses of `synthcheck scan` (documented in the README and in `scan --help`).
@@ -43,6 +43,8 @@ def _table_row(report: Report) -> str:
     reasons = [e for e in sorted(report.evidence, key=lambda e: -abs(e.weight)) if abs(e.weight) >= 0.5][:3]
     for e in reasons:
         line += f"\n        {e.weight:+.1f} {e.message}"
+    if risk.why:  # above low, what put it there (the policy's prior included)
+        line += f"\n        {risk.why}"
     if report.provenance and report.provenance.state not in ("none",):
         line += f"\n        c2pa: {provenance_line(report.provenance)}"
     if report.faces:  # where the faces are and how each scored, even when none weighs
@@ -120,8 +122,10 @@ def _parser() -> argparse.ArgumentParser:
                        description="Print one report per input file, in input order.\n\n"
                        "Inside directories, files that are not images by their bytes (a README, a .pem) are "
                        "skipped and counted on stderr; files named on the command line always get a report.\n\n"
-                       "Exit status: 0 done; 1 --fail-on reached (an input that could not be analysed counts "
-                       "as reached); 2 usage or configuration error (bad flags, no files, unusable trust "
+                       "Exit status: 0 done; 1 --fail-on reached: a file at that level or above, or a file "
+                       "not fully analysed, whatever its level (it could not be read, or a check could not run on "
+                       "it, such as a truncated JPEG whose pixels were never decoded: what was not checked "
+                       "cannot be cleared); 2 usage or configuration error (bad flags, no files, unusable trust "
                        "anchors or model); 3 no input could be analysed (every path missing, empty, not an "
                        "image...).")
     s.add_argument("paths", nargs="*", help="image files or directories")
@@ -129,20 +133,22 @@ def _parser() -> argparse.ArgumentParser:
                    help="output format (default: table on a terminal, jsonl otherwise)")
     s.add_argument("--policy", choices=sorted(POLICIES), default="default", metavar="POLICY",
                    help=f"how scores become levels (default: default). {_policy_help()}")
-    s.add_argument("--workers", type=int, default=None,
+    s.add_argument("--workers", type=whole_number(0), default=None,
                    help="worker processes (default: the CPU count, here %d; 0 = in this process, no per-file "
-                   "timeout)" % (os.cpu_count() or 1))
-    s.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
-                   help="seconds per file, with workers (default: %(default)g)")
+                   "timeout; with --engine ray: the most Ray actors, 1 or more)" % (os.cpu_count() or 1))
+    s.add_argument("--timeout", type=positive_seconds, default=DEFAULT_TIMEOUT_S,
+                   help="seconds one file's analysis may take, with workers, counted from when a ready worker "
+                   "(models loaded) takes it; a file past it is stopped and reported (default: %(default)g)")
     _add_trust_flags(s)
-    s.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+    s.add_argument("--max-pixels", type=whole_number(1), default=DEFAULT_MAX_PIXELS,
                    help="refuse images with more pixels, from their header (decompression bombs; "
                    "default: %(default)d)")
     s.add_argument("--no-watermark", action="store_true", help="skip the invisible-watermark check")
     s.add_argument("--no-faces", action="store_true", help="skip the faces check (face detection and a score "
                    "per face)")
     s.add_argument("--fail-on", choices=LEVELS, default=None,
-                   help="exit 1 if any file reaches this level (or could not be analysed)")
+                   help="exit 1 if any file reaches this level, or was not fully analysed (an error, or a "
+                   "check that could not run on it), whatever its level")
     s.add_argument("--no-progress", action="store_true", help="never show the progress bar")
     s.add_argument("--no-classifier", action="store_true", help="skip the learned classifier")
     s.add_argument("--model", default=None,
@@ -160,6 +166,9 @@ def _parser() -> argparse.ArgumentParser:
                            help="(ray) default: parquet if --output ends in .parquet, else jsonl")
     ray_group.add_argument("--from-list", type=Path, default=None,
                            help="(ray) a text file listing one input path per line")
+    ray_group.add_argument("--verbose", action="store_true",
+                           help="(ray) show Ray's own log lines on stderr (hidden by default; they stay in Ray's "
+                           "session log files)")
     ray_group.add_argument("--ray-address", default=None,
                            help="(ray) cluster address, e.g. ray://head:10001 or auto (default: RAY_ADDRESS "
                            "or a local cluster)")
@@ -201,9 +210,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, default=None, help="output folder (default: the config's out_dir)")
     t.add_argument("--device", default="auto", help="where to fine-tune: auto (a CUDA GPU if torch sees one, "
                    "else the CPU), cpu, cuda or cuda:N (default: auto)")
-    t.add_argument("--workers", type=int, default=0, help="make the training crops in N processes (keeps a GPU "
-                   "busy; another random stream than the shipped weights were trained with; default: 0, in "
-                   "the training process)")
+    t.add_argument("--workers", type=whole_number(0), default=0,
+                   help="make the training crops in N processes (keeps a GPU busy; another random stream than "
+                   "the shipped weights were trained with; default: 0, in the training process)")
     t.set_defaults(handler=_train)
 
     n = sub.add_parser("ensemble", help="combine trained models into one ensemble model: compare it with each "
@@ -228,7 +237,7 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--folder", help="a folder laid out as real/... and generated/...")
     e.add_argument("--model", default=None, help="shipped model name (default: the default model)")
     e.add_argument("--model-dir", type=Path, default=None, help="or a folder with card.json and weights")
-    e.add_argument("--limit", type=int, default=0, help="evaluate at most N images (0 = all)")
+    e.add_argument("--limit", type=whole_number(0), default=0, help="evaluate at most N images (0 = all)")
     e.add_argument("--no-launder", action="store_true", help="skip the laundered pass")
     e.add_argument("--json", type=Path, default=None, help="write the results to this JSON file")
     e.set_defaults(handler=_eval)
@@ -433,9 +442,9 @@ def _scan_options(args):
 
 
 def _scan(args) -> int:
-    options = _scan_options(args)
     if args.engine == "ray":
-        return _scan_ray(args, options)
+        return _scan_ray(args)
+    options = _scan_options(args)
     if not args.paths:
         print("synthcheck: give image files or directories to scan", file=sys.stderr)
         return EXIT_USAGE
@@ -456,8 +465,7 @@ def _scan(args) -> int:
         workers = 0  # one file: skip the pool start-up; the pool exists for many files and for timeouts
     show_progress = not args.no_progress and len(paths) >= PROGRESS_MIN_FILES and sys.stderr.isatty()
 
-    threshold = LEVELS.index(args.fail_on) if args.fail_on else None
-    failed = errors = analysed = 0
+    failed = errors = analysed = partial = 0
     counts = {level: 0 for level in LEVELS}
     with tqdm(total=len(paths), file=sys.stderr, disable=not show_progress, unit="img") as bar:
         for i, report in enumerate(scan(paths, args.policy, options, workers, args.timeout)):
@@ -468,27 +476,37 @@ def _scan(args) -> int:
                 analysed += 1
             if report.error:
                 errors += 1
-            if threshold is not None and (
-                report.risk is None or LEVELS.index(report.risk.level) >= threshold
-            ):
+            if report.risk and not fully_analysed(report.risk):
+                partial += 1
+            if args.fail_on and reaches(report.risk and report.risk.level,
+                                        report.risk.unchecked if report.risk else (), args.fail_on):
                 failed += 1
     if fmt == "json":
         sys.stdout.write("\n]\n")
     summary = ", ".join(f"{n} {level}" for level, n in counts.items())
-    print(f"synthcheck: {plural(len(paths), 'file')}: {summary}; {errors} with errors{skipped}", file=sys.stderr)
+    # A file that got a level but not every check (its pixels not decoded, a check that
+    # failed) is said apart: --fail-on counts it whatever its level.
+    unfinished = f"; {partial} not fully analysed (a check could not run)" if partial else ""
+    print(f"synthcheck: {plural(len(paths), 'file')}: {summary}; {errors} with errors{unfinished}{skipped}",
+          file=sys.stderr)
     if analysed == 0:
         print("synthcheck: no input could be analysed", file=sys.stderr)
         return EXIT_NOTHING_ANALYSED
     return EXIT_FAIL_ON if failed else EXIT_OK
 
 
-def _scan_ray(args, options) -> int:
+def _scan_ray(args) -> int:
     if args.output is None:
         print("synthcheck: --engine ray needs --output (a .jsonl file or a Parquet folder)", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if not args.paths and args.from_list is None:
         print("synthcheck: give paths or --from-list FILE", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    if args.workers == 0:  # no in-process mode on Ray: --workers is the most actors
+        print("synthcheck scan: argument --workers: with --engine ray, the most Ray actors: 1 or more, got 0",
+              file=sys.stderr)
+        return EXIT_USAGE
+    options = _scan_options(args)
     try:
         from .ray_engine import scan_with_ray
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
@@ -496,10 +514,12 @@ def _scan_ray(args, options) -> int:
         return 2
     fmt = args.output_format or ("parquet" if args.output.suffix == ".parquet" else "jsonl")
     counts = scan_with_ray(args.paths, args.output, fmt, args.policy, options, listing=args.from_list,
-                           actors=args.workers, address=args.ray_address)
+                           actors=args.workers, address=args.ray_address, fail_on=args.fail_on,
+                           verbose=args.verbose)
+    reached = f"; {counts['fail_on_reached']} reached --fail-on {args.fail_on}" if args.fail_on else ""
     print(f"synthcheck: {plural(counts['analysed'], 'file')} analysed ({counts['errors']} with errors), "
-          f"{counts['already_in_output']} already in {args.output} (skipped)", file=sys.stderr)
-    return 0
+          f"{counts['already_in_output']} already in {args.output} (skipped){reached}", file=sys.stderr)
+    return EXIT_FAIL_ON if counts["fail_on_reached"] else EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -44,30 +44,108 @@ def _sentence(message: str) -> str:
     return message.rstrip(". ")
 
 
+def _continued(message: str) -> str:
+    """A finding as a later item of a '; ' list: its first letter lower case, unless its
+    first word is an acronym or a name ("C2PA", "EXIF", "IPTC")."""
+    text = _sentence(message)
+    first = text.split(" ", 1)[0]
+    if first[:1].isupper() and not any(c.isupper() or c.isdigit() for c in first[1:]):
+        return text[0].lower() + text[1:]
+    return text
+
+
+def _listed(items: Sequence[Evidence]) -> str:
+    """Findings as one '; ' list: the first as written, the others continuing the sentence."""
+    return "; ".join([_sentence(items[0].message)] + [_continued(e.message) for e in items[1:]])
+
+
+def _counted(evidence: Sequence[Evidence]) -> list[tuple[Evidence, float]]:
+    """Each finding with the weight fusion counted for it (_source_total's discount: within a
+    source the strongest counts fully, the next half, ...)."""
+    by_source: dict[str, list[Evidence]] = defaultdict(list)
+    for item in evidence:
+        by_source[item.source].append(item)
+    out = []
+    for items in by_source.values():
+        for side in (sorted((e for e in items if e.weight > 0), key=lambda e: -e.weight),
+                     sorted((e for e in items if e.weight < 0), key=lambda e: e.weight)):
+            out += [(e, e.weight * 0.5**i) for i, e in enumerate(side)]
+    return out
+
+
+def _label(message: str) -> str:
+    """A finding's first clause, to name it inside a sentence."""
+    text = _sentence(message)
+    cuts = [i for i in (text.find(". "), text.find(": ")) if i > 0]
+    return _continued(text[: min(cuts)] if cuts else text)
+
+
+def _positives(evidence: Sequence[Evidence]) -> list[Evidence]:
+    """The findings the summary lists for AI, strongest first."""
+    return sorted((e for e in evidence if e.weight >= 0.5), key=lambda e: -e.weight)
+
+
+def why_level(level: Level, score: float, evidence: Sequence[Evidence], policy: Policy,
+              unchecked: Sequence[Evidence] = (), raised: bool = False) -> str | None:
+    """What put a level above `low` there, in one sentence, from the weights fusion counted:
+    the policy's prior (a file with no evidence at all starts there), the findings for AI
+    (those the summary lists as a sum, the small ones by name: a level reached by several
+    small findings has no strong one to point at), those against, and the policy's mark.
+    None for `low`. Pure."""
+    if level == "low":
+        return None
+    if raised:
+        names = ", ".join(dict.fromkeys(e.source for e in unchecked))
+        return (f"Why {level}: not every check ran ({names}), and a check that did not run cannot clear a file: the "
+                f"findings alone give {percent(score)}, below the {policy.name} policy's medium mark "
+                f"({percent(policy.medium_at)}), so the level is kept at medium.")
+    mark = policy.high_at if level == "high" else policy.medium_at
+    counted = _counted(evidence)
+    listed = {id(e) for e in _positives(evidence)[:3]}
+    strong = sum(w for e, w in counted if id(e) in listed)
+    small = sorted(((e, w) for e, w in counted if w > 0 and id(e) not in listed), key=lambda x: -x[1])
+    against = sum(w for _, w in counted if w < 0)
+    parts = [f"Why {level}: the {policy.name} policy starts every file at {percent(policy.prior)}"]
+    if strong:
+        parts.append(f"the findings for AI above add {strong:+.1f}")
+    if small:
+        named = ", ".join(f"{_label(e.message)} ({w:+.1f})" for e, w in small[:3])
+        more = f" and {len(small) - 3} more" if len(small) > 3 else ""
+        parts.append((f"smaller ones add {sum(w for _, w in small):+.1f}: " if strong else
+                      "no finding is strong, but small ones add to it: ") + named + more)
+    if against:
+        parts.append(f"the findings against take off {-against:.1f}")
+    if not strong and not small:
+        parts.append("no finding took it below its mark")
+    return "; ".join(parts) + (f"; {percent(score)} in all, at or above the {policy.name} policy's {level} mark "
+                               f"({percent(mark)}).")
+
+
 def _summary(level: Level, score: float, evidence: Sequence[Evidence], unchecked: Sequence[Evidence],
-             raised: bool) -> str:
+             why: str | None) -> str:
     head = f"{level.capitalize()} risk ({percent(score)})."
-    positives = sorted((e for e in evidence if e.weight >= 0.5), key=lambda e: -e.weight)
+    positives = _positives(evidence)
     negatives = sorted((e for e in evidence if e.weight <= -0.5), key=lambda e: e.weight)
     parts = [head]
     if positives:
-        parts.append("For AI generation or editing: " + "; ".join(_sentence(e.message) for e in positives[:3]) + ".")
+        parts.append("For AI generation or editing: " + _listed(positives[:3]) + ".")
     else:
         parts.append("No strong sign of AI generation or editing was found.")
     if negatives:
-        parts.append("Against: " + "; ".join(_sentence(e.message) for e in negatives[:2]) + ".")
+        parts.append("Against: " + _listed(negatives[:2]) + ".")
     if positives and negatives and positives[0].weight >= STRONG and negatives[0].weight <= -1.0:
         # Each finding is said once (above); the conflict only names who disagrees.
         pos, neg = positives[0], negatives[0]
         stronger = pos if pos.weight >= -neg.weight else neg
         parts.append(f"Conflict: the strongest {pos.source} finding for and the strongest {neg.source} finding "
                      f"against disagree; the {stronger.source} finding ({stronger.weight:+.1f}) weighs more.")
+    if why:
+        parts.append(why)
     if unchecked:
         names = ", ".join(dict.fromkeys(e.source for e in unchecked))
+        # (the why sentence says what this did to the level)
         parts.append(f"Not checked: {names} could not run on this file ("
-                     + "; ".join(_sentence(e.message) for e in unchecked[:2]) + ")."
-                     + (" The level is kept at medium or above: a check that did not run cannot clear a file."
-                        if raised else ""))
+                     + "; ".join(_continued(e.message) for e in unchecked[:2]) + ").")
     return " ".join(parts)
 
 
@@ -80,14 +158,16 @@ def fuse(evidence: Sequence[Evidence], policy: Policy) -> Risk:
     score = 1.0 / (1.0 + math.exp(-log_odds))
     unchecked = [e for e in evidence if e.code in UNCHECKED_CODES]
     raised = bool(unchecked) and score < policy.medium_at
+    found = score
     if raised:  # fail closed: what could not be checked never lowers the risk below medium
         score = policy.medium_at
     level = level_for(score, policy)
+    why = why_level(level, found, evidence, policy, unchecked, raised)
     # Never round to certainty in the JSON either: evidence is never proof.
     shown = shown_probability(score)
-    return Risk(score=shown, level=level, summary=_summary(level, score, evidence, unchecked, raised),
+    return Risk(score=shown, level=level, summary=_summary(level, score, evidence, unchecked, why),
                 policy=policy.name, log_odds=round(log_odds, 3),
-                unchecked=list(dict.fromkeys(e.source for e in unchecked)))
+                unchecked=list(dict.fromkeys(e.source for e in unchecked)), why=why)
 
 
 def logit(p: float) -> float:
@@ -97,10 +177,39 @@ def logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def classifier_evidence(result: ClassifierResult) -> Evidence:
+def scored_words(result: ClassifierResult, width: int, height: int) -> str:
+    """What the classifier scored, in words: "the centre 224x224 crop of this 4000x3000
+    image", "4 crops of 224x224 spread over this ...", "the whole 200x150 image (padded ...)",
+    and the global view where there was one. Pure: from the crops the result records."""
+    size = result.crop_size or 0
+    boxes = result.crops
+    if len(boxes) == 1:
+        x, y, w, h = boxes[0]
+        padded = f" (padded by reflection to {size}x{size})" if (w, h) != (size, size) else ""
+        if (x, y, w, h) == (0, 0, width, height):
+            seen = f"the whole {width}x{height} image{padded}"
+        else:
+            if abs(x - (width - w) / 2) <= 1 and abs(y - (height - h) / 2) <= 1:
+                crop = f"centre {w}x{h} crop"
+            elif (x, y) == (0, 0):
+                crop = f"top-left {w}x{h} crop"
+            else:
+                crop = f"{w}x{h} crop at ({x}, {y})"
+            seen = f"the {crop} of this {width}x{height} image{padded}"
+    else:
+        seen = f"{len(boxes)} crops of {size}x{size} spread over this {width}x{height} image (their mean)"
+    if result.global_view:
+        gw, gh = result.global_view
+        centre = f"its centre {size}x{size}; " if (gw, gh) != (size, size) else ""
+        seen += f" at full resolution and the whole image shrunk to {gw}x{gh} ({centre}the two views averaged)"
+    return seen
+
+
+def classifier_evidence(result: ClassifierResult, width: int | None = None, height: int | None = None) -> Evidence:
     """The learned classifier's output as evidence: its calibrated probability (trained
     on balanced classes, so prior 0.5) turns into a log-likelihood ratio, capped so that
-    pixels alone never outweigh a signed manifest."""
+    pixels alone never outweigh a signed manifest. The sentence names what was scored
+    (a crop is not the whole image) when the result records its crops."""
     weight = max(-4.0, min(4.0, logit(result.p_generated)))
     where = ""
     cells = [(v, r, c) for r, row in enumerate(result.regions) for c, v in enumerate(row)]
@@ -109,12 +218,18 @@ def classifier_evidence(result: ClassifierResult) -> Evidence:
         rows, cols = len(result.regions), len(result.regions[0])
         vertical = ["top", "middle", "bottom"][min(2, r * 3 // rows)] if rows > 1 else ""
         horizontal = ["left", "centre", "right"][min(2, c * 3 // cols)] if cols > 1 else ""
-        where = f"; the most suspicious region ({percent(top)}) is {(vertical + ' ' + horizontal).strip()}"
+        where = f"; the most suspicious crop ({percent(top)}) is {(vertical + ' ' + horizontal).strip()}"
+    details = {"model": result.model, "version": result.version, "p_generated": result.p_generated}
+    if result.crops and width and height:
+        seen = scored_words(result, width, height)
+        details.update(scored=seen, crops=result.crops, global_view=result.global_view)
+        verb = f"rates {seen}"
+    else:  # a bare probability (models/evaluate.py): nothing is known of the area
+        verb = "rates the image"
     return Evidence(
         "classifier", "classifier_score",
-        f"The learned classifier {result.model} {result.version} rates the pixels "
-        f"{percent(result.p_generated)} likely generated{where}.",
-        round(weight, 3), {"model": result.model, "version": result.version, "p_generated": result.p_generated})
+        f"The learned classifier {result.model} {result.version} {verb} {percent(result.p_generated)} likely "
+        f"generated{where}.", round(weight, 3), details)
 
 
 # A finding at least this heavy in favour of AI from a check other than the classifier is a

@@ -100,6 +100,21 @@ def get_scanner(options: AnalysisOptions) -> Scanner:
     return Scanner(options)
 
 
+def warm_up(options: AnalysisOptions) -> None:
+    """Load this process's models and pay every one-off cost of a first analysis now, on a
+    small noise JPEG: worker processes call it in their initializer, so that a per-file
+    timeout measures the analysis of a file, never a worker's start-up (a worker replaced
+    after a timeout warms up again before it takes the next file)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)).save(buffer, "JPEG")
+    get_scanner(options).analyze(buffer.getvalue(), "default", path="warm-up")
+
+
 def analyze(source: str | Path | bytes, policy: str | Policy = "default",
             options: AnalysisOptions | None = None) -> Report:
     """Analyse one image (a path or its bytes) and return its Report."""

@@ -16,7 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import re
+import sys
+import threading
 import time
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -24,7 +29,7 @@ from .errors import SynthcheckError
 from .image_input import display_path, read_source
 from .options import AnalysisOptions
 from .pipeline import Scanner
-from .report import Report
+from .report import Level, Report, reaches
 
 PARQUET_ROWS_PER_PART = 10_000  # a crash loses at most the part being written
 
@@ -59,7 +64,8 @@ def already_done(output: Path, fmt: str) -> set[str]:
 
 
 # One output row per file: the fields an analyst filters on, and the whole report.
-OUTPUT_COLUMNS = ("path", "sha256", "media_type", "score", "level", "error_code", "report_json")
+# `unchecked`: the checks that could not run on the file, comma-separated ("" when every check ran).
+OUTPUT_COLUMNS = ("path", "sha256", "media_type", "score", "level", "error_code", "unchecked", "report_json")
 
 
 def output_row(report: Report) -> dict[str, Any]:
@@ -67,6 +73,7 @@ def output_row(report: Report) -> dict[str, Any]:
             "score": report.risk.score if report.risk else None,
             "level": report.risk.level if report.risk else None,
             "error_code": report.error.code if report.error else None,
+            "unchecked": ",".join(report.risk.unchecked) if report.risk else "",
             "report_json": json.dumps(report.to_dict(), ensure_ascii=False)}
 
 
@@ -105,21 +112,73 @@ class AnalyzeBatch:
         return out
 
 
+# A line of Ray's C++ core on stderr: "[2026-12-05 07:13:50,177 E 5942 5942] core_worker.cc:2465: ...".
+RAY_CORE_LINE = re.compile(rb"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [DIWE] \d+ \d+\] ")
+
+
+@contextmanager
+def _without_ray_core_lines() -> Iterator[None]:
+    """Ray's C++ core writes its log lines to the process's stderr itself (file descriptor 2,
+    below Python's logging), and says an 'E ... core_worker.cc' line on every good run, about
+    Ray Data's own actor arguments (ray-project/ray#57733); RAY_BACKEND_LOG_LEVEL cannot hide
+    it without a line of its own. So while Ray runs, fd 2 goes through a pipe that drops those
+    lines (they are in the session's python-core-driver log too) and passes on everything
+    else: synthcheck's own words, Python's warnings and tracebacks, Ray's fatal (F) lines."""
+    sys.stderr.flush()
+    real = os.dup(2)
+    read, write = os.pipe()
+    os.dup2(write, 2)
+    os.close(write)
+
+    def pump() -> None:
+        with os.fdopen(read, "rb") as lines:
+            for line in lines:
+                if not RAY_CORE_LINE.match(line):
+                    os.write(real, line)
+
+    thread = threading.Thread(target=pump, name="synthcheck-ray-stderr", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(real, 2)  # the pipe's last writer closes: the pump reads to its end and stops
+        thread.join(timeout=10)
+        if not thread.is_alive():
+            os.close(real)
+
+
 def scan_with_ray(inputs: Iterable[str], output: Path, fmt: str = "jsonl", policy: str = "default",
                   options: AnalysisOptions | None = None, listing: Path | None = None,
-                  actors: int | None = None, address: str | None = None, batch_size: int = 8) -> dict[str, int]:
-    """Analyse every input on Ray and write the reports to `output`; returns counts."""
+                  actors: int | None = None, address: str | None = None, batch_size: int = 8,
+                  fail_on: Level | None = None, verbose: bool = False) -> dict[str, int]:
+    """Analyse every input on Ray and write the reports to `output`; returns counts, with
+    `fail_on_reached`: the files of this run that reach `fail_on` by the local engine's rule
+    (report.reaches: that level or above, or not fully analysed). Ray's own log lines stay off
+    stderr unless `verbose` (they are still in its session's log files)."""
+    with nullcontext() if verbose else _without_ray_core_lines():
+        return _scan_with_ray(inputs, output, fmt, policy, options, listing, actors, address, batch_size, fail_on,
+                              verbose)
+
+
+def _scan_with_ray(inputs: Iterable[str], output: Path, fmt: str, policy: str, options: AnalysisOptions | None,
+                   listing: Path | None, actors: int | None, address: str | None, batch_size: int,
+                   fail_on: Level | None, verbose: bool) -> dict[str, int]:
     import ray
+    import ray.data
 
     from .scan import expand_inputs
 
     options = options or AnalysisOptions()
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+        ray.init(address=address, include_dashboard=False, log_to_driver=verbose,
+                 logging_level=logging.INFO if verbose else logging.ERROR)
+    # ray.data sets its own loggers up when it is imported (above): only now can they be quietened
+    logging.getLogger("ray.data").setLevel(logging.INFO if verbose else logging.ERROR)
     done = already_done(output, fmt)
     actors = actors or max(1, int(ray.available_resources().get("CPU", 1)))
     context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = verbose
     context.execution_options.preserve_order = True  # reports in input order, as the local engine
     if listing is not None:
         dataset = ray.data.read_text(str(listing)).rename_columns({"text": "path"})
@@ -129,13 +188,16 @@ def scan_with_ray(inputs: Iterable[str], output: Path, fmt: str = "jsonl", polic
                                   compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
                                   fn_constructor_kwargs={"policy": policy, "options": options,
                                                          "done": ray.put(done)})
-    counts = {"analysed": 0, "already_in_output": len(done), "errors": 0}
+    counts = {"analysed": 0, "already_in_output": len(done), "errors": 0, "fail_on_reached": 0}
     writer = _writer(output, fmt)
     try:
         for batch in reports.iter_batches(batch_format="pandas", batch_size=256):
             for row in batch.to_dict("records"):
                 counts["analysed"] += 1
                 counts["errors"] += row["error_code"] is not None
+                if fail_on:
+                    counts["fail_on_reached"] += reaches(row["level"], [u for u in row["unchecked"].split(",") if u],
+                                                         fail_on)
                 writer.write(row)
     finally:
         writer.close()

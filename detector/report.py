@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -13,9 +14,12 @@ from typing import Any, Literal
 # 1.3: provenance gains `trust` (which list vouched: c2pa | interim | user | null, its
 # version, the lists checked), `signals` (C2PA Asset Rubrics 1.0), `conforming_product`,
 # `timestamp`.
+# Added since, fields only (the version moves with the README's contract table): classifier
+# `crops`, `crop_size`, `global_view` (what was scored); risk `why`.
 SCHEMA_VERSION = "1.3"
 
 Level = Literal["low", "medium", "high"]
+LEVELS: tuple[Level, ...] = ("low", "medium", "high")
 ProvenanceState = Literal["none", "valid", "trusted", "invalid", "unreadable"]
 
 
@@ -73,7 +77,14 @@ class ClassifierResult:
     model: str
     version: str
     p_generated: float
-    regions: list[list[float]] = field(default_factory=list)
+    regions: list[list[float]] = field(default_factory=list)  # each crop's probability, rows of the grid
+    # What was scored: each crop's box [x, y, width, height] in the image's pixels, in the
+    # order of `regions` (row after row); the crop side; and, where the model also scores the
+    # global view, the size [width, height] the whole image was shrunk to (its centre
+    # crop_size square is what the model saw). Empty / null from models that do not say.
+    crops: list[list[int]] = field(default_factory=list)
+    crop_size: int | None = None
+    global_view: list[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,9 @@ class Risk:
     # Checks that could not run on this file (analyzer names); when any did, the level is
     # at least `medium` (fail closed) and the summary says so.
     unchecked: list[str] = field(default_factory=list)
+    # What put a level above `low` there, the policy's prior included (fusion.why_level; also
+    # in the summary); null for `low`.
+    why: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,3 +137,15 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def fully_analysed(risk: Risk | None) -> bool:
+    """Every check ran on the file: it has a risk and nothing in `risk.unchecked`."""
+    return risk is not None and not risk.unchecked
+
+
+def reaches(level: Level | None, unchecked: Sequence[str], fail_on: Level) -> bool:
+    """`scan --fail-on`'s one rule, for every engine: a file at `fail_on` or above, or a file
+    not fully analysed whatever its level (no risk at all, or a check that could not run on
+    it: a truncated JPEG whose pixels were never decoded cannot be cleared by its metadata)."""
+    return level is None or bool(unchecked) or LEVELS.index(level) >= LEVELS.index(fail_on)

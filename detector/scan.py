@@ -16,7 +16,7 @@ from pebble.common import ProcessExpired
 from .errors import AnalysisTimeoutError, InternalError
 from .image_input import sniff_media_type
 from .options import DEFAULT_TIMEOUT_S, AnalysisOptions
-from .pipeline import PIPELINE_VERSION, get_scanner
+from .pipeline import PIPELINE_VERSION, get_scanner, warm_up
 from .report import Report, ReportError
 
 
@@ -70,12 +70,15 @@ def expand_inputs(paths: Iterable[str | Path], include_non_images: bool = True) 
     return iter(InputListing(paths, include_non_images))
 
 
-def _init_worker() -> None:
+def _init_worker(options: AnalysisOptions) -> None:
     # Each worker process gets one core's worth of threads: N workers x all-cores
     # threads would oversubscribe the machine.
     from .models import set_inference_threads
 
     set_inference_threads(1)
+    # The models load here, before the worker takes a file: pebble starts a file's timeout
+    # when a worker takes it, so the timeout covers that file's analysis only.
+    warm_up(options)
 
 
 def _analyze_one(path: str, policy: str, options: AnalysisOptions) -> Report:
@@ -91,14 +94,15 @@ def scan(paths: Iterable[str], policy: str = "default", options: AnalysisOptions
     """Yield one Report per path, in order.
 
     workers=0 analyses in this process (no timeout, lowest overhead for a few files);
-    workers>=1 uses that many processes, each file limited to timeout_s seconds: a file
-    that hangs or kills its worker gets an error report and the scan goes on."""
+    workers>=1 uses that many processes, each file limited to timeout_s seconds of analysis
+    (counted from when a warmed-up worker takes it: start-up is not counted): a file that
+    hangs or kills its worker gets an error report and the scan goes on."""
     options = options or AnalysisOptions()
     if workers <= 0:
         for path in paths:
             yield _analyze_one(path, policy, options)
         return
-    with ProcessPool(max_workers=workers, initializer=_init_worker) as pool:
+    with ProcessPool(max_workers=workers, initializer=_init_worker, initargs=(options,)) as pool:
         pending: deque = deque()
         window = workers * 4  # bounded: millions of paths never sit in memory as futures
         for path in paths:

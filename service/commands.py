@@ -10,6 +10,9 @@ import sys
 import textwrap
 from datetime import datetime
 
+from ..argtypes import whole_number
+from ..wording import plural
+
 
 SERVE_DESCRIPTION = """\
 Run the HTTP API and the analyst page (uvicorn): POST /v1/analyze and /v1/analyze/batch
@@ -57,9 +60,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        add_help=False)
     s.add_argument("-h", "--help", action=_ServeHelp, help="show this help, with every setting, and exit")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    s.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
-    s.add_argument("--workers", type=int, default=None, help="analysis processes (default: SYNTHCHECK_WORKERS "
-                   "or the CPU count)")
+    s.add_argument("--port", type=whole_number(0, 65535), default=8000,
+                   help="port to listen on (default: %(default)s; 0: a free port the system picks)")
+    s.add_argument("--workers", type=whole_number(1), default=None,
+                   help="analysis processes (default: SYNTHCHECK_WORKERS or the CPU count)")
     s.set_defaults(handler=_serve)
 
     k = sub.add_parser("keys", help="manage API keys (stored hashed in SYNTHCHECK_DATABASE_URL)")
@@ -216,5 +220,5 @@ def _audit_export(args) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
-    print(f"synthcheck: exported {count} audit records", file=sys.stderr)
+    print(f"synthcheck: exported {plural(count, 'audit record')}", file=sys.stderr)
     return 0

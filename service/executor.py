@@ -16,7 +16,7 @@ from pebble import ProcessExpired, ProcessPool
 
 from ..errors import AnalysisTimeoutError, InternalError
 from ..options import AnalysisOptions
-from ..pipeline import PIPELINE_VERSION, get_scanner
+from ..pipeline import PIPELINE_VERSION, get_scanner, warm_up
 from ..report import Report, ReportError
 
 log = logging.getLogger("synthcheck.service")
@@ -26,19 +26,9 @@ def _init_worker(options: AnalysisOptions) -> None:
     from ..models import set_inference_threads
 
     set_inference_threads(1)  # one process per core; intra-op threads would oversubscribe
-    _warm_up(options)  # loads the models now, so the first request does not pay for it
-
-
-def _warm_up(options: AnalysisOptions) -> None:
-    """One analysis of a small noise JPEG: the first forward pass pays one-off costs."""
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)).save(buffer, "JPEG")
-    get_scanner(options).analyze(buffer.getvalue(), "default", path="warm-up")
+    # the models load now, before the worker takes a request: neither the first request nor
+    # the timeout pays for it
+    warm_up(options)
 
 
 def _models_loaded(options: AnalysisOptions) -> bool:

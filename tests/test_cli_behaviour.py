@@ -209,3 +209,116 @@ def test_camera_make_is_not_repeated_inside_the_model():
 def test_one_file_summary_uses_the_singular(capsys, fmt):
     _, _, err = run_cli(capsys, "scan", str(EXAMPLES / "plain_photo.jpg"), "--format", fmt, "--no-classifier")
     assert "synthcheck: 1 file:" in err
+
+
+def _truncated_jpeg(tmp_path):
+    """An example photo cut in half: its header reads, its pixels do not decode."""
+    data = (EXAMPLES / "plain_photo.jpg").read_bytes()
+    path = tmp_path / "truncated.jpg"
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def test_a_file_with_a_check_that_did_not_run_trips_fail_on(capsys, tmp_path):
+    """Issue 29, item 1: a truncated JPEG (its pixels never checked) lands at `medium` with
+    `decode` in risk.unchecked; `--fail-on high` must still exit 1, as for a file that could
+    not be read at all: someone can truncate an AI image so that its pixels are never checked."""
+    truncated = _truncated_jpeg(tmp_path)
+    code, out, err = run_cli(capsys, "scan", str(EXAMPLES / "plain_photo.jpg"), str(truncated), "--fail-on",
+                             "high", "--format", "jsonl", "--workers", "0")
+    reports = [json.loads(line) for line in out.splitlines()]
+    assert reports[1]["risk"]["level"] == "medium" and reports[1]["risk"]["unchecked"] == ["decode"]
+    assert code == 1, err
+    assert "not fully analysed" in err
+    # the plain photo alone (low, every check ran) does not trip it
+    code, _, _ = run_cli(capsys, "scan", str(EXAMPLES / "plain_photo.jpg"), "--fail-on", "high", "--format", "jsonl",
+                         "--workers", "0")
+    assert code == 0
+    # and scan --help says so
+    code, out, _ = run_cli_help(capsys, "scan")
+    flat = " ".join(out.split())
+    assert "a check could not run on it" in flat and "whatever its level" in flat
+
+
+def run_cli_help(capsys, command: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    out, err = capsys.readouterr()
+    return exit_.value.code, out, err
+
+
+SLOW_START = """
+import sys, time
+from synthcheck.pipeline import Scanner
+analyze = Scanner.analyze
+started = []
+def slow_first_analysis(self, source, policy="default", path=None):
+    # as a cold worker: its first analysis loads the models (seconds); 'slow' files hang
+    if not started:
+        started.append(True)
+        time.sleep(4)
+    if 'slow' in str(path or source):
+        time.sleep(30)
+    return analyze(self, source, policy, path)
+Scanner.analyze = slow_first_analysis
+from synthcheck.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_the_timeout_counts_the_analysis_of_a_file_not_the_worker_start_up(tmp_path):
+    """Issue 29, item 2: workers load and warm up the models before they take a file, so a
+    --timeout shorter than the start-up (4 s here) but longer than an analysis stops no file;
+    a file that does hang is still stopped, and the message says what happened."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.jpg", "b.jpg", "c.jpg", "d.jpg"):
+        (folder / name).write_bytes((EXAMPLES / "camera_exif.jpg").read_bytes())
+    done = subprocess.run([sys.executable, "-c", SLOW_START, "scan", str(folder), "--workers", "2", "--timeout", "2",
+                           "--no-classifier", "--format", "jsonl"], capture_output=True, text=True, timeout=240)
+    reports = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["error"] for r in reports] == [None] * 4, done.stdout[-2000:]
+    assert done.returncode == 0, done.stderr[-1500:]
+    (folder / "slow.jpg").write_bytes((EXAMPLES / "camera_exif.jpg").read_bytes())
+    done = subprocess.run([sys.executable, "-c", SLOW_START, "scan", str(folder), "--workers", "2", "--timeout", "2",
+                           "--no-classifier", "--format", "jsonl"], capture_output=True, text=True, timeout=240)
+    errors = {r["path"].rsplit("/", 1)[-1]: r["error"] for r in map(json.loads, done.stdout.splitlines())}
+    assert errors == {"a.jpg": None, "b.jpg": None, "c.jpg": None, "d.jpg": None,
+                      "slow.jpg": {"code": "timeout", "message": "analysis took longer than 2 s and was stopped"}}
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["scan", "PHOTO", "--workers", "-1"], "--workers"),
+    (["scan", "PHOTO", "--workers", "two"], "--workers"),
+    (["scan", "PHOTO", "--timeout", "-5"], "--timeout"),
+    (["scan", "PHOTO", "--timeout", "0"], "--timeout"),
+    (["scan", "PHOTO", "--timeout", "nan"], "--timeout"),
+    (["scan", "PHOTO", "--max-pixels", "0"], "--max-pixels"),
+    (["scan", "PHOTO", "--max-pixels", "-10"], "--max-pixels"),
+    (["scan", "--engine", "ray", "PHOTO", "--output", "x.jsonl", "--workers", "0"], "--workers"),
+    (["train", "models/configs/clip-v2.json", "--workers", "-2"], "--workers"),
+    (["eval", "--limit", "-1"], "--limit"),
+    (["serve", "--port", "-1"], "--port"),
+    (["serve", "--port", "70000"], "--port"),
+    (["serve", "--workers", "0"], "--workers"),
+])
+def test_numeric_options_are_checked_as_usage_errors(tmp_path, argv, option):
+    """Issue 29, item 5: a value that cannot work is a usage error (exit 2, the option named),
+    before any file is read, instead of an error report for every file. In a subprocess with
+    a limit: a `serve` that accepted its value would start serving."""
+    argv = [str(EXAMPLES / "plain_photo.jpg") if a == "PHOTO" else a for a in argv]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHCHECK_")}
+    env["XDG_DATA_HOME"] = str(tmp_path)  # a serve that started anyway keeps its database there
+    try:
+        done = subprocess.run([sys.executable, "-m", "synthcheck.cli", *argv], capture_output=True, text=True,
+                              timeout=60, cwd=REPO, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{' '.join(argv)} was accepted and ran")
+    assert done.returncode == 2 and done.stdout == "", (done.returncode, done.stdout[-500:], done.stderr[-500:])
+    assert f"argument {option}:" in done.stderr, done.stderr[-800:]
+
+
+def test_zero_workers_still_means_in_process(capsys):
+    code, out, _ = run_cli(capsys, "scan", str(EXAMPLES / "plain_photo.jpg"), "--workers", "0", "--timeout", "0.5",
+                           "--max-pixels", "1000000", "--format", "jsonl", "--no-classifier")
+    assert code == 0 and json.loads(out)["risk"]

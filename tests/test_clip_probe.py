@@ -194,6 +194,19 @@ def test_a_leave_source_out_card_scores_both_views_and_reports_its_folds(backbon
                                           "cls"))[0]
     assert abs(image - (crops[0] + global_logit) / 2) < 1e-6
     assert abs(classifier.predict(rgb).p_generated - 1 / (1 + np.exp(-image / card["temperature"]))) < 2e-4
+    # the classifier's sentence says what this card scored: the centre crop and the global view
+    from synthcheck import AnalysisOptions
+    from synthcheck.analyzers.classifier import ClassifierAnalyzer
+    from synthcheck.image_input import open_image
+
+    analyzer = ClassifierAnalyzer(AnalysisOptions())
+    analyzer.__dict__["model"] = classifier
+    photo = open_image("photo.jpg", testkit.encode(testkit.photo_like(640, 360, seed=7), "JPEG", quality=95), 10**8)
+    photo.load_pixels()
+    findings = analyzer.analyze(photo)
+    assert findings.classifier.crops == [[208, 68, 224, 224]] and findings.classifier.global_view == [398, 224]
+    assert ("the centre 224x224 crop of this 640x360 image at full resolution and the whole image shrunk to "
+            "398x224 (its centre 224x224; the two views averaged)") in findings.evidence[0].message
     # no held-out split to re-run: eval says so instead of scoring the training images
     assert main(["eval", "--model-dir", str(out)]) == 2
     assert "no held-out split" in capsys.readouterr().err

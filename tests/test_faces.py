@@ -243,3 +243,32 @@ def test_without_the_classifier_there_is_no_faces_check():
     report = analyze(ASTRONAUT, options=AnalysisOptions(classifier=None, watermarks=False))
     assert report.faces is None and "faces" not in report.timings_ms
 
+
+
+def test_face_and_background_are_said_once_and_which_pixels_is_which():
+    """Issue 29, item 8: the face finding and the disagreement no longer repeat the same
+    numbers; the background is named as face-free windows (not "the pixels"); list items after
+    '; ' start lower case."""
+    from synthcheck.analyzers.faces import Window
+    from synthcheck.fusion import classifier_evidence, fuse
+    from synthcheck.report import ClassifierResult
+
+    scores = FaceScores([FaceResult([400, 120, 90, 110], 0.9, 0.999)], 0.07,
+                        [Window(0, 576, 224), Window(976, 576, 224)])
+    items = face_evidence(scores)
+    assert [e.code for e in items] == ["face_score", "face_background_disagreement"]
+    assert items[0].message == "1 face; the face at (400, 120, 90, 110) scores > 99% generated."
+    assert items[1].message.startswith("The rest of the image scores 7% (2 face-free 224x224 windows away from the "
+                                       "faces) and disagrees with the face: the face looks generated")
+    assert items[0].details["background_windows"] == [[0, 576, 224, 224], [976, 576, 224, 224]]
+    assert "> 99%" not in items[1].message  # each number said once
+    classifier = classifier_evidence(ClassifierResult("m", "1", 0.93, [[0.93]], crops=[[488, 288, 224, 224]],
+                                                      crop_size=224), 1200, 800)
+    summary = fuse(items + [classifier], POLICIES["default"]).summary
+    assert summary.count("> 99%") == 1 and summary.count("7%") == 1
+    assert "; The " not in summary and "; the rest of the image scores 7%" in summary
+    # a face that looks real weighs nothing (left out of the summary): the disagreement says its score
+    pasted = face_evidence(FaceScores([FaceResult([400, 120, 90, 110], 0.9, 0.07)], 0.74, scores.background_windows))
+    assert pasted[0].weight == 0 and "disagrees with the face, which scores 7%: the background looks generated" \
+        in pasted[1].message
+    assert "rates the centre 224x224 crop of this 1200x800 image 93%" in summary

@@ -5,6 +5,7 @@ from __future__ import annotations
 from synthcheck import ClassifierResult, Evidence
 from synthcheck.fusion import classifier_evidence, fuse
 from synthcheck.policy import POLICIES, get_policy
+from synthcheck.wording import percent
 
 DEFAULT = POLICIES["default"]
 
@@ -84,3 +85,88 @@ def test_pixels_that_look_real_do_not_clear_a_declaration():
     assert limit_pixels_against_declarations([looks_generated, looks_real]) == [looks_generated, looks_real]
     # a classifier verdict in favour of AI is never touched
     assert limit_pixels_against_declarations([declared[0], looks_generated])[1] == looks_generated
+
+
+def test_list_items_after_a_semicolon_start_lower_case():
+    """Issue 29, item 8: "...scores 7%; The face at..." had a capital mid-sentence."""
+    risk = fuse([ev("faces", "face_score", 2.0, "1 face; the face at (1, 2, 3, 4) scores 97% generated."),
+                 ev("faces", "face_background_disagreement", 0.95, "The face and the rest of the image disagree."),
+                 ev("c2pa", "c2pa_ai_generated", 7.0, "C2PA manifest says AI."),
+                 ev("watermark", "invisible_watermark", 6.0, "Invisible watermark found.")], DEFAULT)
+    assert risk.summary.startswith("High risk")
+    assert "For AI generation or editing: C2PA manifest says AI; invisible watermark found; 1 face;" in risk.summary
+    assert "; The " not in risk.summary
+
+
+KYC = POLICIES["kyc"]
+# Issue 29, item 6: a KYC selfie re-encoded as WebP (q50): no finding strong enough to list, yet
+# medium, because the kyc policy starts every file at 30% and small findings add to it.
+SMALL_FINDINGS = [
+    Evidence("c2pa", "no_manifest", "No C2PA manifest: the file carries no signed provenance.", 0.0),
+    Evidence("metadata", "no_camera_metadata", "No camera metadata (EXIF make and model). Weak evidence at most: "
+             "social platforms and messengers strip it from real photos.", 0.2),
+    Evidence("classifier", "classifier_score", "The learned classifier m 1 rates the centre 224x224 crop of this "
+             "800x800 image 60% likely generated.", 0.405),
+    Evidence("faces", "face_score", "1 face; the face at (300, 200, 180, 220) scores 41% generated while the rest "
+             "of the image scores 48%.", 0.0),
+]
+
+
+def test_a_level_above_low_says_why_even_without_a_strong_finding():
+    risk = fuse(SMALL_FINDINGS, KYC)
+    assert risk.level == "medium" and "No strong sign of AI generation or editing was found." in risk.summary
+    assert risk.why and risk.why in risk.summary
+    assert risk.why.startswith("Why medium: the kyc policy starts every file at 30%")
+    assert ("the learned classifier m 1 rates the centre 224x224 crop of this 800x800 image 60% likely generated "
+            "(+0.4)") in risk.why
+    assert "no camera metadata (EXIF make and model) (+0.2)" in risk.why
+    assert "face" not in risk.why  # a face at 41% added nothing: it is not a reason
+    assert f"{percent(risk.score)} in all, at or above the kyc policy's medium mark (35%)" in risk.why
+    # the same file under the default policy (prior 20%) is low, and a low level needs no reason
+    assert fuse(SMALL_FINDINGS, DEFAULT).level == "low" and fuse(SMALL_FINDINGS, DEFAULT).why is None
+
+
+def test_a_strong_finding_is_named_once_and_the_prior_always():
+    risk = fuse([ev("c2pa", "c2pa_ai_generated", 7.0, "The manifest declares AI generation."),
+                 ev("metadata", "camera_exif", -1.4, "Camera EXIF: Canon EOS."),
+                 ev("metadata", "no_camera_metadata", 0.2, "No camera metadata.")], DEFAULT)
+    assert risk.level == "high"
+    assert risk.why.startswith("Why high: the default policy starts every file at 20%; the findings for AI above "
+                               "add +7.0")
+    assert "the findings against take off 1.4" in risk.why and "high mark (85%)" in risk.why
+    assert risk.summary.count("The manifest declares AI generation") == 1
+
+
+def test_a_level_kept_at_medium_says_so_in_its_why():
+    risk = fuse([ev("decode", "pixels_unreadable", -0.0, "The pixels could not be decoded."),
+                 ev("metadata", "camera_exif", -1.4, "Camera EXIF: Canon EOS.")], DEFAULT)
+    assert risk.level == "medium" and risk.unchecked == ["decode"]
+    assert risk.why.startswith("Why medium: not every check ran (decode)")
+    assert "cannot clear" in risk.why
+
+
+def test_every_level_above_low_names_the_prior():
+    import random
+
+    rng = random.Random(3)
+    sources = ["c2pa", "metadata", "classifier", "faces", "watermark"]
+    for _ in range(300):
+        evidence = [ev(rng.choice(sources), f"c{i}", round(rng.uniform(-3, 3), 2), f"Finding {i}.")
+                    for i in range(rng.randint(0, 5))]
+        for policy in POLICIES.values():
+            risk = fuse(evidence, policy)
+            if risk.level == "low":
+                assert risk.why is None
+            else:
+                assert risk.why.startswith(f"Why {risk.level}: ") and f"the {policy.name} policy" in risk.why
+                assert risk.why in risk.summary
+
+
+def test_the_table_says_why(capsys):
+    from synthcheck.cli import _table_row
+    from synthcheck.report import Report
+
+    report = Report(path="selfie.webp", media_type="image/webp", width=800, height=800,
+                    evidence=SMALL_FINDINGS, risk=fuse(SMALL_FINDINGS, KYC))
+    row = _table_row(report)
+    assert row.startswith("MEDIUM") and "\n        Why medium: the kyc policy starts every file at 30%" in row

@@ -156,3 +156,16 @@ def test_embedded_thumbnail_and_gps_reported():
     assert report.metadata["exif"]["gps_present"] is True
     assert "gps_present" in evidence(report, "camera_exif").details["fields"]
 
+
+
+def test_an_icc_profile_is_said_for_what_it_is():
+    """Issue 29, item 8: "ICC colour profile: c2." meant nothing; the sentence says what the
+    profile is (its name, what kind of profile) and that it names no camera or generator."""
+    jpeg = testkit.encode(testkit.photo_like(320, 240), "JPEG", icc_profile=testkit.icc_profile_named("c2"))
+    report = analyze(jpeg)
+    assert report.metadata["icc_profile"] == "c2"  # the contract's field is unchanged: the description
+    item = evidence(report, "icc_profile")
+    assert "ICC colour profile: c2." not in item.message
+    assert "an ICC colour profile named 'c2'" in item.message and "display" in item.message
+    assert "names no camera or generator" in item.message and item.weight == 0
+    assert item.details["description"] == "c2" and item.details["device_class"] == "display"

@@ -44,13 +44,14 @@ def test_same_reports_as_the_local_engine_and_resume(corpus, tmp_path):
     output = tmp_path / "reports.jsonl"
     counts = scan_with_ray([str(corpus)], output, "jsonl", "kyc", OPTIONS, actors=2)
     inputs = len(list(EXAMPLES.iterdir())) + 2  # the samples, empty.jpg and notes.txt (2 error reports)
-    assert counts == {"analysed": inputs, "already_in_output": 0, "errors": 2}
+    assert counts == {"analysed": inputs, "already_in_output": 0, "errors": 2, "fail_on_reached": 0}
     ray_reports = list(read_reports(output, "jsonl"))
     local = [r.to_dict() for r in scan(list(expand_inputs([str(corpus)])), "kyc", OPTIONS, workers=0)]
     assert [comparable(r) for r in ray_reports] == [comparable(r) for r in local]
 
     again = scan_with_ray([str(corpus)], output, "jsonl", "kyc", OPTIONS, actors=2)
-    assert again == {"analysed": 0, "already_in_output": inputs, "errors": 0}  # by sha256, or by path if unreadable
+    # by sha256, or by path if unreadable
+    assert again == {"analysed": 0, "already_in_output": inputs, "errors": 0, "fail_on_reached": 0}
     (corpus / "new.png").write_bytes((EXAMPLES / "sdxl_watermarked.png").read_bytes()[:-1] + b"\x00")
     third = scan_with_ray([str(corpus)], output, "jsonl", "kyc", OPTIONS, actors=2)
     assert third["analysed"] == 1
@@ -80,3 +81,43 @@ def test_cli_engine_ray(corpus, tmp_path, capsys):
     assert len(lines) == len(list(EXAMPLES.iterdir())) and all(json.loads(line)["risk"] for line in lines)
     assert main(["scan", "--engine", "ray", str(EXAMPLES)]) == 2  # no --output
     assert "--output" in capsys.readouterr().err
+
+
+def test_cli_engine_ray_fail_on_counts_a_file_not_fully_analysed(tmp_path, capsys):
+    """Issue 29, item 1, on Ray: the same --fail-on rule as the local engine; a truncated JPEG
+    (pixels never decoded, level medium) trips --fail-on high."""
+    data = (EXAMPLES / "plain_photo.jpg").read_bytes()
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(data[: len(data) // 2])
+    output = tmp_path / "fail_on.jsonl"
+    code = main(["scan", "--engine", "ray", str(EXAMPLES / "plain_photo.jpg"), str(truncated), "--output",
+                 str(output), "--workers", "1", "--fail-on", "high"])
+    reports = list(read_reports(output, "jsonl"))
+    assert [r["risk"]["level"] for r in reports] == ["low", "medium"] and reports[1]["risk"]["unchecked"] == ["decode"]
+    assert code == 1, capsys.readouterr().err
+
+
+def test_a_ray_scan_is_quiet_unless_verbose(tmp_path_factory):
+    """Issue 29, item 12: a successful Ray run printed ~15 lines of Ray's own logs on stderr,
+    an 'E ... core_worker.cc' line among them; only synthcheck's summary by default, Ray's lines
+    with --verbose. In a subprocess (a fresh driver), with Ray's files under a short pytest
+    directory (its socket paths must stay under 107 bytes)."""
+    import os
+    import subprocess
+    import sys
+
+    short = tmp_path_factory.mktemp("r")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "SYNTHCHECK_"))}, "TMPDIR": str(short)}
+    runs = {}
+    for flag in ([], ["--verbose"]):
+        output = short / f"out{len(runs)}.jsonl"
+        done = subprocess.run([sys.executable, "-m", "synthcheck.cli", "scan", "--engine", "ray",
+                               str(EXAMPLES / "plain_photo.jpg"), "--workers", "1", "--output", str(output), *flag],
+                              capture_output=True, text=True, timeout=300, env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert len(output.read_text().splitlines()) == 1
+        runs[bool(flag)] = done.stderr.splitlines()
+    quiet, verbose = runs[False], runs[True]
+    assert quiet == ["synthcheck: 1 file analysed (0 with errors), 0 already in "
+                     f"{short / 'out0.jsonl'} (skipped)"], quiet
+    assert len(verbose) > 3 and any("streaming_executor" in line or "ray" in line.lower() for line in verbose[:-1])

@@ -8,7 +8,11 @@ The README's fenced blocks say how they are checked by their info string:
   parse with the CLI's own parser and name files that exist, every `python bench/...` script
   must answer --help;
 - ```bash setup: the two set-up commands; `.ci/run` must run the test command exactly;
-- ```text: a synopsis, not run."""
+- ```text: a synopsis, not run.
+
+Blocks run with their /tmp paths moved under the test's own temporary directory and with
+TMPDIR there too (Ray's session files included): a test run leaves nothing in /tmp, so the
+README's resumable Ray line never finds the reports of an earlier test run and skips them all."""
 
 from __future__ import annotations
 
@@ -40,14 +44,29 @@ def blocks(document: Path = README) -> list[tuple[str, set[str], str, int]]:
     return found
 
 
+TMP_PATH = re.compile(r"/tmp/[\w.-]+")
+
+
 def _environment(tmp_path: Path) -> dict[str, str]:
     venv_bin = REPO / ".venv" / "bin"
     if not (venv_bin / "synthcheck").exists():
         pytest.skip(f"{venv_bin}/synthcheck is absent: the README's first command has not been run here")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHCHECK_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SYNTHCHECK_", "RAY_"))}
     env.update(PATH=f"{venv_bin}:{env.get('PATH', '')}", XDG_DATA_HOME=str(tmp_path / "data"),
-               PYTHONDONTWRITEBYTECODE="1")
+               PYTHONDONTWRITEBYTECODE="1", TMPDIR=str(tmp_path))
     return env
+
+
+def _localised(body: str, tmp_path: Path) -> str:
+    """A block as run by the tests: its /tmp paths under `tmp_path` (a user's /tmp is theirs)."""
+    return body.replace("/tmp/", f"{tmp_path}/")
+
+
+def test_runnable_blocks_write_only_under_the_tests_directory(tmp_path):
+    runnable = [body for lang, tags, body, _ in blocks() if lang in ("bash", "python") and tags <= {"serve"}]
+    assert any("/tmp/" in body for body in runnable)  # the README does name /tmp paths
+    for body in runnable:
+        assert "/tmp" not in _localised(body, tmp_path).replace(str(tmp_path), "")
 
 
 def test_every_block_is_of_a_known_kind():
@@ -106,8 +125,21 @@ def _wait_ready(port: int, server: subprocess.Popen, timeout_s: float = 180) -> 
     raise AssertionError("the README's server never became ready")
 
 
-def test_runnable_blocks_run_as_written(tmp_path):
+def _state(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size
+
+
+def test_runnable_blocks_run_as_written(tmp_path_factory):
+    # short: Ray's socket paths under TMPDIR must stay under 107 bytes
+    tmp_path = tmp_path_factory.mktemp("rd")
     env = _environment(tmp_path)
+    named = sorted({Path(p) for lang, tags, body, _ in blocks() if lang in ("bash", "python") and tags <= {"serve"}
+                    for p in TMP_PATH.findall(body)})
+    before = {path: _state(path) for path in named}
     servers: list[subprocess.Popen] = []
     failures: list[str] = []
     try:
@@ -117,7 +149,8 @@ def test_runnable_blocks_run_as_written(tmp_path):
                 with socket.socket() as probe:
                     assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} is taken: the README's " \
                         "server cannot start"
-                server = subprocess.Popen(["bash", "-euo", "pipefail", "-c", body], cwd=REPO, env=env,
+                server = subprocess.Popen(["bash", "-euo", "pipefail", "-c", _localised(body, tmp_path)], cwd=REPO,
+                                          env=env,
                                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                           start_new_session=True)
                 servers.append(server)
@@ -125,8 +158,8 @@ def test_runnable_blocks_run_as_written(tmp_path):
                 continue
             if tags or lang not in ("bash", "python"):
                 continue
-            command = ["bash", "-euo", "pipefail", "-c", body] if lang == "bash" else \
-                [str(REPO / ".venv" / "bin" / "python"), "-c", body]
+            command = ["bash", "-euo", "pipefail", "-c", _localised(body, tmp_path)] if lang == "bash" else \
+                [str(REPO / ".venv" / "bin" / "python"), "-c", _localised(body, tmp_path)]
             done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
             if done.returncode != 0:
                 failures.append(f"README line {line} ({lang}) exited {done.returncode}:\n{body}\n"
@@ -136,6 +169,8 @@ def test_runnable_blocks_run_as_written(tmp_path):
             os.killpg(server.pid, 15)
             server.wait(timeout=60)
     assert not failures, "\n\n".join(failures)
+    # the README's /tmp paths were neither made nor touched: the blocks wrote under tmp_path
+    assert {path: _state(path) for path in named} == before
     # nothing was written into the checkout (the audit database lives in the data directory)
     leftovers = subprocess.run(["git", "status", "--porcelain", "--ignored", "--", "synthcheck-audit.db",
                                 "audit.db", "synthcheck-audit-fallback.jsonl"], cwd=REPO, capture_output=True,

@@ -66,8 +66,10 @@ def test_keys_create_list_revoke_and_use(db_url, capsys, tmp_path):
     assert main(["keys", "revoke", key_id]) == 1  # already revoked
     capsys.readouterr()
     assert main(["audit", "export", "--format", "jsonl"]) == 0
-    exported = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    out = capsys.readouterr()
+    exported = [json.loads(line) for line in out.out.splitlines()]
     assert [r["key_id"] for r in exported] == [key_id]
+    assert "exported 1 audit record\n" in out.err  # not "1 audit records" (issue 29, item 8)
 
 
 def _fill(db_url: str, tmp_path) -> list[dict]:

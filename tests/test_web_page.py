@@ -1,6 +1,6 @@
 """The analyst page end to end: a real server (`synthcheck serve`), headless Debian
-Chromium driven by Playwright, a dropped sample, the result on screen. The screenshot is
-saved as a test artifact (SYNTHCHECK_TEST_ARTIFACTS, default tests/artifacts/)."""
+Chromium driven by Playwright, a dropped sample, the result on screen. The screenshots go to
+the test's temporary directory, or to SYNTHCHECK_TEST_ARTIFACTS when set (to keep them)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import EXAMPLES, REPO
+from .conftest import EXAMPLES
 from .service_helpers import live_server
 
 KEY = "page-test-key"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARTIFACTS = Path(os.environ.get("SYNTHCHECK_TEST_ARTIFACTS", REPO / "tests" / "artifacts"))
+
+
+def artifacts(tmp_path: Path) -> Path:
+    """Where a test's screenshots go: never into the checkout."""
+    folder = Path(os.environ.get("SYNTHCHECK_TEST_ARTIFACTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -80,29 +86,48 @@ def test_drop_samples_and_see_the_evidence(page, server, tmp_path):
     # a verifier's block: which lists were checked, the signals in the rubric's words
     assert "Trust list" in c2pa_text and "C2PA Trust List" in c2pa_text
     assert "C2PA signals" in c2pa_text and "Contains Fully GenAI Media" in c2pa_text
-    heatmap = ai.query_selector(".heatmap")
-    assert int(heatmap.get_attribute("data-cells")) >= 1
-    # off by default; when on, only regions scoring above 0.5 are tinted (the others stay clear)
-    assert not heatmap.is_visible()
     import httpx
 
     report = httpx.post(f"{server}/v1/analyze", headers={"X-API-Key": KEY}, timeout=120,
                         files={"file": ("a.jpg", (EXAMPLES / "ai_signed_c2pa.jpg").read_bytes())}).json()
+    crops = report["classifier"]["crops"]
+    heatmap = ai.query_selector(".heatmap")
+    # the heatmap covers the scored crops, not the whole image (issue 29, item 7)
+    assert int(heatmap.get_attribute("data-cells")) == len(crops) >= 1
+    outlines = ai.query_selector_all(".scored-crop")
+    assert [o.get_attribute("data-box") for o in outlines] == [",".join(map(str, c)) for c in crops]
+    note = ai.query_selector(".heatmap-note").inner_text()
+    scored = next(e for e in report["evidence"] if e["code"] == "classifier_score")["details"]["scored"]
+    assert scored in note and "the rest of the image was not scored" in note
+    assert "whole image" not in note  # the shipped model has no global view: one centre crop
+    # off by default; when on, only crops scoring above 0.5 are tinted (the others stay clear)
+    assert not heatmap.is_visible() and not ai.query_selector(".scored-crops").is_visible()
     suspicious = sum(p > 0.5 for row in report["classifier"]["regions"] for p in row)
     tinted = int(heatmap.get_attribute("data-tinted"))
     assert tinted == suspicious
     ai.query_selector(".heatmap-toggle input").check()
-    assert heatmap.is_visible()
-    alpha_outside = page.evaluate("""(canvas) => {
+    assert heatmap.is_visible() and ai.query_selector(".scored-crops").is_visible()
+    # no pixel outside the scored crops is tinted; inside, only a crop above 50% is
+    clear_outside, tinted_inside = page.evaluate("""([canvas, crops, width, height]) => {
         const ctx = canvas.getContext('2d');
         const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-        let clear = 0;
-        for (let i = 3; i < data.length; i += 4) if (data[i] === 0) clear++;
-        return clear / (data.length / 4);
-    }""", heatmap)
-    assert tinted < int(heatmap.get_attribute("data-cells")) or alpha_outside == 0
-    if tinted == 0:
-        assert alpha_outside == 1.0  # nothing suspicious: the photo is not tinted at all
+        const sx = canvas.width / width, sy = canvas.height / height;
+        const inside = (px, py) => crops.some(([x, y, w, h]) =>
+            px >= x * sx && px < (x + w) * sx && py >= y * sy && py < (y + h) * sy);
+        let outside = 0, clear = 0, tinted = 0;
+        for (let py = 0; py < canvas.height; py++) for (let px = 0; px < canvas.width; px++) {
+            const alpha = data[(py * canvas.width + px) * 4 + 3];
+            if (inside(px + 0.5, py + 0.5)) { if (alpha) tinted++; } else { outside++; if (!alpha) clear++; }
+        }
+        return [clear / outside, tinted];
+    }""", [heatmap, crops, report["width"], report["height"]])
+    assert clear_outside == 1.0
+    assert (tinted_inside > 0) == (suspicious > 0)
+    box = ai.query_selector(".scored-crop").bounding_box()
+    preview = ai.query_selector(".preview").bounding_box()
+    x, y, w, h = crops[0]
+    scale = preview["width"] / report["width"]
+    assert abs(box["x"] - (preview["x"] + x * scale)) < 2 and abs(box["width"] - w * scale) < 2
 
     error_card = cards["notes.jpg"]
     assert error_card.query_selector(".level-badge").inner_text().lower() == "error"
@@ -116,13 +141,12 @@ def test_drop_samples_and_see_the_evidence(page, server, tmp_path):
     camera.query_selector(".metadata-details summary").click()
     assert "exif" in camera.query_selector(".metadata").inner_text().lower()
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = ARTIFACTS / "analyst_page.png"
+    shot = artifacts(tmp_path) / "analyst_page.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
 
 
-def test_face_boxes_are_drawn_where_the_report_puts_them(browser, server):
+def test_face_boxes_are_drawn_where_the_report_puts_them(browser, server, tmp_path):
     page = browser.new_page(viewport={"width": 1280, "height": 1200})
     page.goto(server)
     page.fill("#api-key", KEY)
@@ -152,8 +176,9 @@ def test_face_boxes_are_drawn_where_the_report_puts_them(browser, server):
     assert "1 face found" in card.query_selector(".faces-note").inner_text()
     evidence = card.query_selector(".evidence").inner_text()
     assert "face at" in evidence
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "analyst_page_faces.png"), full_page=True)
+    shot = artifacts(tmp_path) / "analyst_page_faces.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
     page.close()
 
 
@@ -247,4 +272,44 @@ def test_docs_work_offline_and_the_page_has_a_favicon(browser, server):
     assert response.status == 200 and response.headers["content-type"] == "image/x-icon"
     page.goto(server)
     assert page.eval_on_selector("link[rel=icon]", "l => l.href") == f"{server}/favicon.ico"
+    page.close()
+
+
+def test_face_labels_never_overlap(browser, server):
+    """Issue 29, item 8: faces side by side had their labels drawn over each other ("> 99% 97%
+    generated"). A report with three faces close together (the server's own report of the
+    sample, its faces moved): every label stays readable, next to its own box."""
+    import json
+
+    import httpx
+
+    sample = EXAMPLES / "astronaut_face.jpg"
+    report = httpx.post(f"{server}/v1/analyze", headers={"X-API-Key": KEY}, timeout=120,
+                        files={"file": (sample.name, sample.read_bytes())}).json()
+    report["faces"] = [{"box": [100 + 45 * i, 200, 40, 50], "score": 0.9, "p_generated": p}
+                       for i, p in enumerate((0.999, 0.97, 0.2))]
+    page = browser.new_page(viewport={"width": 1280, "height": 1200})
+    page.route("**/v1/analyze*", lambda route: route.fulfill(status=200, content_type="application/json",
+                                                              body=json.dumps(report)))
+    page.goto(server)
+    page.fill("#api-key", KEY)
+    page.dispatch_event("#api-key", "change")
+    _drop(page, [sample])
+    page.wait_for_selector(".result[data-level] .face-box >> nth=2", timeout=60_000)
+    boxes = page.query_selector_all(".face-box")
+    labels = [b.query_selector("span") for b in boxes]
+    assert [label.inner_text() for label in labels] == ["> 99% generated", "97% generated", "20% generated"]
+    rects = [label.bounding_box() for label in labels]
+    for i, a in enumerate(rects):
+        for b in rects[i + 1:]:
+            apart = (a["x"] + a["width"] <= b["x"] + 0.5 or b["x"] + b["width"] <= a["x"] + 0.5
+                     or a["y"] + a["height"] <= b["y"] + 0.5 or b["y"] + b["height"] <= a["y"] + 0.5)
+            assert apart, (a, b)
+    for box, rect in zip(boxes, rects):  # each label beside its own box (above or below it)
+        shown = box.bounding_box()
+        assert abs(rect["x"] - shown["x"]) < 4
+        # (a label sits on its box's 2 px border, as a tab)
+        assert rect["y"] + rect["height"] <= shown["y"] + 3 or rect["y"] >= shown["y"] + shown["height"] - 3
+        assert min(abs(rect["y"] + rect["height"] - shown["y"]), abs(rect["y"] - shown["y"] - shown["height"])) \
+            <= 3 * rect["height"] + 3
     page.close()

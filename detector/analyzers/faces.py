@@ -153,30 +153,44 @@ def face_evidence(scores: FaceScores) -> list[Evidence]:
                          "judge.", 0.0, {"faces": len(faces)})]
     top = max(judged, key=lambda f: f.p_generated)
     weight = face_score_weight(top.p_generated, FACE_SCORE_WEIGHT)
-    rest = ""
-    if scores.background_p is not None:
-        rest = f" while the rest of the image scores {percent(scores.background_p)}"
-    unscored = len(faces) - len(judged)
-    more = f" ({unscored} more not scored: small or past the first {MAX_FACES})" if unscored else ""
-    subject = "the face" if len(judged) == 1 else "the most suspicious face"
-    out = [Evidence(SOURCE, "face_score",
-                    f"{count}{more}; {subject} at {where(top.box)} scores {percent(top.p_generated)} generated{rest}.",
-                    weight, {"faces": len(faces), "scored": len(judged), "box": top.box, "b": FACE_SCORE_WEIGHT,
-                             "p_generated": top.p_generated, "background_p": scores.background_p})]
-    if scores.background_p is not None:
+    rest = disagreement = None
+    if scores.background_p is not None:  # not the classifier's crop: windows that hold no face
+        windows = scores.background_windows
+        said = (f" ({len(windows)} face-free {windows[0].size}x{windows[0].size} window"
+                f"{'s' if len(windows) != 1 else ''} away from the faces)") if windows else ""
+        rest = f"the rest of the image scores {percent(scores.background_p)}{said}"
         gap, face = max(((disagreement_gap(f.p_generated, scores.background_p), f) for f in judged),
                         key=lambda g: g[0])
         if gap >= DISAGREEMENT_LOGIT_GAP:
-            which = ("the face looks generated and the background real: possibly a generated face swapped "
-                     "into a photo" if face.p_generated > scores.background_p else
-                     "the background looks generated and the face real: possibly a real face pasted onto a "
+            disagreement = gap, face
+    unscored = len(faces) - len(judged)
+    more = f" ({unscored} more not scored: small or past the first {MAX_FACES})" if unscored else ""
+    subject = "the face" if len(judged) == 1 else "the most suspicious face"
+    # Each number is said once: with a disagreement, the background's score is in that item
+    # (after this one in the evidence and in the summary), not here as well.
+    background = f" while {rest}" if rest and not disagreement else ""
+    out = [Evidence(SOURCE, "face_score",
+                    f"{count}{more}; {subject} at {where(top.box)} scores {percent(top.p_generated)} generated"
+                    f"{background}.",
+                    weight, {"faces": len(faces), "scored": len(judged), "box": top.box, "b": FACE_SCORE_WEIGHT,
+                             "p_generated": top.p_generated, "background_p": scores.background_p,
+                             "background_windows": [[w.x, w.y, w.size, w.size] for w in scores.background_windows]})]
+    if disagreement:
+        gap, face = disagreement
+        if face.p_generated > scores.background_p:
+            which = "the face looks generated and the background real, possibly a generated face swapped into a photo"
+        else:
+            which = ("the background looks generated and the face real, possibly a real face pasted onto a "
                      "generated scene")
-            out.append(Evidence(SOURCE, "face_background_disagreement",
-                                f"The face at {where(face.box)} scores "
-                                f"{percent(face.p_generated)} and the rest of the image {percent(scores.background_p)}; "
-                                f"{which}.", DISAGREEMENT_WEIGHT,
-                                {"box": face.box, "p_generated": face.p_generated,
-                                 "background_p": scores.background_p, "logit_gap": round(gap, 2)}))
+        # A face that looks real weighs 0 in face_score, which the summary then leaves out: its
+        # score is said here. One that looks generated has its score in face_score.
+        named = "the face" if face.box == top.box else f"the face at {where(face.box)}"
+        if face.p_generated <= 0.5:
+            named += f", which scores {percent(face.p_generated)}"
+        out.append(Evidence(SOURCE, "face_background_disagreement",
+                            f"{rest[0].upper()}{rest[1:]} and disagrees with {named}: {which}.", DISAGREEMENT_WEIGHT,
+                            {"box": face.box, "p_generated": face.p_generated,
+                             "background_p": scores.background_p, "logit_gap": round(gap, 2)}))
     return out
 
 

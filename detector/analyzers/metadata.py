@@ -135,16 +135,43 @@ def read_iptc(image: Image.Image) -> dict[str, str]:
     return out
 
 
-def read_icc_description(image: Image.Image) -> str | None:
+# ICC device classes (ICC.1 7.2.5) in words.
+ICC_DEVICE_CLASSES = {"scnr": "input device (camera or scanner)", "mntr": "display", "prtr": "printer",
+                      "link": "device link", "spac": "colour space", "abst": "abstract", "nmcl": "named colour"}
+
+
+def read_icc(image: Image.Image) -> dict[str, Any] | None:
+    """The ICC profile's description and what it says of itself: {description, device_class,
+    colour_space, manufacturer, model}; None without a profile."""
     icc = image.info.get("icc_profile")
     if not icc:
         return None
     try:
         from PIL import ImageCms
 
-        return ImageCms.ImageCmsProfile(io.BytesIO(icc)).profile.profile_description or None
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc)).profile
     except Exception:
-        return "unparseable ICC profile"
+        return {"description": "unparseable ICC profile"}
+    return {"description": profile.profile_description or None,
+            "device_class": ICC_DEVICE_CLASSES.get(profile.device_class, profile.device_class),
+            "colour_space": (profile.xcolor_space or "").strip() or None,
+            "manufacturer": (profile.manufacturer or "").strip() or None,
+            "model": (profile.model or "").strip() or None}
+
+
+def icc_sentence(icc: dict[str, Any]) -> str:
+    """What an ICC profile is, in words: a profile's name alone ('c2', 'sRGB IEC61966-2.1')
+    means nothing to most readers. It is informational: colour profiles are copied by every
+    editor and platform."""
+    if "device_class" not in icc:
+        return "The file carries an ICC colour profile that could not be read."
+    name = f"named '{icc['description']}'" if icc["description"] else "without a name"
+    kind = ", ".join(v for v in (f"{icc['device_class']} profile" if icc["device_class"] else None,
+                                 icc["colour_space"]) if v)
+    maker = " ".join(v for v in (icc["manufacturer"], icc["model"]) if v)
+    names = f"it names the device {maker!r}" if maker else "it names no camera or generator"
+    return (f"The file carries an ICC colour profile {name}" + (f" ({kind})" if kind else "")
+            + f"; {names}. Colour profiles are copied by editors and platforms: informational only.")
 
 
 class MetadataAnalyzer(AnalyzerBase):
@@ -155,8 +182,8 @@ class MetadataAnalyzer(AnalyzerBase):
         exif = read_exif(img)
         xmp = read_xmp(img)
         iptc = read_iptc(img)
-        icc = read_icc_description(img)
-        metadata = {"exif": exif, "xmp": xmp, "iptc": iptc, "icc_profile": icc}
+        icc = read_icc(img)
+        metadata = {"exif": exif, "xmp": xmp, "iptc": iptc, "icc_profile": icc and icc["description"]}
         evidence: list[Evidence] = []
 
         dst = short_source_type(xmp.get("digital_source_type"))
@@ -210,8 +237,7 @@ class MetadataAnalyzer(AnalyzerBase):
                                      "No camera metadata (EXIF make and model). Weak evidence at most: "
                                      "social platforms and messengers strip it from real photos.", 0.2))
         if icc:
-            evidence.append(Evidence(SOURCE, "icc_profile", f"ICC colour profile: {icc}.", 0.0,
-                                     {"description": icc}))
+            evidence.append(Evidence(SOURCE, "icc_profile", icc_sentence(icc), 0.0, icc))
         if xmp.get("provenance"):
             evidence.append(Evidence(SOURCE, "xmp_provenance_reference",
                                      "XMP dcterms:provenance points to a C2PA manifest "

@@ -142,7 +142,7 @@ function render(card, { report, error, status }) {
   if (!report.width) return;  // pixels never decoded: no preview to show
   const img = card.q(".preview");
   img.addEventListener("error", () => { card.q(".visual").hidden = true; });  // the browser cannot show it
-  img.addEventListener("load", () => { card.q(".visual").hidden = false; drawHeatmap(card, report.classifier);
+  img.addEventListener("load", () => { card.q(".visual").hidden = false; drawHeatmap(card, report);
     drawFaces(card, report); });
   img.src = URL.createObjectURL(card.file);
 }
@@ -282,46 +282,62 @@ function renderMetadata(card, report) {
   }
 }
 
-// Off by default (the photo is what the analyst looks at first). When on, a region is
-// tinted red in proportion to how far its score is above 0.5; regions the classifier
-// finds nothing in stay transparent.
-function drawHeatmap(card, classifier) {
+// Off by default (the photo is what the analyst looks at first). The classifier scores crops
+// (report.classifier.crops, in the image's pixels), not the whole image: the heatmap is drawn
+// over those crops only, each outlined and tinted red in proportion to how far its score is
+// above 0.5 (a crop the classifier finds nothing in stays clear); the rest of the image was
+// not scored and is never tinted.
+function drawHeatmap(card, report) {
+  const classifier = report.classifier;
   const canvas = card.q(".heatmap");
+  const outlines = card.q(".scored-crops");
   const note = card.q(".heatmap-note");
   const toggle = card.q(".heatmap-toggle");
-  if (!classifier || !(classifier.regions || []).length) {
+  outlines.replaceChildren();
+  const crops = (classifier && classifier.crops) || [];
+  if (!crops.length) {
     canvas.hidden = true;
+    outlines.hidden = true;
     toggle.hidden = true;
     note.textContent = "No classifier result for this image.";
     return;
   }
   const img = card.q(".preview");
-  const grid = classifier.regions;
-  const rows = grid.length, cols = grid[0].length;
-  canvas.width = img.naturalWidth || 300;
-  canvas.height = img.naturalHeight || 300;
+  const scores = (classifier.regions || []).flat();
+  canvas.width = img.naturalWidth || report.width;
+  canvas.height = img.naturalHeight || report.height;
+  const sx = canvas.width / report.width, sy = canvas.height / report.height;
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
-  const cw = canvas.width / cols, ch = canvas.height / rows;
   let tinted = 0;
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) {
-      const alpha = 0.6 * Math.max(0, grid[r][c] - 0.5) * 2;
-      if (alpha <= 0) continue;
-      ctx.fillStyle = `rgba(198, 40, 40, ${alpha.toFixed(3)})`;
-      ctx.fillRect(c * cw, r * ch, cw, ch);
-      tinted++;
-    }
-  }
-  canvas.dataset.cells = String(rows * cols);
+  crops.forEach(([x, y, w, h], i) => {
+    const outline = el("div", null, "scored-crop");
+    outline.style.left = `${(100 * x) / report.width}%`;
+    outline.style.top = `${(100 * y) / report.height}%`;
+    outline.style.width = `${(100 * w) / report.width}%`;
+    outline.style.height = `${(100 * h) / report.height}%`;
+    outline.dataset.box = [x, y, w, h].join(",");
+    outline.title = `scored crop at (${x}, ${y}, ${w}, ${h}): ${percent(scores[i])} generated`;
+    outlines.append(outline);
+    const alpha = 0.6 * Math.max(0, scores[i] - 0.5) * 2;
+    if (!(alpha > 0)) return;
+    ctx.fillStyle = `rgba(198, 40, 40, ${alpha.toFixed(3)})`;
+    ctx.fillRect(x * sx, y * sy, w * sx, h * sy);
+    tinted++;
+  });
+  canvas.dataset.cells = String(crops.length);
   canvas.dataset.tinted = String(tinted);
   toggle.hidden = false;
   const box = toggle.querySelector("input");
-  canvas.hidden = !box.checked;
-  box.addEventListener("change", () => { canvas.hidden = !box.checked; });
-  note.textContent = `${classifier.model} ${classifier.version}: p(generated) = ${percent(classifier.p_generated)} ` +
-    `over the whole image. With the heatmap on, regions scoring above 50% are tinted red (the redder, the more ` +
-    `suspicious); the others stay clear.`;
+  const show = () => { canvas.hidden = !box.checked; outlines.hidden = !box.checked; };
+  show();
+  box.addEventListener("change", show);
+  const scored = (report.evidence || []).find((e) => e.code === "classifier_score");
+  const what = scored && scored.details && scored.details.scored;
+  note.textContent = `${classifier.model} ${classifier.version}: p(generated) = ${percent(classifier.p_generated)}` +
+    (what ? ` for ${what}` : "") + `. With the heatmap on, the scored ${crops.length === 1 ? "crop is" : "crops are"} ` +
+    `outlined and tinted red above 50% (the redder, the more suspicious); the rest of the image was not scored by ` +
+    `the classifier.`;
 }
 
 // Each face the faces check found, boxed where it is, labelled with its score (red from
@@ -347,9 +363,37 @@ function drawFaces(card, report) {
     box.append(el("span", label));
     layer.append(box);
   }
+  placeFaceLabels(layer);
+  // The boxes follow the preview's size; the labels are placed again when it changes.
+  if (!layer.dataset.observed && window.ResizeObserver) {
+    new ResizeObserver(() => placeFaceLabels(layer)).observe(layer);
+    layer.dataset.observed = "1";
+  }
   const scored = faces.filter((f) => f.p_generated !== null);
   note.textContent = `${faces.length} face${faces.length === 1 ? "" : "s"} found` +
     (scored.length ? `; highest score ${percent(Math.max(...scored.map((f) => f.p_generated)))} generated.` : ".");
+}
+
+// Faces side by side would have their labels drawn over each other ("> 99% 97% generated"):
+// each label, largest face first, takes the first place that no label placed before it
+// covers: above its box, below it, then one label's height further out each time.
+function placeFaceLabels(layer) {
+  const placed = [];
+  for (const label of layer.querySelectorAll(".face-box span")) {
+    const height = label.getBoundingClientRect().height;
+    for (let k = 0; k < 8; k++) {
+      for (const [side, other] of [["bottom", "top"], ["top", "bottom"]]) {
+        label.style[other] = "auto";
+        label.style[side] = `calc(100% + ${k * height}px)`;
+        const r = label.getBoundingClientRect();
+        if (!placed.some((p) => r.left < p.right && p.left < r.right && r.top < p.bottom && p.top < r.bottom)) {
+          k = 8;
+          break;
+        }
+      }
+    }
+    placed.push(label.getBoundingClientRect());
+  }
 }
 
 dropZone.addEventListener("dragover", (e) => { e.preventDefault(); dropZone.classList.add("over"); });

@@ -1,0 +1,102 @@
+"""What the classifier looked at (issue 29, item 7): its sentence names the area it scored
+(one centre crop, a grid of crops, the whole small image, and the global view where the
+card's preprocessing has one), and the report records the crops' boxes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from synthcheck import AnalysisOptions, ClassifierResult, analyze, testkit
+from synthcheck.analyzers.classifier import ClassifierAnalyzer, scored_area
+from synthcheck.fusion import classifier_evidence
+from synthcheck.image_input import open_image
+from synthcheck.models.card import Preprocessing
+from synthcheck.models.crops import global_view
+
+from .conftest import EXAMPLES
+
+CENTRE = Preprocessing(crop_size=224, max_grid=1, anchor="centre")
+GLOBAL = Preprocessing(crop_size=224, max_grid=1, anchor="centre", global_view=True)
+GRID = Preprocessing(crop_size=224, max_grid=2)
+
+
+def sentence(prep: Preprocessing, width: int, height: int, p: float = 0.58) -> str:
+    area = scored_area(width, height, prep)
+    regions = [[p] * area.cols for _ in range(area.rows)]
+    result = ClassifierResult("m", "1", p, regions, crops=area.crops, crop_size=prep.crop_size,
+                              global_view=area.global_view)
+    return classifier_evidence(result, width, height).message
+
+
+def test_one_centre_crop_is_named_as_such():
+    area = scored_area(4000, 3000, CENTRE)
+    assert area.crops == [[1888, 1388, 224, 224]] and area.global_view is None
+    text = sentence(CENTRE, 4000, 3000)
+    assert "rates the centre 224x224 crop of this 4000x3000 image 58% likely generated" in text
+    assert "pixels" not in text and "whole image" not in text
+
+
+def test_a_grid_of_crops_and_a_small_image():
+    area = scored_area(1000, 667, GRID)
+    assert (area.rows, area.cols) == (2, 2) and len(area.crops) == 4
+    assert area.crops[0] == [0, 0, 224, 224] and area.crops[-1] == [776, 443, 224, 224]
+    assert "4 crops of 224x224 spread over this 1000x667 image" in sentence(GRID, 1000, 667)
+    small = scored_area(200, 150, CENTRE)
+    assert small.crops == [[0, 0, 200, 150]]
+    assert "the whole 200x150 image (padded by reflection to 224x224)" in sentence(CENTRE, 200, 150)
+    assert "the whole 224x224 image 58%" in sentence(CENTRE, 224, 224)
+
+
+def test_the_global_view_is_named_where_the_card_has_one():
+    area = scored_area(4000, 3000, GLOBAL)
+    shrunk = global_view(np.zeros((3000, 4000, 3), np.uint8), 224).shape
+    assert area.global_view == [shrunk[1], shrunk[0]] == [299, 224]
+    text = sentence(GLOBAL, 4000, 3000)
+    assert "the centre 224x224 crop of this 4000x3000 image" in text
+    assert "the whole image shrunk to 299x224 (its centre 224x224; the two views averaged)" in text
+    assert "the whole image shrunk to 224x224" in sentence(GLOBAL, 640, 640)
+
+
+def test_a_result_without_crops_still_reads():  # models/evaluate.py weighs bare probabilities
+    assert "rates the image 58% likely generated" in classifier_evidence(ClassifierResult("m", "1", 0.58)).message
+
+
+@dataclass
+class StubCard:
+    preprocessing: Preprocessing
+    name: str = "stub"
+    version: str = "0"
+
+
+class StubModel:
+    def __init__(self, prep: Preprocessing):
+        self.card = StubCard(prep)
+
+    def predict(self, rgb):
+        return ClassifierResult("stub", "0", 0.7, [[0.7]])
+
+
+@pytest.mark.parametrize("prep, seen", [(CENTRE, False), (GLOBAL, True)])
+def test_the_analyzer_reads_the_cards_preprocessing(prep, seen):
+    analyzer = ClassifierAnalyzer(AnalysisOptions(watermarks=False, faces=False))
+    analyzer.__dict__["model"] = StubModel(prep)  # the cached model: a card with or without the global view
+    data = testkit.encode(testkit.photo_like(900, 600), "JPEG", quality=90)
+    image = open_image("x.jpg", data, 10**8)
+    image.load_pixels()
+    findings = analyzer.analyze(image)
+    item = findings.evidence[0]
+    assert findings.classifier.crops == [[338, 188, 224, 224]] == item.details["crops"]
+    assert item.details["scored"] in item.message and "the centre 224x224 crop of this 900x600 image" in item.message
+    assert ("whole image shrunk to 336x224" in item.message) == seen
+    assert item.details["global_view"] == ([336, 224] if seen else None)
+
+
+def test_a_scan_reports_what_the_shipped_model_scored():
+    report = analyze(EXAMPLES / "ai_signed_c2pa.jpg", options=AnalysisOptions(watermarks=False, faces=False))
+    assert report.classifier.crops == [[272, 144, 224, 224]]  # 768x512, one centre crop
+    item = next(e for e in report.evidence if e.code == "classifier_score")
+    assert "the centre 224x224 crop of this 768x512 image" in item.message
+    assert report.to_dict()["classifier"]["crops"] == [[272, 144, 224, 224]]
