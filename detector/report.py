@@ -14,9 +14,8 @@ from typing import Any, Literal
 # 1.3: provenance gains `trust` (which list vouched: c2pa | interim | user | null, its
 # version, the lists checked), `signals` (C2PA Asset Rubrics 1.0), `conforming_product`,
 # `timestamp`.
-# Added since, fields only (the version moves with the README's contract table): classifier
-# `crops`, `crop_size`, `global_view` (what was scored); risk `why`.
-SCHEMA_VERSION = "1.3"
+# 1.4: classifier gains `crops`, `crop_size`, `global_view` (what was scored); risk gains `why`.
+SCHEMA_VERSION = "1.4"
 
 Level = Literal["low", "medium", "high"]
 LEVELS: tuple[Level, ...] = ("low", "medium", "high")

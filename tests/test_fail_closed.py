@@ -16,6 +16,7 @@ import pytest
 from synthcheck import AnalysisOptions, Scanner, analyze
 from synthcheck.analyzers.c2pa_provenance import C2paAnalyzer, provenance_from_store
 from synthcheck.cli import main
+from synthcheck.report import SCHEMA_VERSION
 from synthcheck.errors import TrustAnchorError
 from synthcheck.policy import POLICIES
 
@@ -112,7 +113,7 @@ def test_sections_of_inputs_never_read_are_null(tmp_path, capsys):
     for report in reports:
         assert report["provenance"] is None and report["metadata"] is None
         assert report["classifier"] is None and report["risk"] is None
-        assert report["schema_version"] == "1.3" and report["faces"] is None
+        assert report["schema_version"] == SCHEMA_VERSION and report["faces"] is None
     # a file that was read has its sections, "none" meaning "checked, no manifest"
     checked = analyze(CAMERA, options=AnalysisOptions(watermarks=False, classifier=None))
     assert checked.provenance.state == "none" and checked.metadata["exif"]

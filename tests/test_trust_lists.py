@@ -12,6 +12,7 @@ import pytest
 from synthcheck import AnalysisOptions, testkit, trust
 from synthcheck.cli import main
 from synthcheck.errors import TrustAnchorError
+from synthcheck.report import SCHEMA_VERSION
 from synthcheck.pipeline import Scanner
 
 from .conftest import EXAMPLES, codes, evidence
@@ -104,7 +105,7 @@ def test_report_contract_carries_the_trust_entry(capsys):
     assert main(["scan", str(EXAMPLES / "ai_signed_c2pa.jpg"), "--format", "jsonl", "--workers", "0",
                  "--no-classifier", "--no-faces"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["schema_version"] == "1.3"
+    assert report["schema_version"] == SCHEMA_VERSION
     assert set(report["provenance"]["trust"]) >= {"list", "list_name", "list_version", "lists_checked"}
     assert report["provenance"]["signals"] and all(
         set(s) >= {"id", "name", "kind", "text", "own"} for s in report["provenance"]["signals"])
