@@ -98,8 +98,13 @@ def test_drop_samples_and_see_the_evidence(page, server, tmp_path):
     assert [o.get_attribute("data-box") for o in outlines] == [",".join(map(str, c)) for c in crops]
     note = ai.query_selector(".heatmap-note").inner_text()
     scored = next(e for e in report["evidence"] if e["code"] == "classifier_score")["details"]["scored"]
-    assert scored in note and "the rest of the image was not scored" in note
-    assert "whole image" not in note  # the shipped model has no global view: one centre crop
+    assert scored in note
+    if report["classifier"]["global_view"]:  # the whole image was seen, shrunk: said, and not drawn as a crop
+        w, h = report["classifier"]["global_view"]
+        assert f"seen only at low resolution, in the whole image shrunk to {w}x{h}" in note
+        assert "not scored" not in note
+    else:  # one centre crop and nothing else
+        assert "the rest of the image was not scored" in note and "whole image" not in note
     # off by default; when on, only crops scoring above 0.5 are tinted (the others stay clear)
     assert not heatmap.is_visible() and not ai.query_selector(".scored-crops").is_visible()
     suspicious = sum(p > 0.5 for row in report["classifier"]["regions"] for p in row)

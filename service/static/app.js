@@ -336,8 +336,11 @@ function drawHeatmap(card, report) {
   const what = scored && scored.details && scored.details.scored;
   note.textContent = `${classifier.model} ${classifier.version}: p(generated) = ${percent(classifier.p_generated)}` +
     (what ? ` for ${what}` : "") + `. With the heatmap on, the scored ${crops.length === 1 ? "crop is" : "crops are"} ` +
-    `outlined and tinted red above 50% (the redder, the more suspicious); the rest of the image was not scored by ` +
-    `the classifier.`;
+    `outlined and tinted red above 50% (the redder, the more suspicious); ` +
+    (classifier.global_view
+      ? `the rest of the image was seen only at low resolution, in the whole image shrunk to ` +
+        `${classifier.global_view[0]}x${classifier.global_view[1]}, which has no place on the map.`
+      : `the rest of the image was not scored by the classifier.`);
 }
 
 // Each face the faces check found, boxed where it is, labelled with its score (red from
