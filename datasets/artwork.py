@@ -27,7 +27,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..errors import SynthcheckError
+from ..errors import DataFetchError
 from ..models import sha256_file
 from .reserved import RESERVED_FOR_EVALUATION, is_reserved  # noqa: F401  (one definition, datasets/reserved.py)
 
@@ -36,10 +36,6 @@ MIN_SIDE = 224  # one CLIP crop; smaller icons and sprites say little
 MAX_PIXELS = 40_000_000
 MANIFEST_FIELDS = ("path", "label", "source", "generator", "camera", "package", "version", "archive_sha256",
                    "member", "note")
-
-
-class DataFetchError(SynthcheckError):
-    code = "data_fetch_failed"
 
 
 @dataclass(frozen=True)

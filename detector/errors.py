@@ -77,7 +77,21 @@ class ModelIntegrityError(ModelError):
     code = "model_integrity"
 
 
+class BackboneMissingError(ModelError):
+    """A pretrained backbone is not set up in the cache (or not the file its conversion
+    wrote): the message names `synthcheck setup`."""
+
+    code = "backbone_missing"
+
+
 class CorpusMissingError(ConfigurationError):
     """A training or evaluation corpus named by a config is not there (not built, not mounted)."""
 
     code = "corpus_missing"
+
+
+class DataFetchError(SynthcheckError):
+    """A training corpus's source archive could not be downloaded or unpacked, or is reserved
+    for evaluation (datasets/artwork.py)."""
+
+    code = "data_fetch_failed"

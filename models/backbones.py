@@ -25,14 +25,12 @@ import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..errors import ModelError
+# BackboneMissingError is defined in errors.py with the other errors; it stays importable from
+# here because this module documents it as backbone_file()'s error (README "Pretrained backbones").
+from ..errors import BackboneMissingError, ModelError
 from . import sha256_file
 
 SETUP_COMMAND = "synthcheck setup"
-
-
-class BackboneMissingError(ModelError):
-    code = "backbone_missing"
 
 
 @dataclass(frozen=True)

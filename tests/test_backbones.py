@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from synthcheck.errors import ModelError
+from synthcheck.errors import BackboneMissingError, ModelError
 from synthcheck.models import backbones
-from synthcheck.models.backbones import BackboneMissingError, backbone_file, dequantize, extract_member
+from synthcheck.models.backbones import backbone_file, dequantize, extract_member
 
 from .conftest import EXAMPLES, SHARED
 

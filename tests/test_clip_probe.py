@@ -12,9 +12,9 @@ import pytest
 from PIL import Image, ImageFilter
 
 from synthcheck import testkit
-from synthcheck.errors import ModelIntegrityError
+from synthcheck.errors import BackboneMissingError, ModelIntegrityError
 from synthcheck.models import load_classifier_from
-from synthcheck.models.backbones import BackboneMissingError, backbone_file
+from synthcheck.models.backbones import backbone_file
 from synthcheck.models.clip_probe import ClipProbeClassifier, ClipTrainConfig, train
 
 
