@@ -34,7 +34,7 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
-from ..errors import ConfigurationError, CorpusMissingError
+from ..errors import RepositoryMissingError, RevisionMissingError, SourceRefusedError
 from ..models import sha256_file
 from . import artwork
 from .reserved import canonical, is_reserved
@@ -60,24 +60,6 @@ ALREADY_IN_SHARED = frozenset(name.lower() for name in (
     "jyoung105/yetter", "songguoxs/gpt4o-image-prompts", "EvoLinkAI/gpt-image-2-for-e-commerce",
 ))
 LABELS = ("real", "generated")
-
-
-class RepositoryMissingError(CorpusMissingError):
-    """A repository of the source table is neither in --repos nor reachable by `git clone`."""
-
-    code = "repository_missing"
-
-
-class SourceRefusedError(ConfigurationError):
-    """A source that must never be trained on: reserved for evaluation, or already in ../shared."""
-
-    code = "source_refused"
-
-
-class RevisionMissingError(ConfigurationError):
-    """The local copy of a repository does not hold the pinned commit."""
-
-    code = "revision_missing"
 
 
 @dataclass(frozen=True)

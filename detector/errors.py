@@ -90,6 +90,24 @@ class CorpusMissingError(ConfigurationError):
     code = "corpus_missing"
 
 
+class RepositoryMissingError(CorpusMissingError):
+    """A repository of a corpus's source table is neither in --repos nor reachable by `git clone`."""
+
+    code = "repository_missing"
+
+
+class SourceRefusedError(ConfigurationError):
+    """A source that must never be trained on: reserved for evaluation, or already in ../shared."""
+
+    code = "source_refused"
+
+
+class RevisionMissingError(ConfigurationError):
+    """The local copy of a repository does not hold the pinned commit."""
+
+    code = "revision_missing"
+
+
 class DataFetchError(SynthcheckError):
     """A training corpus's source archive could not be downloaded or unpacked, or is reserved
     for evaluation (datasets/artwork.py)."""

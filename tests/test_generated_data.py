@@ -16,6 +16,7 @@ from PIL import Image
 
 from synthcheck.datasets import generated, photos, reserved
 from synthcheck.datasets.records import load_manifest
+from synthcheck.errors import SourceRefusedError
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -114,7 +115,7 @@ def test_reserved_repositories_are_refused_before_anything_is_fetched(tmp_path, 
 
     monkeypatch.setattr(photos, "locate", no_fetching)
     monkeypatch.setattr(photos, "_clone", no_fetching)
-    with pytest.raises(photos.SourceRefusedError, match="reserved for evaluation"):
+    with pytest.raises(SourceRefusedError, match="reserved for evaluation"):
         generated.build(tmp_path / "corpus", [_source(SHA, repository=name)], repos=tmp_path / "repos",
                         log=lambda m: None)
     assert not (tmp_path / "repos").exists() and not (tmp_path / "corpus").exists()
@@ -124,7 +125,7 @@ def test_reserved_repositories_are_refused_before_anything_is_fetched(tmp_path, 
                                   "jamez-bondos/awesome-gpt4o-images", "jyoung105/yetter",
                                   "EvoLinkAI/gpt-image-2-for-e-commerce", "songguoxs/gpt4o-image-prompts"])
 def test_generated_sources_already_in_shared_are_refused(name):
-    with pytest.raises(photos.SourceRefusedError):
+    with pytest.raises(SourceRefusedError):
         photos.refuse_forbidden([_source(SHA, repository=name)])
 
 

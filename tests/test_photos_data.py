@@ -15,7 +15,7 @@ from PIL import Image
 
 from synthcheck.datasets import artwork, photos, reserved
 from synthcheck.datasets.records import load_manifest
-from synthcheck.errors import ConfigurationError
+from synthcheck.errors import ConfigurationError, RepositoryMissingError, RevisionMissingError, SourceRefusedError
 
 from .conftest import shared_or_skip
 
@@ -131,7 +131,7 @@ def test_min_side_and_undecodable_files_are_filtered(tmp_path):
 def test_a_missing_repository_is_named_with_how_to_get_it(tmp_path):
     _, commit = _repo(tmp_path / "repos")
     sources = [_source(commit), _source(SHA, name="absent", repository="nobody/absent-photos")]
-    with pytest.raises(photos.RepositoryMissingError, match="nobody/absent-photos") as error:
+    with pytest.raises(RepositoryMissingError, match="nobody/absent-photos") as error:
         photos.build(tmp_path / "corpus", sources, repos=tmp_path / "repos", clone=False, log=lambda m: None)
     assert "git clone" in str(error.value) and "someone/photos" not in str(error.value).split(":")[1]
     assert isinstance(error.value, ConfigurationError)  # the CLI exits 2
@@ -141,7 +141,7 @@ def test_a_missing_repository_is_named_with_how_to_get_it(tmp_path):
 @needs_git
 def test_a_wrong_commit_is_a_clear_error(tmp_path):
     _, commit = _repo(tmp_path / "repos")
-    with pytest.raises(photos.RevisionMissingError, match=f"does not hold commit {SHA}"):
+    with pytest.raises(RevisionMissingError, match=f"does not hold commit {SHA}"):
         photos.build(tmp_path / "corpus", [_source(SHA)], repos=tmp_path / "repos", clone=False, log=lambda m: None)
     assert not (tmp_path / "corpus").exists()
 
@@ -165,7 +165,7 @@ def test_reserved_repositories_are_refused_before_anything_is_fetched(tmp_path, 
     monkeypatch.setattr(photos, "locate", no_fetching)
     monkeypatch.setattr(photos, "_clone", no_fetching)
     source = _source(SHA, repository=name)
-    with pytest.raises(photos.SourceRefusedError, match="reserved for evaluation"):
+    with pytest.raises(SourceRefusedError, match="reserved for evaluation"):
         photos.build(tmp_path / "corpus", [source], repos=tmp_path / "repos", log=lambda m: None)
     assert not (tmp_path / "repos").exists() and not (tmp_path / "corpus").exists()
 
@@ -175,7 +175,7 @@ def test_reserved_repositories_are_refused_before_anything_is_fetched(tmp_path, 
 def test_reserved_packages_are_refused_before_anything_is_fetched(tmp_path, package, kind, monkeypatch):
     monkeypatch.setattr(artwork, "download", lambda *a, **k: pytest.fail("downloaded a reserved package"))
     source = photos.PhotoSource("x", "other", "x", package=package, version="1.0", kind=kind)
-    with pytest.raises(photos.SourceRefusedError, match="reserved for evaluation"):
+    with pytest.raises(SourceRefusedError, match="reserved for evaluation"):
         photos.build(tmp_path / "corpus", [source], download_dir=tmp_path / "archives", log=lambda m: None)
     assert not (tmp_path / "archives").exists()
 
@@ -201,7 +201,7 @@ def test_reserved_md_and_the_reserved_set_agree():
 
 
 def test_sources_already_in_shared_are_refused():
-    with pytest.raises(photos.SourceRefusedError, match="already a source"):
+    with pytest.raises(SourceRefusedError, match="already a source"):
         photos.refuse_forbidden([_source(SHA, repository="serengil/deepface")])
 
 
