@@ -222,3 +222,58 @@ def test_manifest_thumbnail_reported_and_embedded_on_request():
     assert ingredient["thumbnail"]["size_bytes"] > 1000 and "data_base64" not in ingredient["thumbnail"]
     shown = embedded.provenance.ingredients[0]["thumbnail"]
     assert Image.open(io.BytesIO(base64.b64decode(shown["data_base64"]))).format == "JPEG"
+
+
+# Issue 30: a remote manifest is recognised by c2pa's error type where c2pa raises it, and by
+# the message where the installed version does not (c2pa-python 0.38.1).
+def _provenance_when_reading_raises(monkeypatch, error: Exception):
+    from synthcheck.analyzers.c2pa_provenance import C2paAnalyzer
+
+    def raising(self, image, context):
+        raise error
+
+    monkeypatch.setattr(C2paAnalyzer, "read_store", raising)
+    options = AnalysisOptions(watermarks=False, classifier=None, faces=False)
+    return Scanner(options).analyze(testkit.encode(testkit.photo_like(64, 64), "JPEG"), "default").provenance
+
+
+def test_a_typed_remote_manifest_error_is_recognised_by_its_type(monkeypatch):
+    import c2pa
+
+    # no "remote manifest" in the words: only the type says what it is
+    prov = _provenance_when_reading_raises(monkeypatch, c2pa.C2paError.RemoteManifest("RemoteManifest: not fetched"))
+    assert prov.state == "unreadable" and prov.failure_codes == ["manifest.remote"]
+    assert prov.remote_manifest_url is None
+    prov = _provenance_when_reading_raises(monkeypatch, c2pa.C2paError.RemoteManifest(
+        "RemoteManifest: must fetch remote manifests from url https://example.org/m.c2pa"))
+    assert prov.failure_codes == ["manifest.remote"] and prov.remote_manifest_url == "https://example.org/m.c2pa"
+
+
+def test_the_untyped_remote_manifest_error_of_c2pa_0_38_is_still_recognised(monkeypatch):
+    import c2pa
+
+    prov = _provenance_when_reading_raises(monkeypatch, c2pa.C2paError(
+        "Remote: must fetch remote manifests from url https://example.org/m.c2pa"))
+    assert prov.failure_codes == ["manifest.remote"] and prov.remote_manifest_url == "https://example.org/m.c2pa"
+    prov = _provenance_when_reading_raises(monkeypatch, c2pa.C2paError.Decoding("Decoding: bad CBOR"))
+    assert prov.state == "unreadable" and prov.failure_codes == ["manifest.unreadable"]
+    assert prov.remote_manifest_url is None
+
+
+@pytest.mark.shared
+def test_installed_c2pa_raises_an_untyped_error_for_a_remote_manifest():
+    """Why is_remote_manifest keeps its message fallback: c2pa-python 0.38.1 maps only the
+    native prefix "RemoteManifest" to C2paError.RemoteManifest, and the native library says
+    "Remote: ...". When this fails, c2pa raises the typed error: drop the fallback."""
+    import io
+
+    import c2pa
+
+    from synthcheck.analyzers.c2pa_provenance import is_remote_manifest
+
+    context = c2pa.Context.from_dict({"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}})
+    data = shared_or_skip("c2pa", "cloud.jpg").read_bytes()
+    with pytest.raises(c2pa.C2paError) as raised:
+        c2pa.Reader.try_create("image/jpeg", io.BytesIO(data), None, context)
+    assert is_remote_manifest(raised.value)
+    assert type(raised.value) is c2pa.C2paError and str(raised.value).startswith("Remote: ")

@@ -468,6 +468,19 @@ def trust_entry(lists: tuple[TrustList, ...], vouched: TrustList | None, issuer:
 MAX_THUMBNAILS = 9
 
 
+def is_remote_manifest(exc: c2pa.C2paError) -> bool:
+    """Whether c2pa refused the file because its manifest is stored remotely (never fetched here).
+
+    c2pa-python has a typed `C2paError.RemoteManifest`, but 0.38.1 never raises it on this
+    path: the native library's error reads "Remote: must fetch remote manifests from url ...",
+    and c2pa-python maps only the prefix "RemoteManifest" to the typed error, so a plain
+    C2paError arrives (tests/test_c2pa.py reads `cloud.jpg` to show it). The type is checked
+    first; the message stays as the fallback while the installed version needs it."""
+    if isinstance(exc, c2pa.C2paError.RemoteManifest):
+        return True
+    return "remote manifest" in str(exc).lower()
+
+
 class C2paAnalyzer(AnalyzerBase):
     name = SOURCE
     media_types = frozenset({"image/jpeg", "image/png", "image/webp", "image/avif", "image/heic",
@@ -546,7 +559,7 @@ class C2paAnalyzer(AnalyzerBase):
             store = self.read_store(image, context)
         except c2pa.C2paError as exc:
             message = str(exc)
-            if "remote manifest" in message.lower():
+            if is_remote_manifest(exc):
                 url = message.rsplit("url ", 1)[-1].strip() if "url " in message else None
                 prov = Provenance(state="unreadable", remote_manifest_url=url, trust=no_trust,
                                   failures=[{"code": "manifest.remote", "message": "the manifest is stored "
