@@ -63,6 +63,13 @@ class TrustAnchorError(ConfigurationError):
     code = "trust_anchors"
 
 
+class UnknownPolicyError(ConfigurationError):
+    """A policy name that policy.POLICIES does not define. A ValueError too (through
+    ConfigurationError), as get_policy's error was before it had a type of its own."""
+
+    code = "unknown_policy"
+
+
 class ModelError(SynthcheckError):
     code = "model_error"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .errors import UnknownPolicyError
 
 # b, the weight of a face that looks generated (fusion.face_score_weight), per policy: the
 # largest b of 0, 0.25, 0.5 and 1 that put no more held-out real faces at the policy's
@@ -70,4 +71,4 @@ def get_policy(name: str | Policy) -> Policy:
     try:
         return POLICIES[name]
     except KeyError:
-        raise ValueError(f"unknown policy {name!r}; choose one of {', '.join(POLICIES)}") from None
+        raise UnknownPolicyError(f"unknown policy {name!r}; choose one of {', '.join(POLICIES)}") from None

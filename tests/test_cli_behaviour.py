@@ -322,3 +322,24 @@ def test_zero_workers_still_means_in_process(capsys):
     code, out, _ = run_cli(capsys, "scan", str(EXAMPLES / "plain_photo.jpg"), "--workers", "0", "--timeout", "0.5",
                            "--max-pixels", "1000000", "--format", "jsonl", "--no-classifier")
     assert code == 0 and json.loads(out)["risk"]
+
+
+def test_an_unknown_policy_is_a_usage_error(capsys, monkeypatch):
+    """Issue 30: get_policy's typed error changes nothing the user sees. argparse refuses the
+    name first; an UnknownPolicyError from deeper down is the same exit 2 with its message."""
+    from synthcheck import scan
+    from synthcheck.errors import UnknownPolicyError
+    from synthcheck.policy import get_policy
+
+    with pytest.raises(SystemExit) as exited:
+        main(["scan", "--policy", "strict", str(EXAMPLES / "plain_photo.jpg")])
+    assert exited.value.code == 2 and "invalid choice: 'strict'" in capsys.readouterr().err
+
+    def scan_with_unknown_policy(paths, policy, *args, **kwargs):
+        get_policy("strict")
+
+    monkeypatch.setattr(scan, "scan", scan_with_unknown_policy)  # the CLI imports it when it runs
+    code, _, err = run_cli(capsys, "scan", str(EXAMPLES / "plain_photo.jpg"), "--no-classifier")
+    assert code == 2
+    assert err.strip() == "synthcheck scan: unknown policy 'strict'; choose one of default, moderation, kyc"
+    assert issubclass(UnknownPolicyError, ValueError)

@@ -63,8 +63,24 @@ def test_classifier_result_is_accepted_as_evidence():
 def test_unknown_policy_is_a_clear_error():
     import pytest
 
-    with pytest.raises(ValueError, match="unknown policy"):
+    from synthcheck.errors import ConfigurationError, UnknownPolicyError
+
+    with pytest.raises(UnknownPolicyError, match="unknown policy 'strict'; choose one of default, moderation, kyc") as raised:
         get_policy("strict")
+    # a configuration error with a stable code, and still the ValueError it always was
+    assert isinstance(raised.value, ConfigurationError) and isinstance(raised.value, ValueError)
+    assert raised.value.code == "unknown_policy"
+
+
+def test_an_unknown_policy_is_refused_before_any_file_is_read():
+    import pytest
+
+    from synthcheck import AnalysisOptions, Scanner
+    from synthcheck.errors import UnknownPolicyError
+
+    scanner = Scanner(AnalysisOptions(watermarks=False, classifier=None, faces=False))
+    with pytest.raises(UnknownPolicyError):
+        scanner.analyze("/no/such/file.jpg", "strict")  # a bad policy, not an unreadable_path report
 
 
 def test_pixels_that_look_real_do_not_clear_a_declaration():
