@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from PIL import Image, PngImagePlugin
 
@@ -169,3 +171,21 @@ def test_an_icc_profile_is_said_for_what_it_is():
     assert "an ICC colour profile named 'c2'" in item.message and "display" in item.message
     assert "names no camera or generator" in item.message and item.weight == 0
     assert item.details["description"] == "c2" and item.details["device_class"] == "display"
+
+
+def test_reading_metadata_does_not_load_c2pa():
+    """Issue 30: the digital source type vocabulary lives in synthcheck.source_types, and the
+    analyzers package imports its modules on first use, so metadata alone loads no c2pa."""
+    probe = ("import sys\nimport synthcheck.analyzers.metadata\n"
+             "print('C2PA', [m for m in sys.modules if m == 'c2pa' or m.startswith(('c2pa.', 'synthcheck.analyzers.c2pa'))])\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert "C2PA []" in done.stdout, done.stdout[-500:]
+
+
+def test_the_analyzers_are_still_listed_in_their_order():
+    from synthcheck.analyzers import ANALYZER_TYPES, analyzer_types, list_analyzers
+
+    assert ANALYZER_TYPES == analyzer_types()
+    assert list_analyzers() == ["c2pa", "metadata", "generator_text", "jpeg_quant", "watermark", "dimensions",
+                                "classifier", "faces"]

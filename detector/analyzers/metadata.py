@@ -14,8 +14,8 @@ from PIL import ExifTags, Image, IptcImagePlugin
 
 from ..image_input import ImageInput
 from ..report import Evidence
+from ..source_types import AI_SOURCE_TYPES, CAPTURE_SOURCE_TYPES, short_source_type
 from .base import AnalyzerBase, Findings
-from .c2pa_provenance import AI_SOURCE_TYPES, CAPTURE_SOURCE_TYPES, short_source_type
 
 SOURCE = "metadata"
 
