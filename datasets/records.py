@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..cache import cache_root
 from ..errors import CorpusMissingError
 from ..image_input import to_rgb
 
@@ -62,8 +63,6 @@ def corpus_root(corpus: str, repo_root: Path) -> Path:
     """Where a config's corpus is: a folder relative to the repository root (`../shared/data`)
     or `cache:REL`, a corpus that a data script built under the cache (`synthcheck data`)."""
     if corpus.startswith("cache:"):
-        from ..models.backbones import cache_root
-
         root = cache_root() / corpus.removeprefix("cache:")
         if not (root / "manifest.csv").is_file():
             name = Path(corpus.removeprefix("cache:")).name

@@ -272,7 +272,7 @@ def _models(args) -> int:
 
 def _data(args) -> int:
     from .datasets import artwork, generated, photos
-    from .models.backbones import cache_root
+    from .cache import cache_root
 
     out = args.out or cache_root() / "data" / args.corpus
     if args.corpus == "photos":

@@ -17,7 +17,6 @@ dequantised, W = (W_q - zero_point) * scale, and activations kept in float)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..cache import cache_root
 # BackboneMissingError is defined in errors.py with the other errors; it stays importable from
 # here because this module documents it as backbone_file()'s error (README "Pretrained backbones").
 from ..errors import BackboneMissingError, ModelError
@@ -60,14 +60,6 @@ CLIP_VIT_B16 = BackboneSource(
 
 BACKBONES: dict[str, BackboneSource] = {b.name: b for b in (CLIP_VIT_B16,)}
 VARIANTS = ("int8", "float")
-
-
-def cache_root() -> Path:
-    """$SYNTHCHECK_CACHE, else $XDG_CACHE_HOME/synthcheck, else ~/.cache/synthcheck."""
-    if os.environ.get("SYNTHCHECK_CACHE"):
-        return Path(os.environ["SYNTHCHECK_CACHE"])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "synthcheck"
 
 
 def backbone_dir(name: str) -> Path:

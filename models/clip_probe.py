@@ -25,11 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from ..cache import cache_root
 from ..datasets.records import ImageRecord, corpus_root, load_manifest, load_pixels
 from ..errors import ModelError, ModelIntegrityError
 from ..report import ClassifierResult
 from ..wording import shown_probability
-from .backbones import BACKBONES, backbone_file, cache_root
+from .backbones import BACKBONES, backbone_file
 from .card import ANCHORS, CLIP_PROBE_ARCHITECTURE, Member, ModelCard, Preprocessing, write_card
 from .crops import global_view, prepare_crops
 from .metrics import launder

@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cache import cache_root
 from ..errors import BackboneMissingError, ModelError
 from . import sha256_file
-from .backbones import SETUP_COMMAND, BackboneSource, cache_root, fetch_member
+from .backbones import SETUP_COMMAND, BackboneSource, fetch_member
 
 CENTERFACE = BackboneSource(
     name="centerface",

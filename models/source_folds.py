@@ -232,7 +232,8 @@ def train(config, out: Path, repo_root: Path, feature_cache: Path | None = None)
     every image; writes the weights and the card to `out`."""
     from safetensors.numpy import save_file
 
-    from .backbones import BACKBONES, cache_root
+    from ..cache import cache_root
+    from .backbones import BACKBONES
     from .card import Member, ModelCard, write_card
     from .clip_probe import ARCHITECTURE, ClipEncoder, built_corpora, split_items
 

@@ -106,7 +106,7 @@ def test_a_cache_corpus_that_is_not_built_names_the_command(tmp_path, monkeypatc
 
 def test_eval_without_the_artwork_corpus_says_how_to_build_it(tmp_path, monkeypatch, capsys):
     from synthcheck.cli import main
-    from synthcheck.models.backbones import cache_root
+    from synthcheck.cache import cache_root
 
     shared_or_skip("data", "manifest.csv")
     shared_or_skip("data-modern", "manifest.csv")

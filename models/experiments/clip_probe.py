@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synthcheck.models.backbones import cache_root
+from synthcheck.cache import cache_root
 from synthcheck.models.clip_probe import (FEATURE_KINDS, ClipEncoder, ClipTrainConfig, encode_items, fit_head,
                                           fit_temperature, metrics, split_items)
 

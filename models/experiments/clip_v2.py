@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synthcheck.models.backbones import cache_root
+from synthcheck.cache import cache_root
 from synthcheck.models.calibrate import CURRENT, Scaling, choose_scaling, compare_scalings
 from synthcheck.models.clip_probe import (ClipEncoder, ClipTrainConfig, aligned_fakes, encode_items, fit_head,
                                           fit_temperature, split_items)

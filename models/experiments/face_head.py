@@ -23,7 +23,7 @@ import numpy as np
 
 from synthcheck.datasets.records import load_pixels
 from synthcheck.models import load_classifier
-from synthcheck.models.backbones import cache_root
+from synthcheck.cache import cache_root
 from synthcheck.models.clip_probe import ClipTrainConfig, fit_head, split_items
 from synthcheck.models.face_probe import largest_face, paste_face, window_features
 from synthcheck.models.faces import FaceDetector

@@ -34,7 +34,7 @@ from synthcheck.analyzers.faces import (WINDOWS, FaceScores, WindowRule, disagre
 from synthcheck.datasets.records import load_pixels
 from synthcheck.fusion import classifier_evidence, fuse, logit, weigh_for_policy
 from synthcheck.models import load_classifier
-from synthcheck.models.backbones import cache_root
+from synthcheck.cache import cache_root
 from synthcheck.models.clip_probe import validation_records
 from synthcheck.models.face_probe import DEFAULT_FACE_HEAD, load_face_head, paste_face
 from synthcheck.models.faces import FaceDetector

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synthcheck.models.backbones import cache_root
+from synthcheck.cache import cache_root
 from synthcheck.models.clip_probe import ClipEncoder, ClipTrainConfig, split_items
 from synthcheck.models.evaluate import real_at_level_high
 from synthcheck.models.metrics import auc, expected_calibration_error
