@@ -34,7 +34,8 @@ def main() -> None:
             classifier.predict(rgb)
             times.append((time.perf_counter() - t) * 1000)
         times.sort()
-        print(f"{width}x{height}: p50 {statistics.median(times):.0f} ms, p95 {times[int(0.95 * (len(times) - 1))]:.0f} ms")
+        print(f"{width}x{height}: p50 {statistics.median(times):.0f} ms, "
+              f"p95 {times[int(0.95 * (len(times) - 1))]:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -59,7 +59,8 @@ def main() -> None:
     crops, seconds = results[-1]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
     print(f"{base.name} recipe on {device} ({name}): {args.steps} steps of {base.batch_size} crops of "
-          f"{base.preprocessing.crop_size} px from {width}x{height} images, frozen {list(base.frozen_prefixes) or 'none'}, "
+          f"{base.preprocessing.crop_size} px from {width}x{height} images, "
+          f"frozen {list(base.frozen_prefixes) or 'none'}, "
           f"{stats['batch_stream']} batches: "
           f"{crops / seconds:.0f} crops/s ({seconds:.1f} s, one selection pass included)")
 

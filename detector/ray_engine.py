@@ -21,9 +21,10 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from .errors import SynthcheckError
 from .image_input import display_path, read_source

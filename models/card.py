@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 # The architecture of a card whose one member is a head on the CLIP backbone
 # (synthcheck/models/clip_probe.py); every other card is a timm Lite0 network or ensemble.
 CLIP_PROBE_ARCHITECTURE = "clip-vit-b16-probe"
@@ -77,7 +76,7 @@ class ModelCard:
     metrics: dict[str, Any] = field(default_factory=dict)  # validation results, comparison table
 
     @classmethod
-    def load(cls, path: str | Path) -> "ModelCard":
+    def load(cls, path: str | Path) -> ModelCard:
         raw = json.loads(Path(path).read_text())
         raw["preprocessing"] = Preprocessing(**{k: tuple(v) if isinstance(v, list) else v
                                                 for k, v in raw["preprocessing"].items()})

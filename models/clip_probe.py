@@ -117,7 +117,7 @@ class ProbeHead:
                 f"{prefix}.mean": self.mean.astype(np.float32), f"{prefix}.std": self.std.astype(np.float32)}
 
     @classmethod
-    def from_tensors(cls, tensors: dict[str, np.ndarray], prefix: str) -> "ProbeHead":
+    def from_tensors(cls, tensors: dict[str, np.ndarray], prefix: str) -> ProbeHead:
         return cls(tensors[f"{prefix}.coef"].astype(np.float64), float(tensors[f"{prefix}.bias"][0]),
                    tensors[f"{prefix}.mean"].astype(np.float64), tensors[f"{prefix}.std"].astype(np.float64))
 
@@ -231,7 +231,7 @@ class ClipTrainConfig:
     views: tuple[str, ...] = ("centre",)
 
     @classmethod
-    def load(cls, path: str | Path) -> "ClipTrainConfig":
+    def load(cls, path: str | Path) -> ClipTrainConfig:
         raw = json.loads(Path(path).read_text())
         for key in ("data", "validation_groups", "split_in_half", "launder_scale", "launder_quality", "views"):
             if key in raw:
@@ -330,7 +330,7 @@ def encode_items(items: list[ImageRecord], encoder: ClipEncoder, prep: Preproces
     for n, item in enumerate(items):
         key = hashlib.sha256(f"{item.path}#{item.tile}#{crops}#{laundering}#{seed}".encode()).hexdigest()[:32]
 
-        def compute() -> dict[str, np.ndarray]:
+        def compute(item: ImageRecord = item, key: str = key) -> dict[str, np.ndarray]:
             rgb = load_pixels(item)
             rng = random.Random(key)
             scale, quality = ((rng.uniform(*config.launder_scale), rng.randint(*config.launder_quality))
@@ -356,7 +356,7 @@ def encode_view(items: list[ImageRecord], encoder: ClipEncoder, prep: Preprocess
     for n, item in enumerate(items):
         key = hashlib.sha256(f"{item.path}#{item.tile}#{crops}#view:{tag}".encode()).hexdigest()[:32]
         saved = _cached(cache / f"{key}.npz",
-                        lambda: _pooled_features(transform(load_pixels(item), key), encoder, prep))
+                        lambda item=item, key=key: _pooled_features(transform(load_pixels(item), key), encoder, prep))
         out.append(_head_input(saved, kind))
         if n and n % 250 == 0:
             print(f"synthcheck train: {tag}: encoded {n}/{len(items)} images ({time.time() - started:.0f} s)",
@@ -458,7 +458,8 @@ def train(config_path: str | Path, out_dir: str | Path | None = None, repo_root:
     print(f"synthcheck train: {config.name}: " + ", ".join(f"{len(v)} {k}" for k, v in splits.items()), flush=True)
     encoder = ClipEncoder(config.backbone, config.backbone_variant)
     prep = config.preprocessing
-    cache = (feature_cache or cache_root() / "features") / f"{config.backbone}-{config.backbone_variant}-{encoder.sha256[:12]}"
+    cache = ((feature_cache or cache_root() / "features")
+             / f"{config.backbone}-{config.backbone_variant}-{encoder.sha256[:12]}")
     x_train, x_train_l = encode_items(splits["train"], encoder, prep, config.features, "random", cache, config.seed,
                                       config)
     if config.aligned_methods:
@@ -626,8 +627,9 @@ def render_readme(card: ModelCard) -> str:
                          f"{c['at_level_high']} / {lc['at_level_high']} | {', '.join(c['groups'])} |")
     if "calibration" in m:
         c = m["calibration"]
-        lines += ["", f"Calibration on held-out sources (`synthcheck calibrate`): chosen **{c['chosen']}**, temperature "
-                  f"{c['temperature']}, shift {c['shift']} (calibration-split temperature {c['calibration_split_temperature']}); "
+        lines += ["", f"Calibration on held-out sources (`synthcheck calibrate`): chosen **{c['chosen']}**, "
+                  f"temperature {c['temperature']}, shift {c['shift']} "
+                  f"(calibration-split temperature {c['calibration_split_temperature']}); "
                   + ("the calibration split's temperature beat the scalings fitted on the validation groups "
                      "(cross-fitted), so the metrics above are of a scaling that never saw these groups."
                      if c["chosen"].startswith("current") else

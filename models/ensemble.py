@@ -52,7 +52,7 @@ class EnsembleConfig:
     out_dir: str = ""
 
     @classmethod
-    def load(cls, path: str | Path) -> "EnsembleConfig":
+    def load(cls, path: str | Path) -> EnsembleConfig:
         raw = json.loads(Path(path).read_text())
         config = cls(**{**raw, "models": tuple(raw["models"])})
         if len(config.models) < 2:

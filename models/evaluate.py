@@ -124,7 +124,8 @@ def print_results(results: dict[str, Any]) -> None:
               f"real photos at level high: {r['real_at_level_high']:.2%}")
         print(f"  {'group':<34}{'label':<10}{'n':>5}{'mean p':>9}{'called gen.':>13}")
         for group, g in r["per_group"].items():
-            print(f"  {group:<34}{g['label']:<10}{g['n']:>5}{g['mean_p_generated']:>9.3f}{g['called_generated']:>13.2%}")
+            print(f"  {group:<34}{g['label']:<10}{g['n']:>5}{g['mean_p_generated']:>9.3f}"
+                  f"{g['called_generated']:>13.2%}")
 
 
 def write_json(results: dict[str, Any], path: str | Path) -> None:

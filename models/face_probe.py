@@ -46,7 +46,7 @@ class FaceTrainConfig:
     kind: str = "face_probe"
 
     @classmethod
-    def load(cls, path: str | Path) -> "FaceTrainConfig":
+    def load(cls, path: str | Path) -> FaceTrainConfig:
         return cls(**json.loads(Path(path).read_text()))
 
 

@@ -28,9 +28,10 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -75,12 +76,19 @@ def view_transforms(views: tuple[str, ...], crop_size: int, seed: int, web_views
     unknown = set(views) - set(VIEW_PREFIXES)
     if unknown or not views:
         raise ValueError(f"views must be some of {sorted(VIEW_PREFIXES)} (got {list(views)})")
+
+    def centre(t: Transform) -> Transform:
+        return lambda rgb, key: t(centre_crop(rgb, PRE_CROP), key)
+
+    def whole(t: Transform) -> Transform:
+        return lambda rgb, key: global_view(t(served(rgb), key), crop_size)
+
     out: dict[str, Transform] = {}
     for tag, t in condition_transforms(seed, web_views).items():
         if "centre" in views:
-            out[tag] = (lambda t: lambda rgb, key: t(centre_crop(rgb, PRE_CROP), key))(t)
+            out[tag] = centre(t)
         if "global" in views:
-            out[f"g:{tag}"] = (lambda t: lambda rgb, key: global_view(t(served(rgb), key), crop_size))(t)
+            out[f"g:{tag}"] = whole(t)
     return out
 
 
@@ -250,7 +258,8 @@ def train(config, out: Path, repo_root: Path, feature_cache: Path | None = None)
         f"{list(config.views)}")
     encoder = ClipEncoder(config.backbone, config.backbone_variant)
     prep = config.preprocessing
-    cache = (feature_cache or cache_root() / "features") / f"{config.backbone}-{config.backbone_variant}-{encoder.sha256[:12]}"
+    cache = ((feature_cache or cache_root() / "features")
+             / f"{config.backbone}-{config.backbone_variant}-{encoder.sha256[:12]}")
     transforms = view_transforms(config.views, config.crop_size, config.seed, config.web_views)
     x = encode_all(records, transforms, encoder, prep, config.features, cache)
     log(f"features: {time.time() - started:.0f} s")

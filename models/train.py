@@ -142,11 +142,11 @@ class TrainConfig:
     out_dir: str = "models/synthcheck-lite0-v1"
 
     @classmethod
-    def load(cls, path: str | Path) -> "TrainConfig":
+    def load(cls, path: str | Path) -> TrainConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
         raw = dict(raw)
         raw["data"] = tuple(DataSource(**d) for d in raw["data"])
         raw["validation_groups"] = tuple(raw["validation_groups"])

@@ -13,7 +13,6 @@ from datetime import datetime
 from ..argtypes import whole_number
 from ..wording import plural
 
-
 SERVE_DESCRIPTION = """\
 Run the HTTP API and the analyst page (uvicorn): POST /v1/analyze and /v1/analyze/batch
 (the report of `synthcheck scan --format json`), GET /v1/models, GET /v1/audit (admin keys),

@@ -6,7 +6,7 @@ brings any database to the newest one (run at start-up and by the CLI commands).
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +22,7 @@ log = logging.getLogger("synthcheck.service")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -67,8 +67,8 @@ class AuditRecord(Base):
         row = {name: getattr(self, name) for name in AUDIT_FIELDS}
         # SQLite hands back times without their zone; they were stored in UTC
         created = row["created_at"]
-        row["created_at"] = (created if created.tzinfo else created.replace(tzinfo=timezone.utc)).astimezone(
-            timezone.utc).isoformat()
+        row["created_at"] = (created if created.tzinfo else created.replace(tzinfo=UTC)).astimezone(
+            UTC).isoformat()
         row["evidence_codes"] = list(row["evidence_codes"] or [])
         return row
 

@@ -4,7 +4,8 @@ as it passes its limit (or at once, from Content-Length), before it is all read.
 from __future__ import annotations
 
 import json
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 

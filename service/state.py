@@ -35,7 +35,7 @@ class ServiceState:
     ready: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
-    def start(cls, settings: Settings) -> "ServiceState":
+    def start(cls, settings: Settings) -> ServiceState:
         settings.ensure_local_dirs()
         log.info("keys and audit log in %s", settings.where())
         settings.check_classifier()  # refused at start-up, not as a failure on every request

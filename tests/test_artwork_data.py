@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from synthcheck.datasets import artwork
-from synthcheck.errors import CorpusMissingError, DataFetchError
 from synthcheck.datasets.records import ImageRecord, corpus_root, load_manifest, load_pixels
+from synthcheck.errors import CorpusMissingError, DataFetchError
 from synthcheck.image_input import to_rgb
 
 from .conftest import shared_or_skip
@@ -105,8 +105,8 @@ def test_a_cache_corpus_that_is_not_built_names_the_command(tmp_path, monkeypatc
 
 
 def test_eval_without_the_artwork_corpus_says_how_to_build_it(tmp_path, monkeypatch, capsys):
-    from synthcheck.cli import main
     from synthcheck.cache import cache_root
+    from synthcheck.cli import main
 
     shared_or_skip("data", "manifest.csv")
     shared_or_skip("data-modern", "manifest.csv")

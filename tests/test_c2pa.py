@@ -64,8 +64,9 @@ def test_pixels_tampered_after_signing(test_ca, photo_jpeg):
 
 
 def test_manifest_stripped_reads_as_none(test_ca, photo_jpeg):
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     signed = testkit.sign_image(photo_jpeg, "image/jpeg", test_ca, "trainedAlgorithmicMedia")
     reencoded = testkit.encode(Image.open(io.BytesIO(signed)), "JPEG", quality=90)
@@ -76,9 +77,9 @@ def test_manifest_stripped_reads_as_none(test_ca, photo_jpeg):
 
 
 def test_trusted_camera_capture_lowers_risk_and_conflict_is_stated(test_ca, photo_jpeg, anchors_file):
-    from PIL import PngImagePlugin
-    from PIL import Image
     import io
+
+    from PIL import Image, PngImagePlugin
 
     scanner = Scanner(AnalysisOptions(trust_anchors=anchors_file))
     camera = scanner.analyze(testkit.sign_image(photo_jpeg, "image/jpeg", test_ca, "digitalCapture"))
@@ -88,7 +89,8 @@ def test_trusted_camera_capture_lowers_risk_and_conflict_is_stated(test_ca, phot
 
     # signed as a camera capture, but the PNG carries a generator's settings
     info = PngImagePlugin.PngInfo()
-    info.add_text("parameters", "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 640x480, Model: sdxl")
+    info.add_text("parameters", "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, "
+                  "Size: 640x480, Model: sdxl")
     png = testkit.encode(Image.open(io.BytesIO(photo_jpeg)), "PNG", pnginfo=info)
     signed_png = testkit.sign_image(png, "image/png", test_ca, "digitalCapture", "x.png")
     report = scanner.analyze(signed_png)
@@ -205,9 +207,9 @@ def test_photoshop_generative_fill_is_ai_edited():
 @pytest.mark.shared
 def test_manifest_thumbnail_reported_and_embedded_on_request():
     import base64
+    import io
 
     from PIL import Image
-    import io
 
     path = shared_or_skip("c2pa", "CA.jpg")
     plain = analyze(path, options=AnalysisOptions(watermarks=False, classifier=None)).provenance.thumbnail

@@ -20,7 +20,7 @@ from synthcheck.report import Provenance
 
 from .conftest import shared_or_skip
 
-I = testkit.IPTC_TYPE
+IPTC = testkit.IPTC_TYPE
 QUIET = AnalysisOptions(watermarks=False, classifier=None, faces=False)
 
 
@@ -39,27 +39,27 @@ def _created(dst: str):
 
 
 def _captured_then(*actions):
-    return [("c2pa.created", I + "digitalCapture"), *actions]
+    return [("c2pa.created", IPTC + "digitalCapture"), *actions]
 
 
 # signal name -> (actions that fire it, actions that do not)
 CASES = {
-    "blankCanvas": (_created("http://c2pa.org/digitalsourcetype/empty"), _created(I + "digitalCapture")),
-    "capturedMedia": (_created(I + "computationalCapture"), _created(I + "screenCapture")),
-    "capturedMediaStitched": (_created(I + "compositeCapture"), _created(I + "digitalCapture")),
-    "compositionMayContainGenAI": (_created(I + "composite"), _created(I + "compositeCapture")),
-    "fullyGenAIMedia": (_created(I + "trainedAlgorithmicMedia"), _created(I + "algorithmicMedia")),
-    "nonGenAIDigitalCreation": (_created(I + "digitalCreation"), _created(I + "digitalArt")),
-    "partlyGenAICreation": (_created(I + "compositeWithTrainedAlgorithmicMedia"),
-                            _captured_then(("c2pa.edited", I + "compositeWithTrainedAlgorithmicMedia"))),
-    "screenCaptureMayContainGenAI": (_created(I + "screenCapture"), _created(I + "digitalCapture")),
+    "blankCanvas": (_created("http://c2pa.org/digitalsourcetype/empty"), _created(IPTC + "digitalCapture")),
+    "capturedMedia": (_created(IPTC + "computationalCapture"), _created(IPTC + "screenCapture")),
+    "capturedMediaStitched": (_created(IPTC + "compositeCapture"), _created(IPTC + "digitalCapture")),
+    "compositionMayContainGenAI": (_created(IPTC + "composite"), _created(IPTC + "compositeCapture")),
+    "fullyGenAIMedia": (_created(IPTC + "trainedAlgorithmicMedia"), _created(IPTC + "algorithmicMedia")),
+    "nonGenAIDigitalCreation": (_created(IPTC + "digitalCreation"), _created(IPTC + "digitalArt")),
+    "partlyGenAICreation": (_created(IPTC + "compositeWithTrainedAlgorithmicMedia"),
+                            _captured_then(("c2pa.edited", IPTC + "compositeWithTrainedAlgorithmicMedia"))),
+    "screenCaptureMayContainGenAI": (_created(IPTC + "screenCapture"), _created(IPTC + "digitalCapture")),
     "nonEditorial": (_captured_then(("c2pa.published", None)), _captured_then(("c2pa.edited", None))),
-    "perceptibleGenAI": (_captured_then(("c2pa.edited", I + "trainedAlgorithmicMedia")),
-                         _created(I + "trainedAlgorithmicMedia")),
-    "perceptibleNonGenAI": (_captured_then(("c2pa.edited", I + "minorHumanEdits")),
+    "perceptibleGenAI": (_captured_then(("c2pa.edited", IPTC + "trainedAlgorithmicMedia")),
+                         _created(IPTC + "trainedAlgorithmicMedia")),
+    "perceptibleNonGenAI": (_captured_then(("c2pa.edited", IPTC + "minorHumanEdits")),
                             _captured_then(("c2pa.edited", None))),
-    "perceptiblePossiblyGenAI": (_captured_then(("c2pa.edited", I + "digitalArt")),
-                                 _captured_then(("c2pa.edited", I + "trainedAlgorithmicMedia"))),
+    "perceptiblePossiblyGenAI": (_captured_then(("c2pa.edited", IPTC + "digitalArt")),
+                                 _captured_then(("c2pa.edited", IPTC + "trainedAlgorithmicMedia"))),
 }
 
 
@@ -84,7 +84,7 @@ def test_media_unknown_provenance_is_an_ingredient_without_a_manifest(test_ca, p
     unsigned = ({"title": "found.jpg", "relationship": "componentOf"}, photo, "image/jpeg")
     signed = ({"title": "signed.jpg", "relationship": "componentOf"},
               testkit.sign_image(photo, "image/jpeg", test_ca, "digitalCapture"), "image/jpeg")
-    definition = _definition(_created(I + "digitalCapture"))
+    definition = _definition(_created(IPTC + "digitalCapture"))
     assert "mediaUnknownProvenance" in _signals(testkit.sign_manifest(photo, "image/jpeg", test_ca, definition,
                                                                       (unsigned,)))
     assert "mediaUnknownProvenance" not in _signals(testkit.sign_manifest(photo, "image/jpeg", test_ca, definition,
@@ -95,11 +95,11 @@ def test_ambiguous_actions(test_ca, photo):
     def signals(definition):
         return _signals(testkit.sign_manifest(photo, "image/jpeg", test_ca, definition))
 
-    complete = _definition(_created(I + "digitalCapture"))
+    complete = _definition(_created(IPTC + "digitalCapture"))
     assert "ambiguousActions" not in signals(complete)
-    assert "ambiguousActions" in signals(_definition(_created(I + "digitalCapture"), complete=False))
+    assert "ambiguousActions" in signals(_definition(_created(IPTC + "digitalCapture"), complete=False))
     assert "ambiguousActions" in signals(_definition(_captured_then(("com.example.retouched", None))))
-    gathered = _definition(_created(I + "digitalCapture"))
+    gathered = _definition(_created(IPTC + "digitalCapture"))
     del gathered["assertions"][0]["created"]  # a gathered actions assertion: not the generator's own
     assert "ambiguousActions" in signals(gathered)
 
@@ -121,12 +121,12 @@ def test_ingredient_signals_are_the_ingredients_not_the_files(test_ca, photo):
 
 def test_legacy_actions_give_no_signal_and_flat_ingredients_give_pseudo_nodes():
     legacy = {"label": "urn:a", "assertions": {"c2pa.actions": {"actions": [
-        {"action": "c2pa.created", "digitalSourceType": I + "trainedAlgorithmicMedia"}]}}}
+        {"action": "c2pa.created", "digitalSourceType": IPTC + "trainedAlgorithmicMedia"}]}}}
     assert manifest_signals(legacy) == []  # the rubric reads only c2pa.actions.v2
     flat = {"label": "urn:b", "assertions": {
         "c2pa.ingredient.v3": {"dc:title": "in.jpg", "relationship": "parentOf"},
         "c2pa.actions.v2": {"allActionsIncluded": True, "actions": [
-            {"action": "c2pa.opened", "digitalSourceType": I + "compositeWithTrainedAlgorithmicMedia"}]}}}
+            {"action": "c2pa.opened", "digitalSourceType": IPTC + "compositeWithTrainedAlgorithmicMedia"}]}}}
     signals = asset_signals({"manifests": [flat]}, "urn:b")
     pseudo = [s for s in signals if s["pseudo"]]
     assert [s["name"] for s in pseudo] == ["partlyGenAICreation"] and pseudo[0]["own"]
@@ -196,12 +196,12 @@ def test_a_disallowed_signal_is_misuse():
 
 
 def test_summary_speaks_the_rubrics_words(test_ca, photo):
-    data = testkit.sign_manifest(photo, "image/jpeg", test_ca, _definition(_created(I + "trainedAlgorithmicMedia")))
+    data = testkit.sign_manifest(photo, "image/jpeg", test_ca, _definition(_created(IPTC + "trainedAlgorithmicMedia")))
     report = Scanner(QUIET).analyze(data)
     assert report.risk.level == "high"
     assert "Contains Fully GenAI Media" in report.risk.summary
     screen = Scanner(QUIET).analyze(testkit.sign_manifest(photo, "image/jpeg", test_ca,
-                                                          _definition(_created(I + "screenCapture"))))
+                                                          _definition(_created(IPTC + "screenCapture"))))
     item = next(e for e in screen.evidence if e.code == "c2pa_screen_capture")
     assert item.weight == 0 and "cannot say" in item.message  # a screen capture is "unknown"
     assert dataclasses.asdict(screen.provenance)["signals"][0]["text"] == (

@@ -12,9 +12,18 @@ import pytest
 import torch
 
 from synthcheck.datasets import load_folder, load_pixels
-from synthcheck.models import DEFAULT_MODEL, load_classifier, load_classifier_from
-from synthcheck.models.calibrate import (CURRENT, MIN_LOG_LOSS_GAIN, Scaling, balanced_weights, calibrate,
-                                         choose_scaling, cross_fitted, fit_scaling, mean_logits)
+from synthcheck.models import load_classifier_from
+from synthcheck.models.calibrate import (
+    CURRENT,
+    MIN_LOG_LOSS_GAIN,
+    Scaling,
+    balanced_weights,
+    calibrate,
+    choose_scaling,
+    cross_fitted,
+    fit_scaling,
+    mean_logits,
+)
 from synthcheck.models.card import ModelCard
 from synthcheck.models.classifier import Classifier
 

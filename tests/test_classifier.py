@@ -17,14 +17,22 @@ from PIL import Image, ImageFilter
 from synthcheck import AnalysisOptions, analyze, testkit
 from synthcheck.datasets import ImageRecord, load_folder, load_manifest, load_pixels, split_records
 from synthcheck.datasets.aligned import centre_crop
-from synthcheck.models import (DEFAULT_MODEL, ModelIntegrityError, list_models, load_classifier,
-                               load_classifier_from)
+from synthcheck.models import DEFAULT_MODEL, ModelIntegrityError, list_models, load_classifier, load_classifier_from
 from synthcheck.models.evaluate import real_at_level_high
 from synthcheck.models.metrics import auc, average_precision, balanced_accuracy, expected_calibration_error, launder
 from synthcheck.models.network import imagenet_network
-from synthcheck.models.train import (AlignedPairs, Augment, BalancedSampler, TrainConfig, WeightAverage,
-                                     augment_crop, parallel_batches, phone_processing, select_candidate,
-                                     serial_batches)
+from synthcheck.models.train import (
+    AlignedPairs,
+    Augment,
+    BalancedSampler,
+    TrainConfig,
+    WeightAverage,
+    augment_crop,
+    parallel_batches,
+    phone_processing,
+    select_candidate,
+    serial_batches,
+)
 from synthcheck.pipeline import Scanner
 
 from .conftest import EXAMPLES, shared_or_skip
@@ -148,7 +156,8 @@ def test_sampler_shares_a_labels_draws_among_groups_by_a_power_of_their_size(tmp
 
     uniform, sqrt = real_share_by_group(0.0), real_share_by_group(0.5)
     assert all(abs(uniform[g] - 1 / 3) < 0.03 for g in sizes)
-    assert abs(sqrt["big"] - 8 / 11) < 0.03 and abs(sqrt["small"] - 2 / 11) < 0.03 and abs(sqrt["single"] - 1 / 11) < 0.03
+    assert (abs(sqrt["big"] - 8 / 11) < 0.03 and abs(sqrt["small"] - 2 / 11) < 0.03
+            and abs(sqrt["single"] - 1 / 11) < 0.03)
     # Power 0 keeps the draws that every earlier config was trained with.
     rng, sampler = random.Random(1), BalancedSampler(records, random.Random(1))
     groups = {0: sorted({r.group for r in records if r.label == 0}), 1: ["gen:-"]}

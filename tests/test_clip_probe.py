@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFilter
+from PIL import ImageFilter
 
 from synthcheck import testkit
 from synthcheck.errors import BackboneMissingError, ModelIntegrityError
@@ -53,8 +53,8 @@ def trained(backbone, tmp_path_factory):
     root = tmp_path_factory.mktemp("clip")
     _corpus(root / "corpus")
     config = {"kind": "clip_probe", "name": "synthcheck-clip-test", "version": "0.0.1", "data": ["corpus"],
-              "validation_groups": ["real1:", "real2:", "generated1:", "generated2:"], "calibration_fraction": 0.2, "features": "cls",
-              "max_grid": 2, "out_dir": "out", "web_views": 1,
+              "validation_groups": ["real1:", "real2:", "generated1:", "generated2:"], "calibration_fraction": 0.2,
+              "features": "cls", "max_grid": 2, "out_dir": "out", "web_views": 1,
               "eval_codecs": {"webp_q75": ["WEBP", 75], "avif_q60": ["AVIF", 60]},
               "report_categories": {"generated": ["generated1:", "generated2:"], "real, one source": ["real1:"],
                                     "absent": ["nowhere:"]}}
@@ -102,7 +102,8 @@ def test_category_patterns_and_mixed_categories():
     from synthcheck.datasets import ImageRecord
     from synthcheck.models.evaluate import category_table, matches
 
-    assert matches("camera:apple", ":apple") and matches("camera:apple", "camera:") and not matches("camera:apple", "apple")
+    assert (matches("camera:apple", ":apple") and matches("camera:apple", "camera:")
+            and not matches("camera:apple", "apple"))
     records = [ImageRecord(Path(f"{i}.png"), i % 2, "s", "g" if i % 2 else "cam") for i in range(6)]
     with pytest.raises(ValueError, match="mixes real and generated"):
         category_table(records, np.linspace(0.1, 0.9, 6), {"everything": ["s:"]})
@@ -183,7 +184,8 @@ def test_a_leave_source_out_card_scores_both_views_and_reports_its_folds(backbon
     assert sum(r["n"] for r in estimate["reliability"]) == 18 * 4
     assert estimate["categories"]["avif_q60"]["blurred"]["groups"] == ["generated0:g", "generated1:g"]
     readme = (out / "README.md").read_text()
-    assert "Leave-source-out estimate (3 folds" in readme and "| blurred | generated | 6 |" in readme and "global view" in readme
+    assert ("Leave-source-out estimate (3 folds" in readme and "| blurred | generated | 6 |" in readme
+            and "global view" in readme)
     classifier = load_classifier_from(out)
     rgb = np.asarray(testkit.photo_like(640, 360, seed=7))
     rows, cols, crops, image = classifier.view_logits(rgb)

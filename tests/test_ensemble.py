@@ -58,7 +58,8 @@ def write_member(folder, name: str, seed: int, temperature: float, config_path, 
         "temperature": temperature, "shift": bias * temperature, "comparison": {},
         "calibration_split_temperature": calibration_split_temperature}}
     card = ModelCard(name=name, version="1.0.0", architecture="tf_efficientnet_lite0",
-                     preprocessing=config.preprocessing, members=(Member("supervised", 1.0, bias, input_filter=input_filter),),
+                     preprocessing=config.preprocessing,
+                     members=(Member("supervised", 1.0, bias, input_filter=input_filter),),
                      temperature=temperature, threshold=0.5, weights_file="model.safetensors",
                      weights_sha256=sha256_file(folder / "model.safetensors"),
                      training={"config": json.loads(config_path.read_text())}, metrics=metrics)

@@ -11,14 +11,19 @@ import pytest
 from PIL import Image
 
 from synthcheck import AnalysisOptions, analyze
-from synthcheck.analyzers.faces import (DISAGREEMENT_LOGIT_GAP, MAX_FACES, FaceScores, background_windows,
-                                        face_evidence, face_window)
+from synthcheck.analyzers.faces import (
+    DISAGREEMENT_LOGIT_GAP,
+    MAX_FACES,
+    FaceScores,
+    background_windows,
+    face_evidence,
+    face_window,
+)
 from synthcheck.cli import main
 from synthcheck.fusion import FACE_SCORE_CAP, face_score_weight, weigh_for_policy
 from synthcheck.pipeline import Scanner
-from synthcheck.report import SCHEMA_VERSION
 from synthcheck.policy import POLICIES
-from synthcheck.report import FaceResult
+from synthcheck.report import SCHEMA_VERSION, FaceResult
 
 from .conftest import EXAMPLES, codes, evidence
 

@@ -5,7 +5,6 @@ were never computed are null; C2PA failure codes are the active manifest's only.
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import os
 import subprocess
@@ -16,9 +15,9 @@ import pytest
 from synthcheck import AnalysisOptions, Scanner, analyze
 from synthcheck.analyzers.c2pa_provenance import C2paAnalyzer, provenance_from_store
 from synthcheck.cli import main
-from synthcheck.report import SCHEMA_VERSION
 from synthcheck.errors import TrustAnchorError
 from synthcheck.policy import POLICIES
+from synthcheck.report import SCHEMA_VERSION
 
 from .conftest import EXAMPLES, REPO, codes, shared_or_skip
 
@@ -49,7 +48,7 @@ def test_cli_refuses_unusable_trust_anchors_before_reading_any_file(tmp_path, ca
 
 
 def test_python_api_raises_a_typed_error_for_bad_anchors(tmp_path):
-    for kind, path in bad_anchor_files(tmp_path).items():
+    for path in bad_anchor_files(tmp_path).values():
         with pytest.raises(TrustAnchorError):
             AnalysisOptions(trust_anchors=path)
         with pytest.raises(TrustAnchorError):

@@ -65,7 +65,8 @@ def test_unknown_policy_is_a_clear_error():
 
     from synthcheck.errors import ConfigurationError, UnknownPolicyError
 
-    with pytest.raises(UnknownPolicyError, match="unknown policy 'strict'; choose one of default, moderation, kyc") as raised:
+    with pytest.raises(UnknownPolicyError,
+                       match="unknown policy 'strict'; choose one of default, moderation, kyc") as raised:
         get_policy("strict")
     # a configuration error with a stable code, and still the ValueError it always was
     assert isinstance(raised.value, ConfigurationError) and isinstance(raised.value, ValueError)

@@ -12,8 +12,7 @@ import signal
 from contextlib import contextmanager
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from synthcheck import AnalysisOptions, testkit
 from synthcheck.pipeline import Scanner

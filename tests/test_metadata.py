@@ -177,7 +177,8 @@ def test_reading_metadata_does_not_load_c2pa():
     """Issue 30: the digital source type vocabulary lives in synthcheck.source_types, and the
     analyzers package imports its modules on first use, so metadata alone loads no c2pa."""
     probe = ("import sys\nimport synthcheck.analyzers.metadata\n"
-             "print('C2PA', [m for m in sys.modules if m == 'c2pa' or m.startswith(('c2pa.', 'synthcheck.analyzers.c2pa'))])\n")
+             "print('C2PA', [m for m in sys.modules if m == 'c2pa' "
+             "or m.startswith(('c2pa.', 'synthcheck.analyzers.c2pa'))])\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-1500:]
     assert "C2PA []" in done.stdout, done.stdout[-500:]

@@ -21,7 +21,6 @@ import re
 import shlex
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -191,7 +190,7 @@ def _check_synthcheck_line(argv: list[str]) -> None:
 def test_slow_blocks_parse_and_name_what_exists(tmp_path):
     env = _environment(tmp_path)
     checked = 0
-    for lang, tags, body, line in (b for document in (README, *DOCUMENTS) for b in blocks(document)):
+    for _lang, tags, body, line in (b for document in (README, *DOCUMENTS) for b in blocks(document)):
         if "slow" not in tags:
             continue
         for raw in body.splitlines():

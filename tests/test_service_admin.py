@@ -73,8 +73,8 @@ def test_keys_create_list_revoke_and_use(db_url, capsys, tmp_path):
 
 
 def _fill(db_url: str, tmp_path) -> list[dict]:
-    from synthcheck.service.audit import record_for
     from synthcheck import analyze
+    from synthcheck.service.audit import record_for
 
     engine = make_engine(db_url)
     upgrade(engine)
@@ -104,9 +104,10 @@ DOWN_DB = "postgresql+psycopg://nobody:x@127.0.0.1:1/none"
 
 
 def test_database_down_is_refused_at_start_up_unless_the_fallback_is_chosen(tmp_path):
+    from fastapi.testclient import TestClient
+
     from synthcheck.errors import ConfigurationError
     from synthcheck.service import create_app
-    from fastapi.testclient import TestClient
 
     settings = Settings(database_url=DOWN_DB, api_keys=["k"], workers=1,
                         audit_fallback_path=tmp_path / "fallback.jsonl")
@@ -152,10 +153,10 @@ def test_analysis_over_the_time_limit_is_504_and_the_service_goes_on(tmp_path):
 
 
 def test_audit_export_time_window(db_url, tmp_path, capsys):
-    from datetime import datetime, timedelta, timezone
+    from datetime import UTC, datetime, timedelta
 
     reports = _fill(db_url, tmp_path)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     capsys.readouterr()
     since = (now - timedelta(hours=1)).replace(tzinfo=None).isoformat()  # no zone: read as UTC
     assert main(["audit", "export", "--since", since]) == 0

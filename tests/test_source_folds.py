@@ -13,8 +13,16 @@ from synthcheck.datasets.records import ImageRecord
 from synthcheck.models.card import Preprocessing
 from synthcheck.models.clip_probe import CLIP_MEAN, CLIP_STD, global_batch
 from synthcheck.models.crops import global_view
-from synthcheck.models.source_folds import (CONDITIONS, cap_groups, corpus_tables, fold_of, held_out_probabilities,
-                                            out_of_fold_logits, training_tags, view_transforms)
+from synthcheck.models.source_folds import (
+    CONDITIONS,
+    cap_groups,
+    corpus_tables,
+    fold_of,
+    held_out_probabilities,
+    out_of_fold_logits,
+    training_tags,
+    view_transforms,
+)
 
 pytest.importorskip("torch")  # the heads are fitted with torch (the `train` extra)
 
@@ -106,7 +114,8 @@ def test_real_images_are_reported_per_corpus(tmp_path: Path):
 def test_views_and_training_tags():
     tags = view_transforms(("centre", "global"), 224, seed=0, web_views=1)
     assert set(tags) == {p + c for p in ("", "g:") for c in (*CONDITIONS, "web0")}
-    assert training_tags(("centre", "global"), 0, 1) == ["clean", "laundered", "web0", "g:clean", "g:laundered", "g:web0"]
+    assert training_tags(("centre", "global"), 0, 1) == ["clean", "laundered", "web0",
+                                                         "g:clean", "g:laundered", "g:web0"]
     assert "web0s1" in view_transforms(("centre",), 224, seed=1, web_views=1)  # another seed, another cache tag
     rgb = np.random.default_rng(0).integers(0, 255, (900, 1600, 3), dtype=np.uint8)
     g = tags["g:clean"](rgb, "key")

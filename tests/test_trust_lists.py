@@ -12,8 +12,8 @@ import pytest
 from synthcheck import AnalysisOptions, testkit, trust
 from synthcheck.cli import main
 from synthcheck.errors import TrustAnchorError
-from synthcheck.report import SCHEMA_VERSION
 from synthcheck.pipeline import Scanner
+from synthcheck.report import SCHEMA_VERSION
 
 from .conftest import EXAMPLES, codes, evidence
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+
 from synthcheck import testkit
 from synthcheck.models.metrics import WEB_VIEWS, web_view
 

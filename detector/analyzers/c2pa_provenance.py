@@ -500,7 +500,8 @@ class C2paAnalyzer(AnalyzerBase):
             active = manifests.get(store.get("active_manifest")) or {}
             refs: dict[str, dict[str, Any]] = {}  # identifier -> reference, the active manifest's first
             for manifest in (active, *manifests.values()):
-                for ref in (manifest.get("thumbnail"), *(i.get("thumbnail") for i in manifest.get("ingredients") or [])):
+                for ref in (manifest.get("thumbnail"),
+                            *(i.get("thumbnail") for i in manifest.get("ingredients") or [])):
                     if isinstance(ref, dict) and ref.get("identifier") and len(refs) < MAX_THUMBNAILS:
                         refs.setdefault(ref["identifier"], ref)
             thumbnails = {identifier: self._thumbnail(reader, ref) for identifier, ref in refs.items()}

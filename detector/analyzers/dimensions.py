@@ -27,7 +27,8 @@ def _size(row: dict) -> tuple[int, int]:
 
 
 # (long side, short side) -> weight; only sizes that are evidence
-GENERATOR_SIZES: dict[tuple[int, int], float] = {_size(row): row["weight"] for row in _TABLE["sizes"] if row["weight"] > 0}
+GENERATOR_SIZES: dict[tuple[int, int], float] = {_size(row): row["weight"] for row in _TABLE["sizes"]
+                                                 if row["weight"] > 0}
 MULTIPLE_OF_64_WEIGHT: float = _TABLE["multiple_of_64"]["weight"]
 _REAL_FILES = _TABLE["files"]["real"]
 _REAL_AT = {_size(row): row["real"] for row in _TABLE["sizes"]}

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PIL import ExifTags, Image
 
@@ -181,8 +182,10 @@ class GeneratorTextAnalyzer(AnalyzerBase):
              if "UserComment" in exif_texts else None),
             ("JPEG comment", lambda: parse_a1111(texts["comment"]) if isinstance(texts.get("comment"), str) else None),
             ("EXIF Make/Model (ComfyUI WebP)", lambda: parse_comfyui(
-                exif_texts.get("Model", "").removeprefix("prompt:") if exif_texts.get("Model", "").startswith("prompt:") else None,
-                exif_texts.get("Make", "").removeprefix("workflow:") if exif_texts.get("Make", "").startswith("workflow:") else None)),
+                exif_texts.get("Model", "").removeprefix("prompt:")
+                if exif_texts.get("Model", "").startswith("prompt:") else None,
+                exif_texts.get("Make", "").removeprefix("workflow:")
+                if exif_texts.get("Make", "").startswith("workflow:") else None)),
         ]
         for where, parse in parsers:
             parsed = parse()

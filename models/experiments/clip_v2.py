@@ -34,8 +34,15 @@ import numpy as np
 
 from synthcheck.cache import cache_root
 from synthcheck.models.calibrate import CURRENT, Scaling, choose_scaling, compare_scalings
-from synthcheck.models.clip_probe import (ClipEncoder, ClipTrainConfig, aligned_fakes, encode_items, fit_head,
-                                          fit_temperature, split_items)
+from synthcheck.models.clip_probe import (
+    ClipEncoder,
+    ClipTrainConfig,
+    aligned_fakes,
+    encode_items,
+    fit_head,
+    fit_temperature,
+    split_items,
+)
 from synthcheck.models.metrics import auc
 
 REPO = Path(__file__).resolve().parents[2]
@@ -224,11 +231,11 @@ def run(base: ClipTrainConfig, split_name: str, shipped: list[str], heads: bool 
     print(f"{'candidate':<52} {'scaling':<16} {'AUC c/l (sd)':>26} {'bal.acc c/l':>12} {'ECE c/l':>12} "
           f"{'real high c/l':>14}")
     for name, chosen, r in rows:
-        c, l = r["clean"], r["laundered"]
+        c, w = r["clean"], r["laundered"]
         sd, sd_l = spread.get(name, (0,))[0], spread_l.get(name + " (laundered)", (0,))[0]
         print(f"{name:<52} {chosen.replace(CURRENT, 'calibration split')[:16]:<16} {c['auc']:.3f}±{sd:.3f}/"
-              f"{l['auc']:.3f}±{sd_l:.3f} {c['balanced_accuracy']:.3f}/{l['balanced_accuracy']:.3f} "
-              f"{c['ece']:.3f}/{l['ece']:.3f} {c['real_at_level_high']:.3f}/{l['real_at_level_high']:.3f}")
+              f"{w['auc']:.3f}±{sd_l:.3f} {c['balanced_accuracy']:.3f}/{w['balanced_accuracy']:.3f} "
+              f"{c['ece']:.3f}/{w['ece']:.3f} {c['real_at_level_high']:.3f}/{w['real_at_level_high']:.3f}")
     print("sd of the paired AUC difference from '+ artwork', clean / laundered: " + ", ".join(
         f"{k}: {spread[k][1]:.3f}/{spread_l[k + ' (laundered)'][1]:.3f}" for k in spread))
 

@@ -25,7 +25,6 @@ from synthcheck.models.evaluate import real_at_level_high
 from synthcheck.models.metrics import centre_crop, encode_decode, launder
 from synthcheck.policy import POLICIES
 
-
 CONDITIONS = {
     "png": lambda rgb: rgb,
     "laundered (0.5x, JPEG q75)": lambda rgb: launder(rgb, 0.5, 75),

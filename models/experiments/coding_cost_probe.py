@@ -127,7 +127,8 @@ def main() -> None:
     classifier = load_classifier()
     train_sample = rng.sample(splits["train"], min(args.train_sample, len(splits["train"])))
 
-    def table(records: list[ImageRecord], laundered: bool, with_logit: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def table(records: list[ImageRecord], laundered: bool,
+              with_logit: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         feats, logits = [], []
         for r in records:
             rgb = evaluation_pixels(r, laundered)
@@ -150,7 +151,8 @@ def main() -> None:
 
     z_tr, z_cal, z_val, z_val_l = standardise(f_tr, f_cal, f_val, f_val_l)
     w, b = fit_logistic(z_tr, y_tr)
-    print(f"{'logistic on the 6 numbers (supervised)':<40}{auc(y_val, z_val @ w + b):>10.3f}{auc(y_val, z_val_l @ w + b):>10.3f}")
+    print(f"{'logistic on the 6 numbers (supervised)':<40}{auc(y_val, z_val @ w + b):>10.3f}"
+          f"{auc(y_val, z_val_l @ w + b):>10.3f}")
     print(f"{'default classifier alone':<40}{auc(y_val, l_val):>10.3f}{auc(y_val, l_val_l):>10.3f}")
     stack_cal = np.column_stack([l_cal, z_cal])
     w, b = fit_logistic(stack_cal, y_cal)

@@ -132,9 +132,11 @@ def main() -> None:
     mu, sd = f_tr.mean(0), f_tr.std(0) + 1e-6
     z = lambda f: torch.tensor((f - mu) / sd, dtype=torch.float32)  # noqa: E731
     y_cal, f_cal = data["calibration"][0], data["calibration"][1]
-    best = max((1e-4, 1e-3, 1e-2, 1e-1), key=lambda wd: auc(y_cal, (z(f_cal) @ fit_probe(z(f_tr), y_tr, wd)[0]).numpy()))
+    best = max((1e-4, 1e-3, 1e-2, 1e-1),
+               key=lambda wd: auc(y_cal, (z(f_cal) @ fit_probe(z(f_tr), y_tr, wd)[0]).numpy()))
     w, b = fit_probe(z(f_tr), y_tr, best)
-    print(f"probe (weight decay {best}, chosen on calibration): AUC clean {auc(y_val, (z(f_val) @ w + b).numpy()):.3f}, "
+    print(f"probe (weight decay {best}, chosen on calibration): "
+          f"AUC clean {auc(y_val, (z(f_val) @ w + b).numpy()):.3f}, "
           f"laundered {auc(y_val, (z(f_val_l) @ w + b).numpy()):.3f}")
 
 

@@ -83,7 +83,7 @@ def main() -> None:
     print("| --- | " + " | ".join("---" for _ in groups) + " | --- |")
     for name in detectors:
         cells = []
-        for group, paths in groups.items():
+        for paths in groups.values():
             with_face = sum(bool(found[name][p]) for p in paths)
             total = sum(len(found[name][p]) for p in paths)
             cells.append(f"{with_face} with a face, {total} boxes")

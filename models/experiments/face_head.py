@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from synthcheck.cache import cache_root
 from synthcheck.datasets.records import load_pixels
 from synthcheck.models import load_classifier
-from synthcheck.cache import cache_root
 from synthcheck.models.clip_probe import ClipTrainConfig, fit_head, split_items
 from synthcheck.models.face_probe import largest_face, paste_face, window_features
 from synthcheck.models.faces import FaceDetector

@@ -29,12 +29,11 @@ import random
 
 import numpy as np
 
-from synthcheck.analyzers.faces import (WINDOWS, FaceScores, WindowRule, disagreement_gap, face_evidence,
-                                        score_faces)
+from synthcheck.analyzers.faces import WINDOWS, FaceScores, WindowRule, disagreement_gap, face_evidence, score_faces
+from synthcheck.cache import cache_root
 from synthcheck.datasets.records import load_pixels
 from synthcheck.fusion import classifier_evidence, fuse, logit, weigh_for_policy
 from synthcheck.models import load_classifier
-from synthcheck.cache import cache_root
 from synthcheck.models.clip_probe import validation_records
 from synthcheck.models.face_probe import DEFAULT_FACE_HEAD, load_face_head, paste_face
 from synthcheck.models.faces import FaceDetector
@@ -173,7 +172,8 @@ def report(rows: list[dict]) -> None:
         print(f"face weight b, {question}, {'face logit for AI only' if pos else 'face logit'}: {b:+.2f}")
     b = fits[("kyc (untouched + swaps)", True)]
     real = [r for r in untouched if r["label"] == 0]
-    print(f"\n| set | condition | n real / AI | AUC whole | AUC max face | face - whole (sd) | AUC whole + {b:.2f} x face+ |")
+    print("\n| set | condition | n real / AI | AUC whole | AUC max face | face - whole (sd) "
+          f"| AUC whole + {b:.2f} x face+ |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name in ("untouched", "swap", "paste"):
         for condition in CONDITIONS:

@@ -40,8 +40,14 @@ from synthcheck.cache import cache_root
 from synthcheck.models.clip_probe import ClipEncoder, ClipTrainConfig, split_items
 from synthcheck.models.evaluate import real_at_level_high
 from synthcheck.models.metrics import auc, expected_calibration_error
-from synthcheck.models.source_folds import (CONDITIONS, cap_groups, encode_all, held_out_probabilities,
-                                            out_of_fold_logits, view_transforms)
+from synthcheck.models.source_folds import (
+    CONDITIONS,
+    cap_groups,
+    encode_all,
+    held_out_probabilities,
+    out_of_fold_logits,
+    view_transforms,
+)
 from synthcheck.policy import POLICIES
 
 BASELINE = "codec-blind"

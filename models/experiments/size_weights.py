@@ -114,7 +114,8 @@ def main() -> None:
     print(f"files: {result['files']}")
     print("size        real  generated (cropped corpora)  weight")
     for row in result["sizes"]:
-        print(f"{row['size']:<11} {row['real']:>4}  {row['generated_in_corpora']:>9}                    {row['weight']}")
+        print(f"{row['size']:<11} {row['real']:>4}  {row['generated_in_corpora']:>9}"
+              f"                    {row['weight']}")
     m = result["multiple_of_64"]
     print(f"other multiples of 64: real {m['real']}, generated {m['generated_in_corpora']}, weight {m['weight']}")
     if args.write:
