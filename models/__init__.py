@@ -36,17 +36,18 @@ def resolve(name: str) -> str:
 
 def check_available(name: str, models_dir: Path = MODELS_DIR, faces: bool = False) -> None:
     """Refuse, before any file is analysed, a model ("default" or a name) that is not shipped
-    or whose pretrained backbone is not set up (cheap: reads the card, never the weights),
+    or whose pretrained backbone is not set up (cheap: reads the card, never the weights;
+    once, in a cache set up before prepared graphs, writes the backbone's prepared graph),
     and, with `faces`, a face detector that is not set up."""
     name = resolve(name)
     if name not in list_models(models_dir):
         raise ModelNotFoundError(f"no shipped model {name!r}; shipped: {', '.join(list_models(models_dir))}")
-    from .backbones import backbone_file
+    from .backbones import ensure_prepared
     from .card import ModelCard
 
     for member in ModelCard.load(models_dir / name / "card.json").members:
-        if member.backbone:
-            backbone_file(member.backbone, member.backbone_variant)
+        if member.backbone:  # set up, and its prepared graph written here rather than by each worker
+            ensure_prepared(member.backbone, member.backbone_variant)
     if faces:
         from .faces import detector_file
 

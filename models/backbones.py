@@ -143,6 +143,26 @@ def prepare(name: str, variant: str) -> Path:
     return out
 
 
+def ensure_prepared(name: str, variant: str = "int8") -> dict:
+    """The prepared graph's record, the graph prepared first when the cache lacks it (a cache
+    set up before prepared graphs existed) or when it derives from another converted graph.
+    Cheap when it is in place (nothing hashed): `synthcheck scan` and `serve` call it before
+    starting workers, so that they do not all prepare it at once."""
+    backbone_file(name, variant)
+    folder = backbone_dir(name)
+    record = _record(folder)
+    entry = record.get("prepared", {}).get(variant)
+    path = prepared_path(name, variant)
+    if (entry is None or not path.is_file() or entry["derived_from_sha256"] != record["outputs"][variant]["sha256"]
+            or entry["extra_outputs"] != list(EXTRA_OUTPUTS[name])):
+        try:
+            prepare(name, variant)
+        except OSError as error:
+            raise BackboneMissingError(f"could not write {path} ({error}): run `{SETUP_COMMAND}`") from error
+        entry = _record(folder)["prepared"][variant]
+    return entry
+
+
 def prepared_file(name: str, variant: str = "int8", expected_sha256: str | None = None) -> tuple[Path, str]:
     """(the prepared graph, the sha256 of the converted graph it derives from), checked: the
     graph it derives from must be `expected_sha256` (a model card's `backbone_sha256`) when
@@ -157,14 +177,7 @@ def prepared_file(name: str, variant: str = "int8", expected_sha256: str | None 
                                   f"(sha256 {source_sha} differs from {expected_sha256}): run "
                                   f"`{SETUP_COMMAND} --force`")
     path = prepared_path(name, variant)
-    entry = record.get("prepared", {}).get(variant)
-    if (entry is None or not path.is_file() or entry["derived_from_sha256"] != source_sha
-            or entry["extra_outputs"] != list(EXTRA_OUTPUTS[name])):
-        try:
-            prepare(name, variant)
-        except OSError as error:
-            raise BackboneMissingError(f"could not write {path} ({error}): run `{SETUP_COMMAND}`") from error
-        entry = _record(folder)["prepared"][variant]
+    entry = ensure_prepared(name, variant)
     actual = sha256_file(path)
     if actual != entry["sha256"]:
         raise ModelIntegrityError(f"{path} is not the file the set-up prepared (sha256 {actual} differs from "

@@ -243,7 +243,10 @@ def test_an_older_cache_gets_its_prepared_graph_and_tampering_is_refused(int8_gr
     monkeypatch.setenv("SYNTHCHECK_CACHE", str(tmp_path))
     shipped = backbones.CLIP_VIT_B16.member_sha256
 
-    path, source = backbones.prepared_file("clip-vit-b16", "int8", shipped)  # prepared on first use
+    from synthcheck.models import check_available
+
+    check_available("default")  # scan and serve, before any worker starts: prepared once, here
+    path, source = backbones.prepared_file("clip-vit-b16", "int8", shipped)
     assert path == folder / "int8.prepared.onnx" and source == shipped
     entry = json.loads((folder / "conversion.json").read_text())["prepared"]["int8"]
     assert entry["derived_from_sha256"] == shipped and entry["size"] == path.stat().st_size
