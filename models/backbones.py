@@ -40,7 +40,7 @@ from ..cache import cache_root
 # BackboneMissingError is defined in errors.py with the other errors; it stays importable from
 # here because this module documents it as backbone_file()'s error (README "Pretrained backbones").
 from ..errors import BackboneMissingError, ModelError, ModelIntegrityError
-from . import sha256_file
+from .checksum import sha256_file
 
 SETUP_COMMAND = "synthcheck setup"
 

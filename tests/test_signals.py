@@ -53,7 +53,7 @@ def test_common_real_sizes_are_no_evidence(size):
 
 def test_size_weights_are_the_derived_table():
     table = json.loads((Path(dimensions.__file__).with_name("generator_sizes.json")).read_text())
-    assert table["derived_by"] == "models/experiments/size_weights.py"
+    assert table["derived_by"] == "training/experiments/size_weights.py"
     for row in table["sizes"]:
         long_side, short_side = map(int, row["size"].split("x"))
         assert dimensions.GENERATOR_SIZES.get((long_side, short_side), 0.0) == row["weight"]

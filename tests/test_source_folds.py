@@ -13,7 +13,7 @@ from synthcheck.datasets.records import ImageRecord
 from synthcheck.models.card import Preprocessing
 from synthcheck.models.clip_probe import CLIP_MEAN, CLIP_STD, global_batch
 from synthcheck.models.crops import global_view
-from synthcheck.models.source_folds import (
+from synthcheck.training.source_folds import (
     CONDITIONS,
     cap_groups,
     corpus_tables,
@@ -42,7 +42,7 @@ def test_a_source_is_scored_only_by_heads_that_never_saw_it():
     assert set(fold.tolist()) == set(range(5))
     for k in range(5):
         assert np.ptp(logits["clean"][fold == k]) < 1e-6  # nothing tells one unseen source from another
-    from synthcheck.models.clip_probe import fit_head  # in sample, the same features separate perfectly
+    from synthcheck.training.clip_features import fit_head  # in sample, the same features separate perfectly
 
     head = fit_head(identity, y, groups, 0.01)
     assert head(identity)[y == 1].min() > head(identity)[y == 0].max()

@@ -8,7 +8,7 @@ import random
 import numpy as np
 
 from synthcheck import testkit
-from synthcheck.models.metrics import WEB_VIEWS, web_view
+from synthcheck.training.metrics import WEB_VIEWS, web_view
 
 
 def test_every_view_is_a_real_round_trip():

@@ -2,7 +2,7 @@
 latents in multiples of 64 pixels. Weak evidence: crops and resizes change it.
 
 The weights come from data (generator_sizes.json, written by
-models/experiments/size_weights.py): how often real files have each preset size, against
+training/experiments/size_weights.py): how often real files have each preset size, against
 an even share of generator outputs per preset. A preset that real files commonly have
 (512x512: test images, avatars, crops) is not evidence; a size is never evidence *against*
 generation, since anyone can resize."""

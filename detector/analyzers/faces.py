@@ -5,9 +5,9 @@ the classifier; it is what a phone's face detector lacks for KYC: which face, ho
 suspicious, and whether face and background agree (a generated face swapped into a real
 photo, or a real face pasted onto a generated scene).
 
-The weights below were measured, not chosen by hand: models/experiments/faces_eval.py
+The weights below were measured, not chosen by hand: training/experiments/faces_eval.py
 on the classifier's held-out validation images with a face (numbers and method in
-models/experiments/README.md)."""
+training/experiments/README.md)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ...analyzers import list_analyzers
 from ...models import MODELS_DIR, resolve
-from ...models.card import CLIP_PROBE_ARCHITECTURE, ModelCard
+from ...models.card import ModelCard
 from ...models.face_probe import DEFAULT_FACE_HEAD, FACE_HEADS_DIR
 from ...pipeline import PIPELINE_VERSION
 from ...report import SCHEMA_VERSION
@@ -26,7 +26,7 @@ def _loaded_cards(state: ServiceState) -> list[dict]:
         return []
     card = ModelCard.load(MODELS_DIR / resolve(name) / "card.json")
     cards = [asdict(card)]
-    if state.options.faces and card.architecture == CLIP_PROBE_ARCHITECTURE:  # the face head the faces check uses
+    if state.options.faces:  # the face head the faces check scores windows with
         cards.append(asdict(ModelCard.load(FACE_HEADS_DIR / DEFAULT_FACE_HEAD / "card.json")))
     return cards
 

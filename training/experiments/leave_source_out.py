@@ -22,7 +22,7 @@ Reports per condition (clean, laundered, WebP q75, AVIF q60) AUC, ECE and real p
 `high` per policy (classifier evidence alone), paired group bootstraps against codec-blind,
 per source and a reliability table for `--candidate`.
 
-    python models/experiments/leave_source_out.py --config models/configs/clip-v3.json [--global-view] [--seed 1]
+    python training/experiments/leave_source_out.py --config training/configs/clip-v3.json [--global-view] [--seed 1]
 """
 
 from __future__ import annotations
@@ -37,10 +37,12 @@ from pathlib import Path
 import numpy as np
 
 from synthcheck.cache import cache_root
-from synthcheck.models.clip_probe import ClipEncoder, ClipTrainConfig, split_items
-from synthcheck.models.evaluate import real_at_level_high
-from synthcheck.models.metrics import auc, expected_calibration_error
-from synthcheck.models.source_folds import (
+from synthcheck.models.clip_probe import ClipEncoder
+from synthcheck.policy import POLICIES
+from synthcheck.training.clip_features import ClipTrainConfig, split_items
+from synthcheck.training.evaluate import real_at_level_high
+from synthcheck.training.metrics import auc, expected_calibration_error
+from synthcheck.training.source_folds import (
     CONDITIONS,
     cap_groups,
     encode_all,
@@ -48,7 +50,6 @@ from synthcheck.models.source_folds import (
     out_of_fold_logits,
     view_transforms,
 )
-from synthcheck.policy import POLICIES
 
 BASELINE = "codec-blind"
 

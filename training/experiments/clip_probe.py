@@ -1,13 +1,13 @@
 """Which CLIP features, and against v13: the heads of `synthcheck.models.clip_probe` on the
-split of a CLIP config (default models/configs/clip-v1.json: both corpora, whole sources
+split of a CLIP config (default training/experiments/retired/configs/clip-v1.json: both corpora, whole sources
 held out), with the features `synthcheck train` caches, and v13 scored on the same images.
 
     synthcheck setup
-    python models/experiments/clip_probe.py [--config models/configs/clip-v1.json] [--no-v13]
+    python training/experiments/clip_probe.py [--config training/experiments/retired/configs/clip-v1.json] [--no-v13]
 
 Prints AUC, balanced accuracy, ECE and real photos at `high` (clean and laundered) for the
 final embedding (512), the CLS tokens of the 12 blocks (12 x 768) and both, then the mean p
-of each validation group. Results: models/experiments/README.md."""
+of each validation group. Results: training/experiments/README.md."""
 
 from __future__ import annotations
 
@@ -18,9 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from synthcheck.cache import cache_root
-from synthcheck.models.clip_probe import (
-    FEATURE_KINDS,
-    ClipEncoder,
+from synthcheck.models.clip_probe import FEATURE_KINDS, ClipEncoder
+from synthcheck.training.clip_features import (
     ClipTrainConfig,
     encode_items,
     fit_head,
@@ -34,7 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def v13_probabilities(records) -> tuple[np.ndarray, np.ndarray]:
     from synthcheck.models import load_classifier
-    from synthcheck.models.evaluate import predict_all
+    from synthcheck.training.evaluate import predict_all
 
     classifier = load_classifier("synthcheck-lite0-v13")
     return predict_all(classifier, records, False), predict_all(classifier, records, True)

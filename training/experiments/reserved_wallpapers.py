@@ -2,10 +2,10 @@
 reserved for evaluation (never trained, tuned or calibrated on; `synthcheck data` refuses
 them). Every image in them is human-made or a real photo, so every `high` is a false alarm.
 
-    python models/experiments/reserved_wallpapers.py [--models synthcheck-clip-v2 synthcheck-clip-v1]
+    python training/experiments/reserved_wallpapers.py [--models synthcheck-clip-v2 synthcheck-clip-v1]
 
 Run once per shipped model after its recipe and scaling were fixed; the result goes in
-models/experiments/README.md and must never feed back into a choice (or the packages stop
+training/experiments/README.md and must never feed back into a choice (or the packages stop
 being a held-out test). Prints, per package and model, how many raster images the
 classifier alone puts at each level (default policy) and their mean p generated."""
 

@@ -19,7 +19,7 @@ from ..report import ClassifierResult
 from .metrics import auc, average_precision, balanced_accuracy, expected_calibration_error, launder
 
 if TYPE_CHECKING:  # evaluating a CLIP model needs no torch
-    from .classifier import Classifier
+    from ..models.clip_probe import ClipProbeClassifier
 
 
 def evaluation_pixels(record: ImageRecord, laundered: bool) -> np.ndarray:
@@ -28,7 +28,7 @@ def evaluation_pixels(record: ImageRecord, laundered: bool) -> np.ndarray:
     return launder(rgb) if laundered else rgb
 
 
-def predict_all(classifier: Classifier, records: list[ImageRecord], laundered: bool) -> np.ndarray:
+def predict_all(classifier: ClipProbeClassifier, records: list[ImageRecord], laundered: bool) -> np.ndarray:
     return np.array([classifier.predict(evaluation_pixels(r, laundered)).p_generated for r in records])
 
 
@@ -94,7 +94,7 @@ def real_at_level_high(p: np.ndarray, labels: np.ndarray, policy: str = "default
     return round(float(np.mean([lvl == "high" for lvl in levels])), 4) if levels else float("nan")
 
 
-def evaluate(classifier: Classifier, records: list[ImageRecord], launder_too: bool = True) -> dict[str, Any]:
+def evaluate(classifier: ClipProbeClassifier, records: list[ImageRecord], launder_too: bool = True) -> dict[str, Any]:
     labels = np.array([r.label for r in records])
     threshold = classifier.card.threshold
     results: dict[str, Any] = {"model": f"{classifier.card.name} {classifier.card.version}"}

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from ..datasets import ImageRecord
-from .card import ModelCard
-from .classifier import Classifier
+from ..models.card import ModelCard
+from ..models.clip_probe import ClipProbeClassifier
 from .evaluate import evaluation_pixels, per_group_table, summary_metrics
 
 
@@ -97,7 +97,7 @@ def balanced_log_loss(labels: np.ndarray, p: np.ndarray, groups: list[str]) -> f
     return float((balanced_weights(labels, groups) * losses).sum() / 2)
 
 
-def mean_logits(classifier: Classifier, records: list[ImageRecord], laundered: bool) -> np.ndarray:
+def mean_logits(classifier: ClipProbeClassifier, records: list[ImageRecord], laundered: bool) -> np.ndarray:
     """The ensemble logit of each image before any temperature (what the scaling acts on)."""
     return np.array([classifier.mean_logit(evaluation_pixels(r, laundered)) for r in records])
 
@@ -167,7 +167,7 @@ def recalibrated_card(card: ModelCard, scaling: Scaling, comparison: dict[str, A
                    temperature=round(scaling.temperature, 5), metrics=metrics)
 
 
-def calibrate(classifier: Classifier, validation: list[ImageRecord], version: str | None = None,
+def calibrate(classifier: ClipProbeClassifier, validation: list[ImageRecord], version: str | None = None,
               log=print, logits: tuple[np.ndarray, np.ndarray] | None = None) -> ModelCard:
     """Score the validation split (clean and laundered), compare the scalings on sources they
     were not fitted on, and return the card with the best one (fitted on all validation groups

@@ -1,7 +1,7 @@
 """Derive the `dimensions` analyzer's weights from data.
 
-    python models/experiments/size_weights.py            # print the table
-    python models/experiments/size_weights.py --write    # and write detector/analyzers/generator_sizes.json
+    python training/experiments/size_weights.py            # print the table
+    python training/experiments/size_weights.py --write    # and write detector/analyzers/generator_sizes.json
 
 What the corpora can and cannot say: their builders centre-cropped almost every file (to
 <=640, 512 or 384 px; see their READMEs), so the sizes of their *generated* files are the
@@ -96,7 +96,7 @@ def derive(repo_root: Path) -> dict:
     skip = set(presets) | set(CAMERA_SIZES)
     m64_real = sum(n for s, n in sizes[0].items() if is_multiple_of_64(*s) and s not in skip)
     m64_generated = sum(n for s, n in sizes[1].items() if is_multiple_of_64(*s) and s not in skip)
-    return {"derived_by": "models/experiments/size_weights.py", "corpora_manifests_sha256": manifests,
+    return {"derived_by": "training/experiments/size_weights.py", "corpora_manifests_sha256": manifests,
             "files": {"generated": totals[1], "real": totals[0]}, "cap": CAP,
             "assumed_share_of_generated_per_preset": round(share, 4), "sizes": table,
             "camera_sizes": [{"size": f"{w}x{h}", "real": sizes[0][(w, h)]} for w, h in CAMERA_SIZES],

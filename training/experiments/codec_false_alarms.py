@@ -5,7 +5,7 @@ at most 1024 px a side, then seen as platforms serve it: lossless (PNG), launder
 JPEG q75), WebP q75, AVIF q60 and HEIC q75. The classifier's calibrated probability alone
 decides the level (`synthcheck eval`'s "real at level high"), per policy; per source too.
 
-    python models/experiments/codec_false_alarms.py [--model synthcheck-clip-v2] [--cap 40]
+    python training/experiments/codec_false_alarms.py [--model synthcheck-clip-v2] [--cap 40]
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import numpy as np
 
 from synthcheck.datasets.records import corpus_root, load_manifest, load_pixels
 from synthcheck.models import load_classifier
-from synthcheck.models.evaluate import real_at_level_high
-from synthcheck.models.metrics import centre_crop, encode_decode, launder
 from synthcheck.policy import POLICIES
+from synthcheck.training.evaluate import real_at_level_high
+from synthcheck.training.metrics import centre_crop, encode_decode, launder
 
 CONDITIONS = {
     "png": lambda rgb: rgb,

@@ -1,7 +1,7 @@
 """What each data change buys the CLIP head, and whether Lite0 v13 still adds anything.
 
     synthcheck setup && synthcheck data artwork
-    python models/experiments/clip_v2.py [--config models/configs/clip-v2.json] [--split both]
+    python training/experiments/clip_v2.py [--config training/configs/clip-v2.json] [--split both]
 
 On the split of the config (both corpora and the artwork corpus, whole sources held out),
 with the features `synthcheck train` caches, it fits the head of `clip_probe` on
@@ -22,7 +22,7 @@ draws (`synthcheck train` with "seed": 1 measures that); the larger spread is wh
 happen to be held out: every AUC comes with its standard deviation over 300 bootstrap
 resamples of the validation groups, and every difference with the paired standard deviation
 of its difference from "+ artwork"; a difference smaller than that is no result.
-Results: models/experiments/README.md."""
+Results: training/experiments/README.md."""
 
 from __future__ import annotations
 
@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from synthcheck.cache import cache_root
-from synthcheck.models.calibrate import CURRENT, Scaling, choose_scaling, compare_scalings
-from synthcheck.models.clip_probe import (
-    ClipEncoder,
+from synthcheck.models.clip_probe import ClipEncoder
+from synthcheck.training.calibrate import CURRENT, Scaling, choose_scaling, compare_scalings
+from synthcheck.training.clip_features import (
     ClipTrainConfig,
     aligned_fakes,
     encode_items,
@@ -43,7 +43,7 @@ from synthcheck.models.clip_probe import (
     fit_temperature,
     split_items,
 )
-from synthcheck.models.metrics import auc
+from synthcheck.training.metrics import auc
 
 REPO = Path(__file__).resolve().parents[2]
 ALIGNED = {"taef2": 1.0, "realesrgan": 0.15}
@@ -59,7 +59,7 @@ def v13_logits(records, cache: Path) -> tuple[np.ndarray, np.ndarray]:
         saved = np.load(path)
         return saved["clean"], saved["laundered"]
     from synthcheck.models import load_classifier
-    from synthcheck.models.calibrate import mean_logits
+    from synthcheck.training.calibrate import mean_logits
 
     classifier = load_classifier("synthcheck-lite0-v13")
     card = classifier.card
@@ -98,7 +98,7 @@ def shipped_model_metrics(name: str, records) -> dict:
     its own validation groups, most of which are in this split: its ECE here is flattered;
     AUC is not, and none of these images was in its training split)."""
     from synthcheck.models import load_classifier
-    from synthcheck.models.evaluate import predict_all, summary_metrics
+    from synthcheck.training.evaluate import predict_all, summary_metrics
 
     classifier = load_classifier(name)
     labels = np.array([r.label for r in records])
@@ -112,7 +112,7 @@ def fit_other_head(kind: str, x: np.ndarray, y: np.ndarray, groups: list[str], s
     a function from features to a score (a logit-like margin)."""
     import torch
 
-    from synthcheck.models.calibrate import balanced_weights
+    from synthcheck.training.calibrate import balanced_weights
 
     torch.manual_seed(seed)
     mean, std = x.mean(0), x.std(0) + 1e-6

@@ -17,7 +17,7 @@ in one of K folds, and each fold is scored by a head trained on the other folds 
    the other folds);
 4. the shipped head is then trained on every image.
 
-    synthcheck train models/configs/clip-v3.json   # a config with "estimate": "leave_source_out"
+    synthcheck train training/configs/clip-v3.json   # a config with "estimate": "leave_source_out"
 
 Images are cut to their centre 1024 px before the native view's conditions (the one centred
 crop sees nothing else, and AVIF of a 24-megapixel photo takes seconds); the global view's
@@ -37,12 +37,12 @@ import numpy as np
 from PIL import Image
 
 from ..datasets.records import ImageRecord, corpus_root
-from .crops import global_view
+from ..models.crops import global_view
 from .metrics import auc, centre_crop, expected_calibration_error, launder
 
 PRE_CROP = 1024
 SERVED_SIDE = 1536
-# What each view's feature-cache tags start with (shared with models/experiments/leave_source_out.py).
+# What each view's feature-cache tags start with (shared with training/experiments/leave_source_out.py).
 VIEW_PREFIXES = {"centre": "", "global": "g:"}
 # The conditions every held-out image is scored in (name -> transform(rgb, key) -> rgb).
 CONDITIONS = ("clean", "laundered", "webp_q75", "avif_q60")
@@ -60,7 +60,7 @@ def served(rgb: np.ndarray) -> np.ndarray:
 
 
 def condition_transforms(seed: int, web_views: int) -> dict[str, Transform]:
-    from .clip_probe import codec_transform, web_view_transform
+    from .clip_features import codec_transform, web_view_transform
 
     transforms: dict[str, Transform] = {"clean": lambda rgb, key: rgb,
                                         "laundered": lambda rgb, key: launder(rgb, 0.5, 75),
@@ -127,7 +127,7 @@ def fold_of(group: str, folds: int, partition: int = 0) -> int:
 
 def encode_all(records: list[ImageRecord], transforms: dict[str, Transform], encoder, prep, kind: str,
                cache: Path) -> dict[str, np.ndarray]:
-    from .clip_probe import encode_view
+    from .clip_features import encode_view
 
     return {tag: encode_view(records, encoder, prep, kind, cache, f"lso-{tag}", t) for tag, t in transforms.items()}
 
@@ -135,7 +135,7 @@ def encode_all(records: list[ImageRecord], transforms: dict[str, Transform], enc
 def fit_on(x: dict[str, np.ndarray], y: np.ndarray, groups: list[str], rows: np.ndarray, tags: list[str],
            weight_decay: float):
     """One head trained on the rows' features in every training tag."""
-    from .clip_probe import fit_head
+    from .clip_features import fit_head
 
     xs = np.concatenate([x[t][rows] for t in tags])
     gs = [g for _ in tags for g, keep in zip(groups, rows) if keep]
@@ -241,9 +241,11 @@ def train(config, out: Path, repo_root: Path, feature_cache: Path | None = None)
     from safetensors.numpy import save_file
 
     from ..cache import cache_root
-    from .backbones import BACKBONES
-    from .card import Member, ModelCard, write_card
-    from .clip_probe import ARCHITECTURE, ClipEncoder, built_corpora, split_items
+    from ..models.backbones import BACKBONES
+    from ..models.card import Member, ModelCard
+    from ..models.clip_probe import ARCHITECTURE, ClipEncoder
+    from .cards import write_card
+    from .clip_features import built_corpora, split_items
 
     started = time.time()
 
@@ -296,7 +298,7 @@ def train(config, out: Path, repo_root: Path, feature_cache: Path | None = None)
         metrics={"shipped": "clip probe", "estimate": "leave_source_out", "folds": config.folds,
                  "temperature_fitted_on": "out-of-fold logits of every image, all conditions pooled, classes and "
                                           "groups weighted equally", "leave_source_out": estimate})
-    write_card(card, out)
+    write_card(card, out, render_readme)
     c = estimate["conditions"]
     log(f"wrote {out} (leave-source-out AUC " + " / ".join(f"{k} {v['auc']}" for k, v in c.items())
         + f"; temperature {temperature}; {card.training['wall_clock_minutes']} min)")
@@ -344,7 +346,7 @@ def render_readme(card) -> str:
         f"- Every image of both classes enters as: {', '.join(t['training_views'])} (`web*`: one of the web's "
         "treatments drawn per image — JPEG 4:2:0/4:4:4 q50-95, WebP q40-90, AVIF, HEIC, a screenshot PNG, JPEG then "
         "WebP, half of them resized first; `g:` the global view), so that no codec carries a label.",
-        f"- Reproduce: `synthcheck train models/configs/{config['name'].removeprefix('synthcheck-')}.json` "
+        f"- Reproduce: `synthcheck train training/configs/{config['name'].removeprefix('synthcheck-')}.json` "
         f"({t['wall_clock_minutes']} min for the run that wrote this card, most of it encoding images when the "
         "feature cache is empty).", "",
         f"## Leave-source-out estimate ({m['folds']} folds of whole groups)", "",

@@ -3,12 +3,12 @@ A second logistic head on the same CLIP features, trained on *face windows* (the
 window rule) of the training split, with face swaps built from training images as positives;
 compared with the shipped head on the same held-out face windows and composites.
 
-    python models/experiments/face_head.py [--donors 3] [--fresh]      # needs the train extra
+    python training/experiments/face_head.py [--donors 3] [--fresh]      # needs the train extra
 
-Training set: every training-split image of models/configs/clip-v2.json with a detected face
+Training set: every training-split image of training/configs/clip-v2.json with a detected face
 (its largest face's window, clean and laundered), plus swaps: each real training face with
 `--donors` generated training faces pasted over it (face_probe.paste_face). The shipped face
-head (`synthcheck train models/configs/faces-v1.json`) is the first recipe; this script is
+head (`synthcheck train training/configs/faces-v1.json`) is the first recipe; this script is
 where the second was measured and refused. Validation: the
 validation split's faces and one swap per real face, as in faces_eval.py. Features are
 cached in the synthcheck cache (experiments/face_head-*.npz)."""
@@ -24,12 +24,12 @@ import numpy as np
 from synthcheck.cache import cache_root
 from synthcheck.datasets.records import load_pixels
 from synthcheck.models import load_classifier
-from synthcheck.models.clip_probe import ClipTrainConfig, fit_head, split_items
-from synthcheck.models.face_probe import largest_face, paste_face, window_features
 from synthcheck.models.faces import FaceDetector
-from synthcheck.models.metrics import auc, launder
+from synthcheck.training.clip_features import ClipTrainConfig, fit_head, split_items
+from synthcheck.training.face_probe import largest_face, paste_face, window_features
+from synthcheck.training.metrics import auc, launder
 
-CONFIG = Path("models/configs/clip-v2.json")
+CONFIG = Path("training/configs/clip-v2.json")
 
 
 def build(split: str, donors: int, model, detector: FaceDetector) -> dict[str, np.ndarray]:

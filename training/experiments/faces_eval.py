@@ -1,10 +1,10 @@
 """Does scoring the faces help? Face-level against whole-image scores, and the weights of
 the faces analyzer (detector/analyzers/faces.py), measured on images the classifier never
-trained on: the shipped model's source-held-out validation split (models/configs/clip-v2.json:
+trained on: the shipped model's source-held-out validation split (training/configs/clip-v2.json:
 half of deepface, the Nano Banana Pro posts, GPT Image 2 cases 7/12/19/31, ...), each
 image that has a face, clean and laundered (half size, JPEG 75).
 
-    python models/experiments/faces_eval.py [--model synthcheck-clip-v2] [--fresh]
+    python training/experiments/faces_eval.py [--model synthcheck-clip-v2] [--fresh]
 
 Besides the untouched images it builds composites from the same held-out images, the
 KYC fraud the whole-image score is blind to: a generated face window (1.5x the face, at
@@ -34,12 +34,13 @@ from synthcheck.cache import cache_root
 from synthcheck.datasets.records import load_pixels
 from synthcheck.fusion import classifier_evidence, fuse, logit, weigh_for_policy
 from synthcheck.models import load_classifier
-from synthcheck.models.clip_probe import validation_records
-from synthcheck.models.face_probe import DEFAULT_FACE_HEAD, load_face_head, paste_face
+from synthcheck.models.face_probe import DEFAULT_FACE_HEAD, load_face_head
 from synthcheck.models.faces import FaceDetector
-from synthcheck.models.metrics import auc, launder
 from synthcheck.policy import POLICIES
 from synthcheck.report import ClassifierResult, FaceResult
+from synthcheck.training.clip_features import validation_records
+from synthcheck.training.face_probe import paste_face
+from synthcheck.training.metrics import auc, launder
 
 CONDITIONS = ("clean", "laundered")
 

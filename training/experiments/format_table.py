@@ -4,7 +4,7 @@
 subsampling; printed per corpus and label as Markdown. A format that one class has and the
 other lacks is a label the classifier can learn instead of the generator's traces.
 
-    python models/experiments/format_table.py [--corpus ../shared/data ...]
+    python training/experiments/format_table.py [--corpus ../shared/data ...]
 """
 
 from __future__ import annotations
