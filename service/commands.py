@@ -122,6 +122,7 @@ def _serve(args) -> int:
 
     overrides = {"workers": args.workers} if args.workers is not None else {}
     settings = load_settings(**overrides)
+    options = settings.options  # trust anchors read here: bad ones refuse start-up (exit 2)
     from .db import open_database
 
     # before uvicorn: an unusable database is a clear exit 2, not a failed application start-up
@@ -129,10 +130,10 @@ def _serve(args) -> int:
     _warn_if_no_key(settings, engine)
     engine.dispose()
     settings.check_classifier()  # here too: a clear exit 2 rather than a traceback from the app's start-up
-    from ..trust import stale_warnings, trust_lists
+    from ..trust import stale_warnings
 
-    # the trust lists too (a damaged shipped list is exit 2), and a stale one is said at start-up
-    lists = trust_lists(settings.trust_anchors, settings.builtin_trust, settings.interim_trust)
+    # the trust lists too (bad anchors or a damaged shipped list is exit 2), and a stale one is said
+    lists = options.trust_lists
     print("synthcheck: C2PA trust lists: " + (", ".join(f"{lst.name} ({lst.version})" for lst in lists) or "none"),
           file=sys.stderr)
     for warning in stale_warnings(lists):

@@ -4,6 +4,7 @@ variable `SYNTHCHECK_<FIELD>` (e.g. `SYNTHCHECK_DATABASE_URL`)."""
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
@@ -11,8 +12,7 @@ from platformdirs import user_data_path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from ..options import DEFAULT_MAX_PIXELS
-from ..trust import load_trust_anchors
+from ..options import DEFAULT_MAX_PIXELS, AnalysisOptions
 
 
 def data_dir() -> Path:
@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     classifier: str | None = Field("default", description="the shipped classifier model's name")
     # It needs the classifier: a detector pass on every image, a score per face.
     faces: bool = Field(True, description="the faces check")
+    # The slowest heuristic; as `scan --no-watermark`.
+    watermarks: bool = Field(True, description="the invisible-watermark check")
 
     cors_origins: CsvList = Field(default_factory=list, description=(
         "origins allowed to call the API from a browser, comma-separated; empty: CORS off"))
@@ -94,14 +96,6 @@ class Settings(BaseSettings):
     @classmethod
     def _split_commas(cls, value: object) -> object:
         return _csv(value)
-
-    @field_validator("trust_anchors")
-    @classmethod
-    def _check_trust_anchors(cls, value: Path | None) -> Path | None:
-        # Refused here, at start-up: broken anchors would make every manifest unreadable.
-        if value is not None:
-            load_trust_anchors(value)  # TrustAnchorError is a ValueError for pydantic below
-        return value
 
     @field_validator("database_url")
     @classmethod
@@ -121,6 +115,22 @@ class Settings(BaseSettings):
             raise ValueError(f"the driver of {url.drivername}:// ({exc.name}) is not installed; "
                              f"use {SUPPORTED_DATABASES}") from None
         return value
+
+    @cached_property
+    def options(self) -> AnalysisOptions:
+        """The analysis options these settings give, built once: the one place where the
+        service's settings become what `scan`'s flags also build (AnalysisOptions). The trust
+        anchors are read and checked here; `synthcheck serve` asks for this before it starts,
+        so broken anchors, which would make every manifest unreadable, refuse start-up."""
+        from ..errors import ConfigurationError, TrustAnchorError
+
+        try:
+            return AnalysisOptions(max_pixels=self.max_pixels, max_file_bytes=self.max_upload_bytes,
+                                   trust_anchors=self.trust_anchors, builtin_trust=self.builtin_trust,
+                                   interim_trust=self.interim_trust, watermarks=self.watermarks,
+                                   classifier=self.classifier, faces=self.faces)
+        except TrustAnchorError as exc:
+            raise ConfigurationError(f"SYNTHCHECK_TRUST_ANCHORS: {exc}") from None
 
     def check_classifier(self) -> None:
         """The classifier's model and backbone, checked at start-up (ModelError if unusable)."""

@@ -39,10 +39,7 @@ class ServiceState:
         settings.ensure_local_dirs()
         log.info("keys and audit log in %s", settings.where())
         settings.check_classifier()  # refused at start-up, not as a failure on every request
-        options = AnalysisOptions(max_pixels=settings.max_pixels, max_file_bytes=settings.max_upload_bytes,
-                                  trust_anchors=settings.trust_anchors, builtin_trust=settings.builtin_trust,
-                                  interim_trust=settings.interim_trust, classifier=settings.classifier,
-                                  faces=settings.faces)
+        options = settings.options
         engine = open_database(settings, serving=True)
         sessions = make_sessionmaker(engine)
         keyring = KeyRing(sessions, settings.api_keys, settings.admin_api_keys, settings.key_refresh_s)

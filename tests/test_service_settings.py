@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import REPO
 
 
@@ -126,3 +128,38 @@ def test_serve_help_lists_every_setting_and_says_keys_are_needed(capsys):
     missing = [name for name in Settings.model_fields if f"SYNTHCHECK_{name.upper()}" not in text]
     assert not missing, missing
     assert "X-API-Key" in text and "synthcheck keys create NAME" in text and "/v1/analyze" in text
+
+
+def test_every_analysis_option_scan_sets_is_a_setting_of_the_service():
+    """One source for options (issue 30): the service's Settings build AnalysisOptions
+    (Settings.options), and every option `scan`'s flags change can be set there too (the
+    thumbnails are a per-request query parameter instead)."""
+    from dataclasses import fields
+
+    from synthcheck.cli import _parser, _scan_options
+    from synthcheck.options import AnalysisOptions
+    from synthcheck.service.settings import Settings
+
+    defaults = AnalysisOptions()
+    flags = ["--no-watermark", "--no-faces", "--no-interim-trust", "--no-builtin-trust", "--max-pixels", "77",
+             "--no-classifier"]
+    from_flags = _scan_options(_parser().parse_args(["scan", "x.jpg", *flags]))
+    settings = Settings(watermarks=False, faces=False, interim_trust=False, builtin_trust=False, max_pixels=77,
+                        classifier=None, database_url="sqlite://")
+    changed = {f.name for f in fields(AnalysisOptions)
+               if f.init and getattr(from_flags, f.name) != getattr(defaults, f.name)}
+    assert changed == {"watermarks", "faces", "interim_trust", "builtin_trust", "max_pixels", "classifier"}
+    assert {name: getattr(settings.options, name) for name in changed} == {
+        name: getattr(from_flags, name) for name in changed}
+    assert settings.options is settings.options  # built once
+
+
+def test_bad_trust_anchors_are_refused_once_naming_the_variable(tmp_path):
+    from synthcheck.errors import ConfigurationError
+    from synthcheck.service.settings import Settings
+
+    bad = tmp_path / "anchors.pem"
+    bad.write_text("not a certificate")
+    settings = Settings(trust_anchors=bad, database_url="sqlite://")
+    with pytest.raises(ConfigurationError, match="SYNTHCHECK_TRUST_ANCHORS"):
+        print(settings.options)
