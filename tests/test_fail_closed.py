@@ -60,9 +60,8 @@ def test_python_api_raises_a_typed_error_for_bad_anchors(tmp_path):
 
 
 def test_service_refuses_to_start_with_bad_anchors(tmp_path):
-    from synthcheck.service.settings import Settings
-
     from synthcheck.errors import ConfigurationError
+    from synthcheck.service.settings import Settings
 
     with pytest.raises(ConfigurationError, match="SYNTHCHECK_TRUST_ANCHORS.*no such file"):
         print(Settings(trust_anchors=tmp_path / "missing.pem").options)  # read once, when the options are built
