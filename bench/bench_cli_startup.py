@@ -1,5 +1,6 @@
 """Cold-start wall time of the CLI, each command in a new process (what a user or a cron
-job pays), and which heavy modules each one imported.
+job pays), its peak memory (the process's largest resident set), and which heavy modules
+each one imported.
 
     python bench/bench_cli_startup.py [--runs 3]
 """
@@ -34,32 +35,37 @@ try:
 except SystemExit as exc:
     code = exc.code or 0
 print("HEAVY=" + ",".join(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)
+import resource
+print("PEAK_MB=%.0f" % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), file=sys.stderr)
 sys.exit(code)
 """
 
 
-def run_once(args: list[str]) -> tuple[float, str]:
+def run_once(args: list[str]) -> tuple[float, str, float]:
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *args], capture_output=True,
                           text=True, cwd=REPO)
     elapsed = time.perf_counter() - started
     if done.returncode not in (0,):
         raise SystemExit(f"{args} exited {done.returncode}: {done.stderr[-500:]}")
-    heavy = [line for line in done.stderr.splitlines() if line.startswith("HEAVY=")][-1][6:]
-    return elapsed, heavy or "none"
+    lines = done.stderr.splitlines()
+    heavy = [line for line in lines if line.startswith("HEAVY=")][-1][6:]
+    peak = float([line for line in lines if line.startswith("PEAK_MB=")][-1][8:])
+    return elapsed, heavy or "none", peak
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3, help="runs per command (default: %(default)s)")
     args = parser.parse_args()
-    print(f"{'command':<42} {'median s':>9} {'min s':>7}  heavy modules imported")
+    print(f"{'command':<42} {'median s':>9} {'min s':>7} {'peak MB':>8}  heavy modules imported")
     for name, argv in COMMANDS.items():
-        times, heavy = [], ""
+        times, peaks, heavy = [], [], ""
         for _ in range(args.runs):
-            elapsed, heavy = run_once(argv)
+            elapsed, heavy, peak = run_once(argv)
             times.append(elapsed)
-        print(f"{name:<42} {statistics.median(times):>9.2f} {min(times):>7.2f}  {heavy}")
+            peaks.append(peak)
+        print(f"{name:<42} {statistics.median(times):>9.2f} {min(times):>7.2f} {max(peaks):>8.0f}  {heavy}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import struct
 import tempfile
@@ -16,6 +17,29 @@ from synthcheck.pipeline import Scanner
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "images"
 SHARED = REPO.parent / "shared"
+
+# tests/training/ tests the lab (training/), which needs the `train` extra (torch); the rest
+# tests the product, which runs on the base install plus the `test` extra's tools.
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
+TRAIN_EXTRA = _installed("torch")
+
+
+def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
+    if not TRAIN_EXTRA and collection_path == Path(__file__).parent / "training":
+        return True
+    return None
+
+
+def pytest_report_header(config) -> str | None:
+    if not TRAIN_EXTRA:
+        return "tests/training/ not collected: torch is not installed (pip install -e '.[train]' runs them too)"
+    return None
 
 
 @pytest.fixture(scope="session", autouse=True)

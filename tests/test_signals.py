@@ -8,7 +8,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from imwatermark import WatermarkDecoder, WatermarkEncoder
 from PIL import Image
 
 from synthcheck import analyze, testkit
@@ -60,8 +59,15 @@ def test_size_weights_are_the_derived_table():
         assert 0 <= row["weight"] <= table["cap"]
 
 
+def _reference():
+    """invisible-watermark, the reference the decoder is checked against (it requires torch,
+    so it comes with the `train` extra: without it these tests skip, saying so)."""
+    return pytest.importorskip("imwatermark", reason="needs invisible-watermark, the reference watermark library "
+                               "(in the train extra: it requires torch)")
+
+
 def _marked(mark, seed=0, size=512) -> np.ndarray:
-    encoder = WatermarkEncoder()
+    encoder = _reference().WatermarkEncoder()
     encoder.set_watermark("bits", list(mark.bits))
     bgr = cv2.cvtColor(np.asarray(testkit.photo_like(size, size, seed=seed)), cv2.COLOR_RGB2BGR)
     return encoder.encode(bgr, "dwtDct")
@@ -95,7 +101,7 @@ def test_block_votes_identical_to_the_pywt_reference(size):
 @pytest.mark.parametrize("mark", KNOWN_WATERMARKS, ids=lambda m: m.name)
 def test_vectorised_decoder_matches_library(mark):
     bgr = _marked(mark, seed=1)
-    library_bits = WatermarkDecoder("bits", len(mark.bits)).decode(bgr, "dwtDct")
+    library_bits = _reference().WatermarkDecoder("bits", len(mark.bits)).decode(bgr, "dwtDct")
     ours = decode_bits(block_votes(bgr), len(mark.bits))
     assert list(ours) == [int(b) for b in library_bits]
 

@@ -102,13 +102,14 @@ def _train(args) -> int:
 
 def _calibrate(args) -> int:
     from ..models import MODELS_DIR, load_classifier_from
+
+    folder = args.model_dir or MODELS_DIR / args.model
+    classifier = load_classifier_from(folder)  # a missing or damaged model first, before the extra's imports
     from .calibrate import calibrate
     from .cards import write_card
     from .clip_features import validation_records
     from .clip_probe import render_readme
 
-    folder = args.model_dir or MODELS_DIR / args.model
-    classifier = load_classifier_from(folder)
     card = calibrate(classifier, validation_records(classifier.card), args.version)
     if not args.dry_run:
         write_card(card, folder, render_readme)

@@ -20,7 +20,7 @@ from synthcheck.training.calibrate import (
     recalibrated_card,
 )
 
-from .conftest import REPO
+from ..conftest import REPO
 
 
 def synthetic(n: int, scaling: Scaling, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:

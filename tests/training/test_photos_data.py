@@ -17,7 +17,7 @@ from synthcheck.datasets import artwork, photos, reserved
 from synthcheck.datasets.records import load_manifest
 from synthcheck.errors import ConfigurationError, RepositoryMissingError, RevisionMissingError, SourceRefusedError
 
-from .conftest import shared_or_skip
+from ..conftest import shared_or_skip
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 SHA = "0123456789abcdef0123456789abcdef01234567"

@@ -18,7 +18,7 @@ from synthcheck.datasets.records import ImageRecord, corpus_root, load_manifest,
 from synthcheck.errors import CorpusMissingError, DataFetchError
 from synthcheck.image_input import to_rgb
 
-from .conftest import shared_or_skip
+from ..conftest import shared_or_skip
 
 needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb (Debian's dpkg)")
 
