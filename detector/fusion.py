@@ -1,4 +1,6 @@
-"""Fusion: one pure function from evidence to a calibrated risk.
+"""Fusion: pure functions from evidence to a calibrated risk. weigh() gives every finding
+that carries a measurement (a probability) its weight, from that measurement and the policy
+(WEIGHERS, one weigher per code); fuse() adds the weights up.
 
 Each evidence weight is a natural-log likelihood ratio. Weights add to the policy's
 prior log-odds (naive Bayes), with one guard against double counting: findings from
@@ -10,9 +12,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from .odds import logit
 from .policy import Policy
 from .report import ClassifierResult, Evidence, Level, Risk
 from .wording import percent, shown_probability
@@ -170,119 +173,131 @@ def fuse(evidence: Sequence[Evidence], policy: Policy) -> Risk:
                 unchecked=list(dict.fromkeys(e.source for e in unchecked)), why=why)
 
 
-def logit(p: float) -> float:
-    """ln(p / (1 - p)), with p kept within 1e-4 of 0 and 1 (a shown probability is never
-    exactly 0 or 1, and a weight must stay finite)."""
-    p = min(max(p, 1e-4), 1 - 1e-4)
-    return math.log(p / (1 - p))
+# --- weighing: from what an analyzer found to the weight fusion counts ---------------------
+#
+# An analyzer reports what it found. Most findings are constants: a C2PA manifest that declares
+# AI generation, camera EXIF, a generator's watermark or preset size, a JPEG quantisation table.
+# Each carries the likelihood ratio measured for that finding (c2pa_provenance's tables scaled
+# by the signer's trust, metadata's, dimensions' generator_sizes.json, ...), set where the
+# finding is made: it depends on nothing but the finding, not on a probability read off the
+# pixels and not on the policy, so there is nothing for fusion to compute. A finding that
+# carries a measurement is weighed here, once, from that measurement, the policy and the
+# other findings: one weigher per code, in WEIGHERS (below). Its analyzer leaves its weight at
+# 0 and puts the measurement in its details.
 
+# A weigher: (the finding as its analyzer reported it, the policy, every finding of the file
+# as reported) -> the finding with the weight fusion counts.
+Weigher = Callable[[Evidence, Policy, Sequence[Evidence]], Evidence]
 
-def scored_words(result: ClassifierResult, width: int, height: int) -> str:
-    """What the classifier scored, in words: "the centre 224x224 crop of this 4000x3000
-    image", "4 crops of 224x224 spread over this ...", "the whole 200x150 image (padded ...)",
-    and the global view where there was one. Pure: from the crops the result records."""
-    size = result.crop_size or 0
-    boxes = result.crops
-    if len(boxes) == 1:
-        x, y, w, h = boxes[0]
-        padded = f" (padded by reflection to {size}x{size})" if (w, h) != (size, size) else ""
-        if (x, y, w, h) == (0, 0, width, height):
-            seen = f"the whole {width}x{height} image{padded}"
-        else:
-            if abs(x - (width - w) / 2) <= 1 and abs(y - (height - h) / 2) <= 1:
-                crop = f"centre {w}x{h} crop"
-            elif (x, y) == (0, 0):
-                crop = f"top-left {w}x{h} crop"
-            else:
-                crop = f"{w}x{h} crop at ({x}, {y})"
-            seen = f"the {crop} of this {width}x{height} image{padded}"
-    else:
-        seen = f"{len(boxes)} crops of {size}x{size} spread over this {width}x{height} image (their mean)"
-    if result.global_view:
-        gw, gh = result.global_view
-        centre = f"its centre {size}x{size}; " if (gw, gh) != (size, size) else ""
-        seen += f" at full resolution and the whole image shrunk to {gw}x{gh} ({centre}the two views averaged)"
-    return seen
+CLASSIFIER_CAP = 4.0  # pixels alone never outweigh a signed manifest (+7)
+FACE_SCORE_CAP = 2.0  # a face is part of the pixels the classifier (capped at 4) already read
 
-
-def classifier_evidence(result: ClassifierResult, width: int | None = None, height: int | None = None) -> Evidence:
-    """The learned classifier's output as evidence: its calibrated probability (trained
-    on balanced classes, so prior 0.5) turns into a log-likelihood ratio, capped so that
-    pixels alone never outweigh a signed manifest. The sentence names what was scored
-    (a crop is not the whole image) when the result records its crops."""
-    weight = max(-4.0, min(4.0, logit(result.p_generated)))
-    where = ""
-    cells = [(v, r, c) for r, row in enumerate(result.regions) for c, v in enumerate(row)]
-    if len(cells) > 1:
-        top, r, c = max(cells)
-        rows, cols = len(result.regions), len(result.regions[0])
-        vertical = ["top", "middle", "bottom"][min(2, r * 3 // rows)] if rows > 1 else ""
-        horizontal = ["left", "centre", "right"][min(2, c * 3 // cols)] if cols > 1 else ""
-        where = f"; the most suspicious crop ({percent(top)}) is {(vertical + ' ' + horizontal).strip()}"
-    details = {"model": result.model, "version": result.version, "p_generated": result.p_generated}
-    if result.crops and width and height:
-        seen = scored_words(result, width, height)
-        details.update(scored=seen, crops=result.crops, global_view=result.global_view)
-        verb = f"rates {seen}"
-    else:  # a bare probability (models/evaluate.py): nothing is known of the area
-        verb = "rates the image"
-    return Evidence(
-        "classifier", "classifier_score",
-        f"The learned classifier {result.model} {result.version} {verb} {percent(result.p_generated)} likely "
-        f"generated{where}.", round(weight, 3), details)
-
-
-# A finding at least this heavy in favour of AI from a check other than the classifier is a
-# declaration: C2PA or IPTC digital source types, generation settings, a generator's
-# watermark, a generator named as the software. Pixels that look real do not clear such a
-# file (generators are built to look real, and the classifier misses generators it never
-# saw): against a declaration the classifier counts at most PIXELS_AGAINST_DECLARATION.
+# A constant-weight finding (not a reading of the pixels: no weigher) at least this heavy in
+# favour of AI is a declaration: C2PA or IPTC digital source types, generation settings, a
+# generator's watermark, a generator named as the software. Pixels that look real do not
+# clear such a file (generators are built to look real, and the classifier misses generators
+# it never saw): against a declaration the classifier counts at most PIXELS_AGAINST_DECLARATION.
 DECLARATION_WEIGHT = 4.0
 PIXELS_AGAINST_DECLARATION = -1.0
 
 
-def limit_pixels_against_declarations(evidence: Sequence[Evidence]) -> list[Evidence]:
-    """The evidence with the classifier's weight against AI limited where another check
-    found a declaration of AI generation; the item says so, so the weights listed are the
-    weights counted. Pure, like fuse(), and run just before it."""
-    declared = [e for e in evidence if e.source != "classifier" and e.weight >= DECLARATION_WEIGHT]
-    if not declared:
-        return list(evidence)
-    out = []
-    for item in evidence:
-        if item.code == "classifier_score" and item.weight < PIXELS_AGAINST_DECLARATION:
-            item = replace(item, weight=PIXELS_AGAINST_DECLARATION, message=(
-                f"{_sentence(item.message)}; counted only {PIXELS_AGAINST_DECLARATION:+.1f} (of {item.weight:+.1f}): "
-                f"the file declares AI generation ({declared[0].code}), and pixels that look real do not clear "
-                "a declaration."), details={**item.details, "uncapped_weight": item.weight})
-        out.append(item)
-    return out
-
-
-FACE_SCORE_CAP = 2.0  # a face is part of the pixels the classifier (capped at 4) already read
+def classifier_weight(p_generated: float) -> float:
+    """The learned classifier's calibrated probability (trained on balanced classes, so prior
+    0.5) as a log-likelihood ratio, capped so that pixels alone never outweigh a signed
+    manifest."""
+    return round(max(-CLASSIFIER_CAP, min(CLASSIFIER_CAP, logit(p_generated))), 3)
 
 
 def face_score_weight(p_face: float, b: float) -> float:
     """The face score's weight: b x the logit of a face that looks generated, capped; 0 for
-    a face that looks real (it cannot clear what the whole image did not)."""
+    a face that looks real (it cannot clear what the whole image did not). b is the policy's
+    (Policy.face_score_weight); b = 1 is the face's own reading, unscaled."""
     return round(min(FACE_SCORE_CAP, b * max(0.0, logit(p_face))), 3)
 
 
-def weigh_for_policy(evidence: Sequence[Evidence], policy: Policy) -> list[Evidence]:
-    """The evidence with the face score weighed by the policy's b (Policy.face_score_weight:
-    moderation, whose `high` acts automatically, counts a face less); the item says so, so
-    the weights listed are the weights counted. Pure; run just before fuse()."""
-    out = []
-    for item in evidence:
-        if item.code == "face_score" and item.details.get("b") != policy.face_score_weight:
-            weight = face_score_weight(item.details["p_generated"], policy.face_score_weight)
-            if weight != item.weight:
-                item = replace(item, weight=weight, message=(
-                    f"{_sentence(item.message)}; counted {weight:+.1f} (not {item.weight:+.1f}) under the "
-                    f"{policy.name} policy."),
-                    details={**item.details, "b": policy.face_score_weight, "unscaled_weight": item.weight})
-        out.append(item)
-    return out
+def declarations(evidence: Sequence[Evidence]) -> list[Evidence]:
+    """The declarations of AI generation among the findings: constant-weight findings (no
+    weigher: not a reading of the pixels) at least DECLARATION_WEIGHT heavy."""
+    return [e for e in evidence if e.code not in WEIGHERS and e.weight >= DECLARATION_WEIGHT]
+
+
+# A weigher whose counted weight is not the plain reading of the measurement says so: a note
+# at the end of the message, starting with NOTE, and the plain weight in the details (one of
+# NOTED), so that the weight listed is the weight counted. weigh() takes both off again
+# before weighing (_found), so weighing weighed evidence starts from what was found.
+NOTE = "; counted "
+NOTED = ("unscaled_weight", "uncapped_weight")
+ADDED = ("b", *NOTED)  # every key a weigher adds to a finding's details
+
+
+def _noted(item: Evidence, weight: float, note: str, **details) -> Evidence:
+    return replace(item, weight=weight, message=f"{_sentence(item.message)}{NOTE}{note}.",
+                   details={**item.details, **details})
+
+
+def weigh_classifier(item: Evidence, policy: Policy, evidence: Sequence[Evidence]) -> Evidence:
+    """classifier_score: classifier_weight of its p_generated; against a declaration (another
+    check's, declarations()) at most PIXELS_AGAINST_DECLARATION, and the item says so. The
+    same under every policy."""
+    weight = classifier_weight(item.details["p_generated"])
+    declared = declarations(evidence)
+    if declared and weight < PIXELS_AGAINST_DECLARATION:
+        return _noted(item, PIXELS_AGAINST_DECLARATION,
+                      f"only {PIXELS_AGAINST_DECLARATION:+.1f} (of {weight:+.1f}): the file declares AI generation "
+                      f"({declared[0].code}), and pixels that look real do not clear a declaration",
+                      uncapped_weight=weight)
+    return replace(item, weight=weight)
+
+
+def weigh_face(item: Evidence, policy: Policy, evidence: Sequence[Evidence]) -> Evidence:
+    """face_score: face_score_weight of its p_generated with the policy's b (moderation, whose
+    `high` acts automatically, counts a face less); where that is not the face's unscaled
+    weight (b = 1), the item says so."""
+    p, b = item.details["p_generated"], policy.face_score_weight
+    weight, unscaled = face_score_weight(p, b), face_score_weight(p, 1.0)
+    if weight == unscaled:
+        return replace(item, weight=weight, details={**item.details, "b": b})
+    return _noted(item, weight, f"{weight:+.1f} (not {unscaled:+.1f}) under the {policy.name} policy",
+                  b=b, unscaled_weight=unscaled)
+
+
+# The one table from a finding's code to the function that weighs it. A code not here keeps
+# the constant weight its analyzer gave it (see above).
+WEIGHERS: dict[str, Weigher] = {
+    "classifier_score": weigh_classifier,
+    "face_score": weigh_face,
+}
+
+
+def _found(item: Evidence) -> Evidence:
+    """A measured finding as its analyzer reported it: weight 0, no note, no weigher's details
+    (weigh() undone, for evidence weighed before)."""
+    message = item.message
+    if any(key in item.details for key in NOTED) and NOTE in message:
+        message = message[: message.rfind(NOTE)] + "."
+    details = {k: v for k, v in item.details.items() if k not in ADDED}
+    return replace(item, weight=0.0, message=message, details=details)
+
+
+def weigh(evidence: Sequence[Evidence], policy: Policy) -> list[Evidence]:
+    """Every finding with the weight fusion counts for it, in the same order: a measured one (its
+    code in WEIGHERS) weighed from its measurement, the policy and the other findings; the
+    others as their analyzers weighed them. The weights listed are the weights counted: run it
+    just before fuse(), and list what it returns. Pure; weighing its result again, under this
+    policy or another, gives what weighing the found evidence under that policy gives."""
+    found = [_found(e) if e.code in WEIGHERS else e for e in evidence]
+    return [WEIGHERS[e.code](e, policy, found) if e.code in WEIGHERS else e for e in found]
+
+
+def classifier_evidence(result: ClassifierResult, width: int | None = None, height: int | None = None) -> Evidence:
+    """The classifier's finding (analyzers/classifier.py classifier_finding) weighed on its own,
+    as fuse() counts it beside no declaration: for callers that fuse a bare probability
+    (training/evaluate.py, the experiments). The classifier's weight is the same under every
+    policy."""
+    from .analyzers.classifier import classifier_finding
+    from .policy import POLICIES
+
+    return weigh([classifier_finding(result, width, height)], POLICIES["default"])[0]
 
 
 def classifier_unavailable() -> Evidence:

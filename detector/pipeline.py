@@ -11,7 +11,7 @@ from pathlib import Path
 from . import __version__
 from .analyzers import create_analyzers
 from .errors import CorruptImageError, SynthcheckError
-from .fusion import classifier_unavailable, fuse, limit_pixels_against_declarations, weigh_for_policy
+from .fusion import classifier_unavailable, fuse, weigh
 from .image_input import display_path, open_image, read_source
 from .options import AnalysisOptions
 from .policy import Policy, get_policy
@@ -78,7 +78,8 @@ class Scanner:
 
         if report.classifier is None:
             report.evidence.append(classifier_unavailable())
-        report.evidence = weigh_for_policy(limit_pixels_against_declarations(report.evidence), policy)
+        # The weights of measured findings are fusion's, under this policy; listed as counted.
+        report.evidence = weigh(report.evidence, policy)
         report.risk = fuse(report.evidence, policy)
         report.timings_ms["total"] = _ms(started)
         return report

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from .errors import UnknownPolicyError
 
-# b, the weight of a face that looks generated (fusion.face_score_weight), per policy: the
+# b, the weight of a face that looks generated (fusion.face_score_weight, applied by
+# fusion.weigh_face: the faces analyzer reports the face's probability only), per policy: the
 # largest b of 0, 0.25, 0.5 and 1 that put no more held-out real faces at the policy's
 # `high` than no face score at all (training/experiments/faces_eval.py). Moderation, whose
 # `high` acts automatically, stops at 0.25 (at 0.5 one more real face reached `high`);
@@ -24,8 +25,8 @@ class Policy:
     prior: float
     medium_at: float
     high_at: float
-    # b in the face score's weight, min(cap, b x logit(p_face)) for a face that looks
-    # generated (one that looks real adds nothing: the classifier already counted those
+    # b in the face score's weight (fusion.weigh_face), min(cap, b x logit(p_face)) for a face
+    # that looks generated (one that looks real adds nothing: the classifier already counted those
     # pixels). Chosen per policy on held-out faces (above; README "Faces").
     face_score_weight: float = FACE_SCORE_WEIGHT
 

@@ -20,7 +20,7 @@ from synthcheck.analyzers.faces import (
     face_window,
 )
 from synthcheck.cli import main
-from synthcheck.fusion import FACE_SCORE_CAP, face_score_weight, weigh_for_policy
+from synthcheck.fusion import FACE_SCORE_CAP, face_score_weight, weigh
 from synthcheck.pipeline import Scanner
 from synthcheck.policy import POLICIES
 from synthcheck.report import SCHEMA_VERSION, FaceResult
@@ -85,7 +85,8 @@ def test_evidence_in_words_with_capped_weights():
     assert item.code == "face_score" and item.details["p_generated"] == 0.999
     assert "2 faces" in item.message and "the most suspicious face at (10, 10, 50, 60)" in item.message
     assert "rest of the image scores 70%" in item.message
-    assert 0 < item.weight <= FACE_SCORE_CAP
+    assert item.weight == 0  # a measurement: fusion weighs it
+    assert 0 < weigh([item], POLICIES["default"])[0].weight <= FACE_SCORE_CAP
 
 
 def test_a_face_that_looks_real_clears_nothing():
@@ -111,15 +112,16 @@ def test_moderation_counts_the_face_score_less_than_kyc_and_says_so():
     items = face_evidence(_scores([0.95], 0.01))
     assert [e.code for e in items] == ["face_score", "face_background_disagreement"]
     assert POLICIES["kyc"].face_score_weight > POLICIES["moderation"].face_score_weight
-    assert weigh_for_policy(items, POLICIES["default"]) == items  # listed with default's weight
-    assert weigh_for_policy(items, POLICIES["kyc"]) == items  # kyc counts the face as default does
-    moderation = weigh_for_policy(items, POLICIES["moderation"])
+    default = weigh(items, POLICIES["default"])
+    assert default[0].weight == face_score_weight(0.95, 1.0) and default[0].message == items[0].message
+    assert weigh(items, POLICIES["kyc"]) == default  # kyc counts the face as default does
+    moderation = weigh(items, POLICIES["moderation"])
     assert moderation[0].weight == face_score_weight(0.95, POLICIES["moderation"].face_score_weight)
-    assert 0 < moderation[0].weight < items[0].weight
+    assert 0 < moderation[0].weight < default[0].weight
     assert "under the moderation policy" in moderation[0].message
-    assert moderation[0].details["unscaled_weight"] == items[0].weight
+    assert moderation[0].details["unscaled_weight"] == default[0].weight
     assert moderation[1] == items[1]  # the disagreement is a likelihood ratio: the same under every policy
-    assert weigh_for_policy(moderation, POLICIES["moderation"]) == moderation  # weighing twice changes nothing
+    assert weigh(moderation, POLICIES["moderation"]) == moderation  # weighing twice changes nothing
 
 
 # --- the real detector and classifier ------------------------------------------------------
@@ -269,7 +271,7 @@ def test_face_and_background_are_said_once_and_which_pixels_is_which():
     assert "> 99%" not in items[1].message  # each number said once
     classifier = classifier_evidence(ClassifierResult("m", "1", 0.93, [[0.93]], crops=[[488, 288, 224, 224]],
                                                       crop_size=224), 1200, 800)
-    summary = fuse(items + [classifier], POLICIES["default"]).summary
+    summary = fuse(weigh(items + [classifier], POLICIES["default"]), POLICIES["default"]).summary
     assert summary.count("> 99%") == 1 and summary.count("7%") == 1
     assert "; The " not in summary and "; the rest of the image scores 7%" in summary
     # a face that looks real weighs nothing (left out of the summary): the disagreement says its score

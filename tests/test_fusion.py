@@ -85,7 +85,10 @@ def test_an_unknown_policy_is_refused_before_any_file_is_read():
 
 
 def test_pixels_that_look_real_do_not_clear_a_declaration():
-    from synthcheck.fusion import PIXELS_AGAINST_DECLARATION, limit_pixels_against_declarations
+    from synthcheck.fusion import PIXELS_AGAINST_DECLARATION, weigh
+
+    def limit_pixels_against_declarations(evidence):  # the cap is part of the classifier's weigher
+        return weigh(evidence, DEFAULT)
 
     looks_real = classifier_evidence(ClassifierResult("m", "1", 0.003))
     assert looks_real.weight == -4.0

@@ -60,7 +60,7 @@ def test_the_global_view_is_named_where_the_card_has_one():
     assert "the whole image shrunk to 224x224" in sentence(GLOBAL, 640, 640)
 
 
-def test_a_result_without_crops_still_reads():  # models/evaluate.py weighs bare probabilities
+def test_a_result_without_crops_still_reads():  # training/evaluate.py weighs bare probabilities
     assert "rates the image 58% likely generated" in classifier_evidence(ClassifierResult("m", "1", 0.58)).message
 
 

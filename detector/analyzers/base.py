@@ -1,6 +1,12 @@
 """What every analyzer is: it declares which media types it handles and whether it
 needs decoded pixels, and turns one ImageInput into Findings. The pipeline isolates
-failures, so an analyzer may raise: its exception becomes an evidence item."""
+failures, so an analyzer may raise: its exception becomes an evidence item.
+
+An analyzer reports what it found. A finding that carries a measurement (the classifier's
+probability, a face's) is weighed by fusion, under the policy (fusion.WEIGHERS): its analyzer
+leaves its weight at 0 and puts the measurement in its details. Any other finding carries a
+constant weight, the likelihood ratio measured for that finding, the same under every
+policy: nothing is left to compute, so its analyzer sets it."""
 
 from __future__ import annotations
 

@@ -3,15 +3,20 @@ check that still works on screenshots and re-uploads with no metadata at all. Th
 model is loaded on first use (once per process), never at construction.
 
 A model scores crops at native resolution (and, where its card says so, the global view),
-not the whole image: the report records which area was scored and the sentence names it."""
+not the whole image: the report records which area was scored and the sentence names it.
+
+The analyzer reports the classifier's probability (classifier_finding); fusion weighs it
+(fusion.weigh_classifier: the probability as a capped log-likelihood ratio, limited against
+another check's declaration of AI generation)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from ..fusion import classifier_evidence
 from ..image_input import ImageInput
+from ..report import ClassifierResult, Evidence
+from ..wording import percent
 from .base import AnalyzerBase, Findings
 
 SOURCE = "classifier"
@@ -42,6 +47,59 @@ def scored_area(width: int, height: int, prep) -> ScoredArea:
     return ScoredArea(rows, cols, crops, shrunk)
 
 
+def scored_words(result: ClassifierResult, width: int, height: int) -> str:
+    """What the classifier scored, in words: "the centre 224x224 crop of this 4000x3000
+    image", "4 crops of 224x224 spread over this ...", "the whole 200x150 image (padded ...)",
+    and the global view where there was one. Pure: from the crops the result records."""
+    size = result.crop_size or 0
+    boxes = result.crops
+    if len(boxes) == 1:
+        x, y, w, h = boxes[0]
+        padded = f" (padded by reflection to {size}x{size})" if (w, h) != (size, size) else ""
+        if (x, y, w, h) == (0, 0, width, height):
+            seen = f"the whole {width}x{height} image{padded}"
+        else:
+            if abs(x - (width - w) / 2) <= 1 and abs(y - (height - h) / 2) <= 1:
+                crop = f"centre {w}x{h} crop"
+            elif (x, y) == (0, 0):
+                crop = f"top-left {w}x{h} crop"
+            else:
+                crop = f"{w}x{h} crop at ({x}, {y})"
+            seen = f"the {crop} of this {width}x{height} image{padded}"
+    else:
+        seen = f"{len(boxes)} crops of {size}x{size} spread over this {width}x{height} image (their mean)"
+    if result.global_view:
+        gw, gh = result.global_view
+        centre = f"its centre {size}x{size}; " if (gw, gh) != (size, size) else ""
+        seen += f" at full resolution and the whole image shrunk to {gw}x{gh} ({centre}the two views averaged)"
+    return seen
+
+
+def classifier_finding(result: ClassifierResult, width: int | None = None, height: int | None = None) -> Evidence:
+    """What the learned classifier found, as evidence: its calibrated probability (details
+    `p_generated`), in words, with the area it scored (a crop is not the whole image) when the
+    result records its crops. Its weight is fusion's to compute (fusion.WEIGHERS); 0 here. Pure."""
+    where = ""
+    cells = [(v, r, c) for r, row in enumerate(result.regions) for c, v in enumerate(row)]
+    if len(cells) > 1:
+        top, r, c = max(cells)
+        rows, cols = len(result.regions), len(result.regions[0])
+        vertical = ["top", "middle", "bottom"][min(2, r * 3 // rows)] if rows > 1 else ""
+        horizontal = ["left", "centre", "right"][min(2, c * 3 // cols)] if cols > 1 else ""
+        where = f"; the most suspicious crop ({percent(top)}) is {(vertical + ' ' + horizontal).strip()}"
+    details = {"model": result.model, "version": result.version, "p_generated": result.p_generated}
+    if result.crops and width and height:
+        seen = scored_words(result, width, height)
+        details.update(scored=seen, crops=result.crops, global_view=result.global_view)
+        verb = f"rates {seen}"
+    else:  # a bare probability (training/evaluate.py): nothing is known of the area
+        verb = "rates the image"
+    return Evidence(
+        SOURCE, "classifier_score",
+        f"The learned classifier {result.model} {result.version} {verb} {percent(result.p_generated)} likely "
+        f"generated{where}.", 0.0, details)
+
+
 class ClassifierAnalyzer(AnalyzerBase):
     name = SOURCE
     needs_pixels = True
@@ -61,4 +119,4 @@ class ClassifierAnalyzer(AnalyzerBase):
         area = scored_area(width, height, prep)
         result = replace(self.model.predict(image.rgb), crops=area.crops, crop_size=prep.crop_size,
                          global_view=area.global_view)
-        return Findings(evidence=[classifier_evidence(result, width, height)], classifier=result)
+        return Findings(evidence=[classifier_finding(result, width, height)], classifier=result)

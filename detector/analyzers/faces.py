@@ -5,9 +5,11 @@ the classifier; it is what a phone's face detector lacks for KYC: which face, ho
 suspicious, and whether face and background agree (a generated face swapped into a real
 photo, or a real face pasted onto a generated scene).
 
-The weights below were measured, not chosen by hand: training/experiments/faces_eval.py
-on the classifier's held-out validation images with a face (numbers and method in
-training/experiments/README.md)."""
+The analyzer reports what it measured: the most suspicious face's probability (face_score,
+weighed by fusion.weigh_face with the policy's b) and a disagreement between face and
+background (a constant, below). The weights were measured, not chosen by hand:
+training/experiments/faces_eval.py on the classifier's held-out validation images with a face
+(numbers and method in training/experiments/README.md)."""
 
 from __future__ import annotations
 
@@ -17,9 +19,8 @@ from functools import cached_property
 
 import numpy as np
 
-from ..fusion import face_score_weight, logit
 from ..image_input import ImageInput
-from ..policy import FACE_SCORE_WEIGHT
+from ..odds import logit
 from ..report import Evidence, FaceResult
 from ..wording import percent
 from .base import AnalyzerBase, Findings
@@ -27,11 +28,12 @@ from .base import AnalyzerBase, Findings
 SOURCE = "faces"
 MAX_FACES = 8  # scored, largest first; the rest are counted and listed without a score
 MIN_FACE_PX = 12  # smaller boxes are listed but not scored: too few pixels to judge
-# A face's weight: fusion.face_score_weight with the policy's b (policy.py; measured).
+# A face's weight is fusion's (fusion.weigh_face: its probability, capped, times the policy's b).
 # Face and background disagree when one is above 0.5 and the other below, and their logits
 # differ by at least this. The weight is the measured ln likelihood ratio of such a gap on
 # composites (generated face in a real photo, real face on a generated scene) against
-# untouched real photos: +0.95 at a gap of 3 (28 of 48 composites, 4 of 19 real photos).
+# untouched real photos: +0.95 at a gap of 3 (28 of 48 composites, 4 of 19 real photos). A
+# constant: the likelihood ratio of the finding itself, the same under every policy.
 DISAGREEMENT_LOGIT_GAP = 3.0
 DISAGREEMENT_WEIGHT = 0.95
 BACKGROUND_WINDOWS = 2  # face-free windows scored for "the rest of the image"
@@ -142,7 +144,9 @@ def score_faces(rgb: np.ndarray, boxes: list[tuple[int, int, int, int, float]], 
 
 
 def face_evidence(scores: FaceScores) -> list[Evidence]:
-    """What the scores say, in words, with their measured weights. Pure."""
+    """What the scores say, in words: face_score carries the most suspicious face's
+    probability (details `p_generated`) and weight 0, for fusion to weigh (fusion.WEIGHERS);
+    a disagreement carries its constant weight. Pure."""
     faces = scores.faces
     if not faces:
         return [Evidence(SOURCE, "no_face", "No face was found.", 0.0, {"faces": 0})]
@@ -152,7 +156,6 @@ def face_evidence(scores: FaceScores) -> list[Evidence]:
         return [Evidence(SOURCE, "faces_too_small", f"{count} found, all under {MIN_FACE_PX} px: too small to "
                          "judge.", 0.0, {"faces": len(faces)})]
     top = max(judged, key=lambda f: f.p_generated)
-    weight = face_score_weight(top.p_generated, FACE_SCORE_WEIGHT)
     rest = disagreement = None
     if scores.background_p is not None:  # not the classifier's crop: windows that hold no face
         windows = scores.background_windows
@@ -172,9 +175,9 @@ def face_evidence(scores: FaceScores) -> list[Evidence]:
     out = [Evidence(SOURCE, "face_score",
                     f"{count}{more}; {subject} at {where(top.box)} scores {percent(top.p_generated)} generated"
                     f"{background}.",
-                    weight, {"faces": len(faces), "scored": len(judged), "box": top.box, "b": FACE_SCORE_WEIGHT,
-                             "p_generated": top.p_generated, "background_p": scores.background_p,
-                             "background_windows": [[w.x, w.y, w.size, w.size] for w in scores.background_windows]})]
+                    0.0, {"faces": len(faces), "scored": len(judged), "box": top.box,
+                          "p_generated": top.p_generated, "background_p": scores.background_p,
+                          "background_windows": [[w.x, w.y, w.size, w.size] for w in scores.background_windows]})]
     if disagreement:
         gap, face = disagreement
         if face.p_generated > scores.background_p:

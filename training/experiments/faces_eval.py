@@ -32,7 +32,7 @@ import numpy as np
 from synthcheck.analyzers.faces import WINDOWS, FaceScores, WindowRule, disagreement_gap, face_evidence, score_faces
 from synthcheck.cache import cache_root
 from synthcheck.datasets.records import load_pixels
-from synthcheck.fusion import classifier_evidence, fuse, logit, weigh_for_policy
+from synthcheck.fusion import classifier_evidence, fuse, logit, weigh
 from synthcheck.models import load_classifier
 from synthcheck.models.face_probe import DEFAULT_FACE_HEAD, load_face_head
 from synthcheck.models.faces import FaceDetector
@@ -123,7 +123,7 @@ def level(row: dict, policy) -> str:
     """The level the classifier and the faces check alone give this row (the shipped fusion)."""
     faces = FaceScores([FaceResult(box, 1.0, p) for box, p in zip(row["boxes"], row["faces"])], row["background"], [])
     evidence = [classifier_evidence(ClassifierResult("", "", row["whole"])), *face_evidence(faces)]
-    return fuse(weigh_for_policy(evidence, policy), policy).level
+    return fuse(weigh(evidence, policy), policy).level
 
 
 B_GRID = (0.0, 0.25, 0.5, 1.0)
