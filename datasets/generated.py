@@ -58,33 +58,6 @@ SOURCES: tuple[PhotoSource, ...] = (
     _source("step1x-edit-outputs", "stepfun-ai/Step1X-Edit", "570eba6ebda0c45c013983a483afbf2fd12bfcbc",
             "step1x-edit", "other", "Apache-2.0", ["assets/outputs_en_1024", "assets/outputs_cn_1024"],
             note="Step1X-Edit edit results (English and Chinese instructions); the examples/ inputs left out"),
-    _source("liquid-mjhq", "FoundationVision/Liquid", "55935c1cb3e5988079f40c76aaf906b479621868", "liquid-7b",
-            "other", "MIT", ["static/images/MJHQ"],
-            note="Liquid (7B autoregressive, 512 px) samples for MJHQ-30K prompts, from the project page "
-                 "(branch ProjectPage); the figures of Liquid_figs left out"),
-    _source("omnigen2-demos", "VectorSpaceLab/OmniGen2", "11e76a4a76f9fe40e7f2f5ba045080d1a8bb7bc4", "omnigen2",
-            "other", "Apache-2.0",
-            ["static/img/omnigen/demo/t2i", "static/img/omnigen/demo/edit/*-2.png",
-             "static/img/omnigen/demo/subject/*-2.*"],
-            note="OmniGen2 text-to-image, edit and subject-driven results from the project page (branch page); "
-                 "the edit originals (*-1) and the collages of subject inputs (*-1) left out"),
-    _source("vqgan-clip-samples", "nerdyrodent/VQGAN-CLIP", "592d555a68f882a75f96453d94ccba1e070577b3", "vqgan-clip",
-            "other", "MIT", ["samples/*.png"],
-            note="VQGAN+CLIP (ImageNet 16384 VQGAN steered by CLIP) text-to-image samples; the VanGogh.jpg "
-                 "init image and the zoom GIF left out"),
-    _source("deep-daze-samples", "lucidrains/deep-daze", "c3c471e63c30ccabfd8dfc09ced3028a8979ebe4", "deep-daze",
-            "other", "MIT", ["samples"],
-            exclude=("*_original.jpg", "samples/hot-dog.jpg", "samples/prime-orig.jpg"),
-            note="Deep Daze (SIREN network steered by CLIP) samples; the photo and painting used as image "
-                 "prompts left out"),
-    _source("big-sleep-samples", "lucidrains/big-sleep", "49b20f9c8169667395b68d1bbe169d28137fea8e", "big-sleep",
-            "other", "MIT", ["samples"],
-            note="Big Sleep (BigGAN-deep 512 steered by CLIP) text-to-image samples"),
-    _source("clip-guided-diffusion-images", "afiaka87/clip-guided-diffusion",
-            "b39354ed7356a9b98838d443ba364198f86be582", "clip-guided-diffusion", "other", "MIT", ["images"],
-            exclude=("*weights_and_biases*", "*_64.png", "images/green-hills.png"),
-            note="CLIP-guided diffusion (OpenAI 256/512 unconditional ImageNet diffusion steered by CLIP) samples; "
-                 "a W&B screenshot and two thumbnails left out"),
 )
 
 
