@@ -186,7 +186,7 @@ def provenance_nodes(store: dict[str, Any]) -> list[dict[str, Any]]:
     manifests = [m for m in store.get("manifests") or [] if isinstance(m, dict) and m.get("label")]
     nodes = [{"label": m["label"], "manifest": m, "parents": [], "pseudo": False, "asserted_in": None}
              for m in manifests]
-    pseudo = []
+    pseudo: list[dict[str, Any]] = []
     for node in nodes:
         assertions = node["manifest"].get("assertions") or {}
         for key, value in assertions.items():
@@ -228,8 +228,9 @@ def asset_signals(store: dict[str, Any], active_label: str | None) -> list[dict[
     nodes = provenance_nodes(store)
     by_label = {n["label"]: n for n in nodes}
     depth: dict[str, int] = {}
-    frontier = [active_label] if active_label in by_label else []
-    if frontier:
+    frontier: list[str] = []
+    if active_label is not None and active_label in by_label:
+        frontier.append(active_label)
         depth[active_label] = 0
     while frontier:  # breadth first: cycles and shared ingredients are visited once
         label = frontier.pop(0)

@@ -339,7 +339,7 @@ def _scan(args) -> int:
                 errors += 1
             if report.risk and not fully_analysed(report.risk):
                 partial += 1
-            if args.fail_on and reaches(report.risk and report.risk.level,
+            if args.fail_on and reaches(report.risk.level if report.risk else None,
                                         report.risk.unchecked if report.risk else (), args.fail_on):
                 failed += 1
     if fmt == "json":

@@ -222,7 +222,8 @@ class _ParquetWriter:
 
     def __init__(self, output: Path):
         output.mkdir(parents=True, exist_ok=True)
-        self.output, self.rows, self.part = output, [], 0
+        self.output, self.part = output, 0
+        self.rows: list[dict[str, Any]] = []
         self.stamp = time.strftime("%Y%m%dT%H%M%S")
 
     def write(self, row: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ import os
 import stat
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import Future, TimeoutError as FutureTimeout
 from pathlib import Path
 
 from pebble import ProcessPool
@@ -103,7 +103,7 @@ def scan(paths: Iterable[str], policy: str = "default", options: AnalysisOptions
             yield _analyze_one(path, policy, options)
         return
     with ProcessPool(max_workers=workers, initializer=_init_worker, initargs=(options,)) as pool:
-        pending: deque = deque()
+        pending: deque[tuple[str, Future[Report]]] = deque()  # pebble's ProcessFuture is a Future
         window = workers * 4  # bounded: millions of paths never sit in memory as futures
         for path in paths:
             pending.append((path, pool.schedule(_analyze_one, (path, policy, options), timeout=timeout_s)))
@@ -113,7 +113,7 @@ def scan(paths: Iterable[str], policy: str = "default", options: AnalysisOptions
             yield _result(*pending.popleft(), timeout_s)
 
 
-def _result(path: str, future, timeout_s: float) -> Report:
+def _result(path: str, future: Future[Report], timeout_s: float) -> Report:
     try:
         return future.result()
     except FutureTimeout:

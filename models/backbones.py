@@ -247,7 +247,7 @@ def dequantize(int8_path: Path, out_path: Path) -> dict[str, int]:
             consumers.setdefault(name, []).append(node)
 
     removed: set[int] = set()
-    replacement: dict[int, object] = {}
+    replacement: dict[int, onnx.NodeProto] = {}
     new_inits = []
     used_weights: set[str] = set()
     rewritten = 0

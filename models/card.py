@@ -78,8 +78,10 @@ class ModelCard:
     @classmethod
     def load(cls, path: str | Path) -> ModelCard:
         raw = json.loads(Path(path).read_text())
-        raw["preprocessing"] = Preprocessing(**{k: tuple(v) if isinstance(v, list) else v
-                                                for k, v in raw["preprocessing"].items()})
+        # JSON has no tuples: mean and std come back as lists
+        preprocessing: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                         for k, v in raw["preprocessing"].items()}
+        raw["preprocessing"] = Preprocessing(**preprocessing)
         raw["members"] = tuple(Member(**m) for m in raw["members"])
         return cls(**raw)
 

@@ -48,4 +48,4 @@ def global_view(rgb: np.ndarray, side: int) -> np.ndarray:
     h, w = rgb.shape[:2]
     scale = side / min(h, w)
     size = (max(side, round(w * scale)), max(side, round(h * scale)))
-    return np.asarray(Image.fromarray(rgb).resize(size, Image.BICUBIC))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BICUBIC))

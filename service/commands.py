@@ -48,6 +48,7 @@ def _settings_help() -> str:
     lines = ["settings (environment variables; a bad value is refused at start-up, exit 2):"]
     for name, field in Settings.model_fields.items():
         default = shown(field.get_default(call_default_factory=True)) or "empty"
+        assert field.description is not None, f"the setting {name} has no description"  # every field has one
         lines.append(f"  SYNTHCHECK_{name.upper()}  (default: {default})")
         lines += textwrap.wrap(field.description, 88, initial_indent=" " * 6, subsequent_indent=" " * 6)
     return "\n".join(lines)

@@ -7,7 +7,7 @@ from functools import cache
 from typing import Any
 
 from ..options import AnalysisOptions
-from .base import Analyzer, Findings
+from .base import Analyzer, AnalyzerBase, Findings
 
 # (module, class), in the order they run and are reported. The modules are imported when the
 # list is first used, not when this package is: importing one analyzer module (metadata,
@@ -25,7 +25,9 @@ ANALYZERS: tuple[tuple[str, str], ...] = (
 
 
 @cache
-def analyzer_types() -> tuple[type[Analyzer], ...]:
+def analyzer_types() -> tuple[type[AnalyzerBase], ...]:
+    # AnalyzerBase, not the Analyzer protocol: a protocol declares no constructor, and every
+    # analyzer class is built from the options (create_analyzers)
     return tuple(getattr(importlib.import_module(f"{__name__}.{module}"), name) for module, name in ANALYZERS)
 
 

@@ -108,7 +108,8 @@ def _actions(manifest: dict[str, Any]) -> list[dict[str, Any]]:
             agent = action.get("softwareAgent")
             if isinstance(agent, dict):
                 agent = " ".join(str(agent[k]) for k in ("name", "version") if agent.get(k))
-            params = action.get("parameters") if isinstance(action.get("parameters"), dict) else {}
+            raw_params = action.get("parameters")
+            params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
             actions.append(
                 {
                     "action": action.get("action"),
@@ -344,8 +345,8 @@ def evidence_for(prov: Provenance) -> list[Evidence]:
                                  f"lists in use ({_lists_in_use(prov)}), so who made the claim is not established.",
                                  0.0, details))
 
-    product = prov.conforming_product
-    established = bool(product and product.get("established"))
+    product: dict[str, Any] = prov.conforming_product or {}  # {}: the signer is no conforming product
+    established = bool(product.get("established"))
     if product:
         what = (f"{product['product']} ({product['organization']}), a C2PA conforming generator product "
                 f"(assurance level {product['assurance_level']}, spec {', '.join(product['spec_versions'])}, "

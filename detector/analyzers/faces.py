@@ -136,7 +136,7 @@ def score_faces(rgb: np.ndarray, boxes: list[tuple[int, int, int, int, float]], 
         window = face_window((x, y, w, h), height, width, crop, rule)
         p = face_model.predict(cut(rgb, window)).p_generated if i in scored else None
         faces.append(FaceResult(box=[x, y, w, h], score=detection, p_generated=p))
-    windows = background_windows([tuple(b[:4]) for b in boxes], height, width, crop, rule=rule)
+    windows = background_windows([(x, y, w, h) for x, y, w, h, _ in boxes], height, width, crop, rule=rule)
     background = None
     if windows and scored:
         background = float(np.mean([background_model.predict(cut(rgb, w)).p_generated for w in windows]))
@@ -150,22 +150,22 @@ def face_evidence(scores: FaceScores) -> list[Evidence]:
     faces = scores.faces
     if not faces:
         return [Evidence(SOURCE, "no_face", "No face was found.", 0.0, {"faces": 0})]
-    judged = [f for f in faces if f.p_generated is not None]
+    judged = [(f, f.p_generated) for f in faces if f.p_generated is not None]  # (face, its p generated)
     count = f"{len(faces)} face{'s' if len(faces) != 1 else ''}"
     if not judged:
         return [Evidence(SOURCE, "faces_too_small", f"{count} found, all under {MIN_FACE_PX} px: too small to "
                          "judge.", 0.0, {"faces": len(faces)})]
-    top = max(judged, key=lambda f: f.p_generated)
+    top, top_p = max(judged, key=lambda j: j[1])
     rest = disagreement = None
     if scores.background_p is not None:  # not the classifier's crop: windows that hold no face
         windows = scores.background_windows
         said = (f" ({len(windows)} face-free {windows[0].size}x{windows[0].size} window"
                 f"{'s' if len(windows) != 1 else ''} away from the faces)") if windows else ""
         rest = f"the rest of the image scores {percent(scores.background_p)}{said}"
-        gap, face = max(((disagreement_gap(f.p_generated, scores.background_p), f) for f in judged),
-                        key=lambda g: g[0])
+        gap, face, face_p = max(((disagreement_gap(p, scores.background_p), f, p) for f, p in judged),
+                                key=lambda g: g[0])
         if gap >= DISAGREEMENT_LOGIT_GAP:
-            disagreement = gap, face
+            disagreement = gap, face, face_p
     unscored = len(faces) - len(judged)
     more = f" ({unscored} more not scored: small or past the first {MAX_FACES})" if unscored else ""
     subject = "the face" if len(judged) == 1 else "the most suspicious face"
@@ -173,14 +173,16 @@ def face_evidence(scores: FaceScores) -> list[Evidence]:
     # (after this one in the evidence and in the summary), not here as well.
     background = f" while {rest}" if rest and not disagreement else ""
     out = [Evidence(SOURCE, "face_score",
-                    f"{count}{more}; {subject} at {where(top.box)} scores {percent(top.p_generated)} generated"
+                    f"{count}{more}; {subject} at {where(top.box)} scores {percent(top_p)} generated"
                     f"{background}.",
                     0.0, {"faces": len(faces), "scored": len(judged), "box": top.box,
-                          "p_generated": top.p_generated, "background_p": scores.background_p,
+                          "p_generated": top_p, "background_p": scores.background_p,
                           "background_windows": [[w.x, w.y, w.size, w.size] for w in scores.background_windows]})]
     if disagreement:
-        gap, face = disagreement
-        if face.p_generated > scores.background_p:
+        # found only against a scored background, after which `rest` says that background
+        assert rest is not None and scores.background_p is not None
+        gap, face, face_p = disagreement
+        if face_p > scores.background_p:
             which = "the face looks generated and the background real, possibly a generated face swapped into a photo"
         else:
             which = ("the background looks generated and the face real, possibly a real face pasted onto a "
@@ -188,11 +190,11 @@ def face_evidence(scores: FaceScores) -> list[Evidence]:
         # A face that looks real weighs 0 in face_score, which the summary then leaves out: its
         # score is said here. One that looks generated has its score in face_score.
         named = "the face" if face.box == top.box else f"the face at {where(face.box)}"
-        if face.p_generated <= 0.5:
-            named += f", which scores {percent(face.p_generated)}"
+        if face_p <= 0.5:
+            named += f", which scores {percent(face_p)}"
         out.append(Evidence(SOURCE, "face_background_disagreement",
                             f"{rest[0].upper()}{rest[1:]} and disagrees with {named}: {which}.", DISAGREEMENT_WEIGHT,
-                            {"box": face.box, "p_generated": face.p_generated,
+                            {"box": face.box, "p_generated": face_p,
                              "background_p": scores.background_p, "logit_gap": round(gap, 2)}))
     return out
 

@@ -81,7 +81,8 @@ def parse_comfyui(prompt_text: str | None, workflow_text: str | None) -> dict[st
         for value in values:
             if isinstance(value, str) and MODEL_FILE.search(value):
                 models[value] = None
-        inputs = node.get("inputs") if isinstance(node.get("inputs"), dict) else {}
+        raw_inputs = node.get("inputs")
+        inputs: dict[str, Any] = raw_inputs if isinstance(raw_inputs, dict) else {}
         for key in ("seed", "noise_seed"):
             if isinstance(inputs.get(key), int):
                 seeds.append(inputs[key])
@@ -102,7 +103,8 @@ def parse_invokeai(info: dict[str, Any]) -> dict[str, Any] | None:
     for key in ("invokeai_metadata", "sd-metadata"):
         data = _json(info[key]) if isinstance(info.get(key), str) else None
         if isinstance(data, dict):
-            image = data.get("image") if isinstance(data.get("image"), dict) else {}
+            raw_image = data.get("image")
+            image: dict[str, Any] = raw_image if isinstance(raw_image, dict) else {}
             model = data.get("model")
             if isinstance(model, dict):
                 model = model.get("name") or model.get("model_name")

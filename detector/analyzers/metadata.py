@@ -10,7 +10,7 @@ import io
 import re
 from typing import Any
 
-from PIL import ExifTags, Image, IptcImagePlugin
+from PIL import ExifTags, Image, ImageFile, IptcImagePlugin
 
 from ..image_input import ImageInput
 from ..report import Evidence
@@ -123,6 +123,8 @@ def read_xmp(image: Image.Image) -> dict[str, str]:
 
 
 def read_iptc(image: Image.Image) -> dict[str, str]:
+    if not isinstance(image, ImageFile.ImageFile):
+        return {}  # IPTC is only read from a file's bytes: getiptcinfo returns None on any other image
     try:
         info = IptcImagePlugin.getiptcinfo(image) or {}
     except Exception:  # malformed IIM blocks are common and harmless here
