@@ -92,6 +92,11 @@ def test_batch_keeps_order_and_isolates_errors(service):
     assert reports[3]["provenance"]["state"] == "valid"
     too_many = service.post("/v1/analyze/batch", files=files + files[:1], headers=auth())
     assert too_many.status_code == 413 and too_many.json()["error"]["code"] == "too_many_files"
+    # far over the limit, the parser stops reading (Starlette's own 400 before): the same 413
+    far_too_many = service.post("/v1/analyze/batch", files=files * 3, headers=auth())
+    assert far_too_many.status_code == 413 and far_too_many.json()["error"]["code"] == "too_many_files"
+    two = service.post("/v1/analyze", files=[("file", files[0][1]), ("file", files[3][1])], headers=auth())
+    assert two.status_code == 422 and "send one file" in two.json()["error"]["message"]
 
 
 def test_bad_uploads_get_clear_errors(service):

@@ -8,6 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
 from ...report import Report
@@ -32,11 +33,18 @@ _BATCH_DOC = {"requestBody": {"required": True, "content": {
         "files": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}}}}
 
 
-async def _form_files(request: Request, field: str, max_files: int) -> list[tuple[str, bytes]]:
+async def _form_files(request: Request, field: str, max_files: int, too_many: ApiError) -> list[tuple[str, bytes]]:
+    """The uploaded files of `field`; more than `max_files` file parts raise `too_many` (the
+    parser stops there, so a huge batch is never read whole)."""
     try:
         form = await request.form(max_files=max_files, max_fields=16)
-    except MultiPartException as exc:
-        raise ApiError(422, "invalid_upload", f"could not read the multipart body: {exc.message}") from exc
+    except (MultiPartException, HTTPException) as exc:
+        # Inside an application Starlette turns the parser's MultiPartException into a 400
+        # HTTPException; both say what was wrong, which becomes our own error.
+        message = exc.message if isinstance(exc, MultiPartException) else str(exc.detail)
+        if message.startswith("Too many files"):
+            raise too_many from exc
+        raise ApiError(422, "invalid_upload", f"could not read the multipart body: {message}") from exc
     uploads = [u for u in form.getlist(field) if isinstance(u, UploadFile)]
     files = []
     for index, upload in enumerate(uploads):
@@ -79,7 +87,8 @@ async def analyze_one(request: Request, policy: PolicyName = Query("default"), t
     `X-Synthcheck-Audit` header says whether the decision was recorded."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        files = await _form_files(request, "file", 1)
+        files = await _form_files(request, "file", 1, ApiError(
+            422, "invalid_upload", "send one file (POST /v1/analyze/batch takes several)"))
         if not files:
             raise ApiError(422, "invalid_upload", "the multipart body has no `file` field")
         name, data = files[0]
@@ -104,11 +113,12 @@ async def analyze_batch(request: Request, policy: PolicyName = Query("default"),
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise ApiError(422, "invalid_upload", "send the files as multipart/form-data fields named `files`")
     limit = state.settings.max_batch_files
-    files = await _form_files(request, "files", limit + 1)
+    too_many = ApiError(413, "too_many_files", f"at most {limit} files per batch (SYNTHCHECK_MAX_BATCH_FILES)")
+    files = await _form_files(request, "files", limit + 1, too_many)
     if not files:
         raise ApiError(422, "invalid_upload", "the multipart body has no `files` field")
     if len(files) > limit:
-        raise ApiError(413, "too_many_files", f"at most {limit} files per batch (SYNTHCHECK_MAX_BATCH_FILES)")
+        raise too_many
     extra_wait = state.limiter.acquire(principal.key_id, cost=len(files) - 1) if len(files) > 1 else 0
     if extra_wait > 0:
         raise ApiError(429, "rate_limited", f"this batch of {len(files)} files exceeds the key's rate limit",
