@@ -29,7 +29,6 @@ from typing import Any
 from .errors import SynthcheckError
 from .image_input import display_path, read_source
 from .options import AnalysisOptions
-from .pipeline import Scanner
 from .report import Level, Report, reaches
 
 PARQUET_ROWS_PER_PART = 10_000  # a crash loses at most the part being written
@@ -84,10 +83,11 @@ class AnalyzeBatch:
     def __init__(self, policy: str, options: AnalysisOptions, done: Any):
         import ray
 
-        from .models import set_inference_threads
+        from .pipeline import get_scanner
+        from .workers import start_worker
 
-        set_inference_threads(1)  # one actor per CPU
-        self.scanner = Scanner(options)
+        start_worker(options)  # one actor per CPU: one thread each; the models loaded before the first batch
+        self.scanner = get_scanner(options)
         self.policy = policy
         self.done = ray.get(done) if isinstance(done, ray.ObjectRef) else done
 

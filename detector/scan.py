@@ -7,17 +7,16 @@ import os
 import stat
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, TimeoutError as FutureTimeout
+from concurrent.futures import Future
 from pathlib import Path
 
 from pebble import ProcessPool
-from pebble.common import ProcessExpired
 
-from .errors import AnalysisTimeoutError, InternalError
 from .image_input import sniff_media_type
 from .options import DEFAULT_TIMEOUT_S, AnalysisOptions
-from .pipeline import PIPELINE_VERSION, get_scanner, warm_up
-from .report import Report, ReportError
+from .pipeline import PIPELINE_VERSION, get_scanner
+from .report import Report
+from .workers import start_worker, unfinished
 
 
 class InputListing:
@@ -70,23 +69,8 @@ def expand_inputs(paths: Iterable[str | Path], include_non_images: bool = True) 
     return iter(InputListing(paths, include_non_images))
 
 
-def _init_worker(options: AnalysisOptions) -> None:
-    # Each worker process gets one core's worth of threads: N workers x all-cores
-    # threads would oversubscribe the machine.
-    from .models import set_inference_threads
-
-    set_inference_threads(1)
-    # The models load here, before the worker takes a file: pebble starts a file's timeout
-    # when a worker takes it, so the timeout covers that file's analysis only.
-    warm_up(options)
-
-
 def _analyze_one(path: str, policy: str, options: AnalysisOptions) -> Report:
     return get_scanner(options).analyze(path, policy)
-
-
-def _error_report(path: str, code: str, message: str) -> Report:
-    return Report(path=path, error=ReportError(code, message), pipeline_version=PIPELINE_VERSION)
 
 
 def scan(paths: Iterable[str], policy: str = "default", options: AnalysisOptions | None = None,
@@ -102,7 +86,7 @@ def scan(paths: Iterable[str], policy: str = "default", options: AnalysisOptions
         for path in paths:
             yield _analyze_one(path, policy, options)
         return
-    with ProcessPool(max_workers=workers, initializer=_init_worker, initargs=(options,)) as pool:
+    with ProcessPool(max_workers=workers, initializer=start_worker, initargs=(options,)) as pool:
         pending: deque[tuple[str, Future[Report]]] = deque()  # pebble's ProcessFuture is a Future
         window = workers * 4  # bounded: millions of paths never sit in memory as futures
         for path in paths:
@@ -116,11 +100,5 @@ def scan(paths: Iterable[str], policy: str = "default", options: AnalysisOptions
 def _result(path: str, future: Future[Report], timeout_s: float) -> Report:
     try:
         return future.result()
-    except FutureTimeout:
-        return _error_report(path, AnalysisTimeoutError.code,
-                             f"analysis took longer than {timeout_s:g} s and was stopped")
-    except ProcessExpired as exc:
-        return _error_report(path, InternalError.code, f"the worker analysing this file died ({exc})")
-    except Exception as exc:  # pragma: no cover - analyze() itself never raises for bad input
-        return _error_report(path, InternalError.code, f"{type(exc).__name__}: {exc}")
-
+    except Exception as exc:  # the worker did not return a report (analyze() itself never raises for bad input)
+        return Report(path=path, error=unfinished(exc, timeout_s), pipeline_version=PIPELINE_VERSION)

@@ -14,21 +14,12 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 from pebble import ProcessExpired, ProcessPool
 
-from ..errors import AnalysisTimeoutError, InternalError
 from ..options import AnalysisOptions
-from ..pipeline import PIPELINE_VERSION, get_scanner, warm_up
+from ..pipeline import PIPELINE_VERSION, get_scanner
 from ..report import Report, ReportError
+from ..workers import start_worker, unfinished
 
 log = logging.getLogger("synthcheck.service")
-
-
-def _init_worker(options: AnalysisOptions) -> None:
-    from ..models import set_inference_threads
-
-    set_inference_threads(1)  # one process per core; intra-op threads would oversubscribe
-    # the models load now, before the worker takes a request: neither the first request nor
-    # the timeout pays for it
-    warm_up(options)
 
 
 def _models_loaded(options: AnalysisOptions) -> bool:
@@ -47,7 +38,7 @@ class AnalysisExecutor:
         self.timeout_s = timeout_s
         # forkserver: workers start from a clean process, not a fork of a running server
         # with threads (a fork could inherit a lock held by another thread).
-        self._pool = ProcessPool(max_workers=workers, initializer=_init_worker, initargs=(options,),
+        self._pool = ProcessPool(max_workers=workers, initializer=start_worker, initargs=(options,),
                                  context=multiprocessing.get_context("forkserver"))
 
     async def analyze(self, data: bytes, policy: str, name: str, thumbnails: bool = False) -> Report:
@@ -55,11 +46,9 @@ class AnalysisExecutor:
         future = self._pool.schedule(_analyze, (data, policy, name, options), timeout=self.timeout_s)
         try:
             return await asyncio.wrap_future(future)
-        except FutureTimeout:
-            return _error_report(name, data, AnalysisTimeoutError.code,
-                                 f"analysis took longer than {self.timeout_s:g} s and was stopped")
-        except ProcessExpired as exc:
-            return _error_report(name, data, InternalError.code, f"the worker analysing this file died ({exc})")
+        except (FutureTimeout, ProcessExpired) as exc:  # the worker did not return a report
+            error = unfinished(exc, self.timeout_s)
+            return _error_report(name, data, error.code, error.message)
 
     def ready(self) -> bool:
         """True once one analysis has gone through the pool (models loaded)."""
