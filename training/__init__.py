@@ -3,7 +3,7 @@ the runtime never imports this package (tests/test_runtime_imports.py checks it)
 needs the `train` extra (torch for fitting, the Real-ESRGAN upsampler for aligned fakes).
 
     commands.py       the CLI commands it adds to `synthcheck`: train, calibrate, eval, data
-    clip_probe.py     the CLIP head's trainer (configs/clip-v3.json), its card README
+    clip_probe.py     the CLIP head's trainer (configs/clip-v4.json), its card README
     face_probe.py     the face head's trainer (configs/faces-v1.json), its card README
     source_folds.py   leave-source-out folds: held-out-source logits, temperature, card tables
     calibrate.py      scalings compared on held-out sources (cross-fitted)

@@ -1,9 +1,9 @@
 """Training the CLIP member (models/clip_probe.py, the model at run time): features of the
 frozen backbone for every training image and its web views, a logistic head on them, a
 temperature fitted on held-out sources, and the card. A config with "estimate":
-"leave_source_out" (clip-v3, the default) is trained by training/source_folds.py instead.
+"leave_source_out" (clip-v3 and clip-v4, the default) is trained by training/source_folds.py instead.
 
-    synthcheck train training/configs/clip-v3.json    # features, head, temperature, card
+    synthcheck train training/configs/clip-v2.json    # features, head, temperature, card
 
 The head's weights (a few thousand floats) ship under models/<name>/ with the card written
 here (card.json for code, README.md rendered from it for people)."""

@@ -17,7 +17,7 @@ in one of K folds, and each fold is scored by a head trained on the other folds 
    the other folds);
 4. the shipped head is then trained on every image.
 
-    synthcheck train training/configs/clip-v3.json   # a config with "estimate": "leave_source_out"
+    synthcheck train training/configs/clip-v4.json   # a config with "estimate": "leave_source_out"
 
 Images are cut to their centre 1024 px before the native view's conditions (the one centred
 crop sees nothing else, and AVIF of a 24-megapixel photo takes seconds); the global view's

@@ -18,7 +18,7 @@ from synthcheck.datasets.records import ImageRecord, corpus_root, load_manifest,
 from synthcheck.errors import CorpusMissingError, DataFetchError
 from synthcheck.image_input import to_rgb
 
-from ..conftest import shared_or_skip
+from ..conftest import REPO, shared_or_skip
 
 needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb (Debian's dpkg)")
 
@@ -104,7 +104,7 @@ def test_a_cache_corpus_that_is_not_built_names_the_command(tmp_path, monkeypatc
         corpus_root("no-such-corpus", tmp_path)
 
 
-def test_eval_without_the_artwork_corpus_says_how_to_build_it(tmp_path, monkeypatch, capsys):
+def test_training_without_the_artwork_corpus_says_how_to_build_it(tmp_path, monkeypatch, capsys):
     from synthcheck.cache import cache_root
     from synthcheck.cli import main
 
@@ -113,7 +113,9 @@ def test_eval_without_the_artwork_corpus_says_how_to_build_it(tmp_path, monkeypa
     real_cache = cache_root()
     monkeypatch.setenv("SYNTHCHECK_CACHE", str(tmp_path))  # an empty cache: no artwork corpus
     (tmp_path / "backbones").symlink_to(real_cache / "backbones")  # the backbone is set up
-    assert main(["eval", "--model", "synthcheck-clip-v2", "--no-launder", "--limit", "1"]) == 2
+    monkeypatch.chdir(REPO)  # the config names ../shared from the repository root
+    assert main(["train", "training/configs/clip-v4.json", "--out", str(tmp_path / "model")]) == 2
+    assert not (tmp_path / "model").exists()  # refused before any work
     assert "run `synthcheck data artwork`" in capsys.readouterr().err
 
 
