@@ -29,6 +29,16 @@ class Preprocessing:
     # side is crop_size, its centre crop_size x crop_size): the image's logit is then the mean of
     # the crops' mean logit and the global view's. Cards before this field: crops only.
     global_view: bool = False
+    # The crop grid by spacing (issue 31; 0 in cards before it, which use max_grid): an image
+    # gets ceil(height / cell) x ceil(width / cell) crops spread from edge to edge, at most
+    # max_crops of them (the longer side's count shrinks first), so that a corner is always
+    # scored and the time a huge image takes stays bounded.
+    cell: int = 0
+    max_crops: int = 0
+    # The crops and the global view go through the encoder in one call (issue 31). The int8
+    # graph quantises its activations with one scale per call, so a crop's features depend on
+    # what it is encoded with: a card says how its head was trained, and the runtime does the same.
+    encode_together: bool = False
 
 
 ANCHORS = ("top-left", "centre")
@@ -74,6 +84,9 @@ class ModelCard:
     license: str = "Apache-2.0"
     training: dict[str, Any] = field(default_factory=dict)  # data manifests and hashes, recipe
     metrics: dict[str, Any] = field(default_factory=dict)  # validation results, comparison table
+    # How the crops' logits and the global view's make the image's logit (models/pooling.py
+    # POOLINGS); "mean" in every card before issue 31.
+    pooling: str = "mean"
 
     @classmethod
     def load(cls, path: str | Path) -> ModelCard:

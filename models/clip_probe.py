@@ -6,10 +6,11 @@ low-level traces the final embedding discards). training/clip_probe.py trains th
     load_classifier("synthcheck-clip-v4")             # ClipProbeClassifier (predict, mean_logit)
 
 Crops are 224x224 at native resolution (padded by reflection when smaller, never
-resized), at most `max_grid` x `max_grid` spread over the image; each crop gets a logit
-and the logits are averaged; a card with `global_view` also scores the whole image shrunk
-(crops.global_view) and averages the two views. The head's weights (a few thousand floats)
-ship under models/<name>/; the backbone is named in the card by its sha256."""
+resized), a grid of them spread over the image from edge to edge (models/crops.py); each
+crop gets a logit, and a card with `global_view` also scores the whole image shrunk
+(crops.global_view); the card's pooling rule makes the image's logit of them
+(models/pooling.py), and the crops' own probabilities are the report's `regions`. The
+head's weights (a few thousand floats) ship under models/<name>/; the backbone is named in the card by its sha256."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from ..wording import shown_probability
 from .backbones import BACKBONES, EXTRA_OUTPUTS, prepared_file
 from .card import CLIP_PROBE_ARCHITECTURE, Member, ModelCard, Preprocessing
 from .crops import global_view, prepare_crops
+from .pooling import image_logit
 
 ARCHITECTURE = CLIP_PROBE_ARCHITECTURE
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -86,6 +88,23 @@ def _normalised(crops: list[np.ndarray], prep: Preprocessing) -> np.ndarray:
     return (batch - mean) / std
 
 
+def encode_views(encoder: ClipEncoder, prep: Preprocessing, features: str, rgb: np.ndarray,
+                 whole: np.ndarray | None = None) -> tuple[int, int, np.ndarray, np.ndarray | None]:
+    """(rows, cols, the head's input per crop [n, D], the global view's [D] or None): what a
+    head reads of an image, encoded as its card says. Training encodes through this same
+    function, so that both see the same int8 quantisation per call; it may pass the global
+    view's image as `whole` (the image as served) when the crops come from a part of it."""
+    rows, cols, batch = clip_batch(rgb, prep)
+    if not prep.global_view:
+        return rows, cols, select(encoder(batch), features), None
+    shrunk = global_batch(rgb if whole is None else whole, prep)
+    if prep.encode_together:
+        both = select(encoder(np.concatenate([batch, shrunk])), features)
+        return rows, cols, both[:-1], both[-1]
+    # cards before issue 31: the views in separate calls, as they were trained
+    return rows, cols, select(encoder(batch), features), select(encoder(shrunk), features)[0]
+
+
 @dataclass
 class ProbeHead:
     coef: np.ndarray
@@ -119,21 +138,19 @@ class ClipProbeClassifier:
     def member(self) -> Member:
         return self.card.members[0]
 
+    def encode(self, rgb: np.ndarray) -> tuple[int, int, np.ndarray, np.ndarray | None]:
+        """(rows, cols, the head's input per crop [n, D], the global view's [D] or None)."""
+        return encode_views(self.encoder, self.card.preprocessing, self.member.features, rgb)
+
     def view_logits(self, rgb: np.ndarray) -> tuple[int, int, np.ndarray, float]:
-        """(rows, cols, each crop's logit, the image's logit): the crops' mean logit, or with a
-        global view the mean of that and the global view's logit. The views go through the
-        encoder in separate calls, as in training: the int8 graph quantises its activations
-        with one scale per call, so a shared batch would change both views' features."""
-        prep = self.card.preprocessing
-        rows, cols, batch = clip_batch(rgb, prep)
+        """(rows, cols, each crop's logit, the image's logit): the crops' logits and the global
+        view's, pooled by the card's rule (models/pooling.py)."""
+        rows, cols, crops, whole = self.encode(rgb)
         # member.bias: the shift a held-out calibration may add (training/calibrate.py); 0 in every
         # shipped card
-        crops = self.head(select(self.encoder(batch), self.member.features)) + self.member.bias
-        views = [crops.mean()]
-        if prep.global_view:
-            views.append(self.head(select(self.encoder(global_batch(rgb, prep)), self.member.features))[0]
-                         + self.member.bias)
-        return rows, cols, crops, float(np.mean(views))
+        crop_logits = self.head(crops) + self.member.bias
+        whole_logit = None if whole is None else float(self.head(whole[None])[0]) + self.member.bias
+        return rows, cols, crop_logits, image_logit(self.card.pooling, crop_logits, whole_logit)
 
     def mean_logit(self, rgb: np.ndarray) -> float:
         return self.view_logits(rgb)[3]

@@ -13,11 +13,26 @@ from PIL import Image
 from .card import Preprocessing
 
 
-def crop_grid(height: int, width: int, prep: Preprocessing) -> tuple[int, int, list[tuple[int, int]]]:
-    """(rows, cols, top-left corners) of crops spread evenly over the whole image."""
+def grid_shape(height: int, width: int, prep: Preprocessing) -> tuple[int, int]:
+    """(rows, cols) of the crop grid on a height x width image (at least one crop's size)."""
+    if prep.cell:
+        rows, cols = max(1, math.ceil(height / prep.cell)), max(1, math.ceil(width / prep.cell))
+        while prep.max_crops and rows * cols > prep.max_crops:
+            # the denser direction loses a row or column first, so the cells stay near square
+            if cols / width >= rows / height and cols > 1:
+                cols -= 1
+            else:
+                rows -= 1
+        return rows, cols
     size = prep.crop_size
-    rows = min(prep.max_grid, max(1, math.ceil(height / size)))
-    cols = min(prep.max_grid, max(1, math.ceil(width / size)))
+    return min(prep.max_grid, max(1, math.ceil(height / size))), min(prep.max_grid, max(1, math.ceil(width / size)))
+
+
+def crop_grid(height: int, width: int, prep: Preprocessing) -> tuple[int, int, list[tuple[int, int]]]:
+    """(rows, cols, top-left corners) of crops spread evenly over the whole image: the first
+    and last of a row or column touch the image's edges."""
+    size = prep.crop_size
+    rows, cols = grid_shape(height, width, prep)
 
     def starts(extent: int, n: int) -> list[int]:
         if n == 1 and prep.anchor == "centre":

@@ -84,11 +84,20 @@ class ClipTrainConfig:
     # What the head reads (source_folds.VIEW_PREFIXES): "centre" (the native crops) and/or
     # "global" (the whole image shrunk); an image's logit is the mean over the views.
     views: tuple[str, ...] = ("centre",)
+    # The whole-image grid (kind "clip_grid_probe", training/grid_folds.py; issue 31): crops every
+    # `cell` px from edge to edge, at most `max_crops`, encoded with the global view in one call;
+    # the pooling rules compared on held-out sources, the first that passes the patch test wins
+    # (models/pooling.py); `patch_tests` composites per fold and test.
+    cell: int = 0
+    max_crops: int = 0
+    poolings: tuple[str, ...] = ("mean",)
+    patch_tests: int = 0
 
     @classmethod
     def load(cls, path: str | Path) -> ClipTrainConfig:
         raw = json.loads(Path(path).read_text())
-        for key in ("data", "validation_groups", "split_in_half", "launder_scale", "launder_quality", "views"):
+        for key in ("data", "validation_groups", "split_in_half", "launder_scale", "launder_quality", "views",
+                    "poolings"):
             if key in raw:
                 raw[key] = tuple(raw[key])
         raw["eval_codecs"] = {k: tuple(v) for k, v in (raw.get("eval_codecs") or {}).items()}
@@ -107,7 +116,8 @@ class ClipTrainConfig:
     @property
     def preprocessing(self) -> Preprocessing:
         return Preprocessing(crop_size=self.crop_size, max_grid=self.max_grid, mean=CLIP_MEAN, std=CLIP_STD,
-                             anchor=self.crop_anchor, global_view="global" in self.views)
+                             anchor=self.crop_anchor, global_view="global" in self.views, cell=self.cell,
+                             max_crops=self.max_crops, encode_together=self.kind == "clip_grid_probe")
 
 
 def _fraction(text: str) -> float:
@@ -251,19 +261,25 @@ def codec_transform(fmt: str, quality: int):
     return lambda rgb, key: encode_decode(rgb, fmt, quality)
 
 
-def fit_head(x: np.ndarray, y: np.ndarray, groups: list[str], weight_decay: float) -> ProbeHead:
+def fit_head(x: np.ndarray, y: np.ndarray, groups: list[str], weight_decay: float,
+             row_weights: np.ndarray | None = None) -> ProbeHead:
     """L2 logistic regression on standardised features; classes weighted equally and, within
-    a class, groups weighted equally (one big source must not decide the head)."""
+    a class, groups weighted equally (one big source must not decide the head), or by
+    `row_weights` (summing to 1) where the caller weighs its rows itself. float32 features
+    are fitted in float32 (the grid's many crops), others in float64."""
     import torch
 
-    mean, std = x.mean(0), x.std(0) + 1e-6
-    xt = torch.tensor((x - mean) / std, dtype=torch.float64)
-    yt = torch.tensor(y, dtype=torch.float64)
+    dtype = torch.float32 if x.dtype == np.float32 else torch.float64
+    mean, std = x.mean(0, dtype=np.float64), x.std(0, dtype=np.float64) + 1e-6
+    xt = torch.from_numpy(((x - mean.astype(x.dtype)) / std.astype(x.dtype)).astype(x.dtype, copy=False)).to(dtype)
+    yt = torch.tensor(y, dtype=dtype)
     from .calibrate import balanced_weights
 
-    wt = torch.tensor(balanced_weights(y, groups) / 2, dtype=torch.float64)  # each class sums to 1/2
-    coef = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
-    bias = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    # each class sums to 1/2
+    weights = row_weights if row_weights is not None else balanced_weights(y, groups) / 2
+    wt = torch.tensor(weights, dtype=dtype)
+    coef = torch.zeros(x.shape[1], dtype=dtype, requires_grad=True)
+    bias = torch.zeros(1, dtype=dtype, requires_grad=True)
     optimiser = torch.optim.LBFGS([coef, bias], max_iter=500, line_search_fn="strong_wolfe")
 
     def closure():
@@ -274,7 +290,7 @@ def fit_head(x: np.ndarray, y: np.ndarray, groups: list[str], weight_decay: floa
         return loss
 
     optimiser.step(closure)
-    return ProbeHead(coef.detach().numpy(), float(bias.detach()), mean, std)
+    return ProbeHead(coef.detach().double().numpy(), float(bias.detach()), mean, std)
 
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:

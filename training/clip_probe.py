@@ -43,6 +43,18 @@ from .clip_features import (
 )
 
 
+def train_grid(config_path: str | Path, out_dir: str | Path | None = None, repo_root: Path | None = None,
+               feature_cache: Path | None = None) -> Path:
+    """A "clip_grid_probe" config: the head on the whole-image grid, by leave-source-out folds
+    (training/grid_folds.py)."""
+    from .grid_folds import train as train_on_grid
+
+    config = ClipTrainConfig.load(config_path)
+    repo_root = repo_root or Path.cwd()
+    out = Path(out_dir or config.out_dir or f"models/{config.name}")
+    return train_on_grid(config, out, repo_root, feature_cache)
+
+
 def train(config_path: str | Path, out_dir: str | Path | None = None, repo_root: Path | None = None,
           feature_cache: Path | None = None) -> Path:
     from safetensors.numpy import save_file

@@ -18,6 +18,12 @@ def _train_clip_probe(config: Path, out: Path | None) -> None:
     train(config, out)
 
 
+def _train_clip_grid_probe(config: Path, out: Path | None) -> None:
+    from .clip_probe import train_grid
+
+    train_grid(config, out)
+
+
 def _train_face_probe(config: Path, out: Path | None) -> None:
     from .face_probe import train
 
@@ -28,6 +34,7 @@ def _train_face_probe(config: Path, out: Path | None) -> None:
 # and the card (card.json and its README) into the config's out_dir, or --out.
 TRAINERS: dict[str, Callable[[Path, Path | None], None]] = {
     "clip_probe": _train_clip_probe,  # the whole-image head on the frozen CLIP backbone
+    "clip_grid_probe": _train_clip_grid_probe,  # the same head on the whole-image grid (issue 31)
     "face_probe": _train_face_probe,  # the faces analyzer's head, on the same backbone
 }
 

@@ -312,12 +312,19 @@ def render_readme(card) -> str:
 
     t, m, member, p = card.training, card.metrics, card.members[0], card.preprocessing
     b, config, estimate = t["backbone"], t["config"], m["leave_source_out"]
-    seen = (f"the centre {p.crop_size}x{p.crop_size} crop at native resolution (no resize; padded by reflection "
-            "when smaller)" if p.max_grid == 1 else
-            f"crops of {p.crop_size}x{p.crop_size} at native resolution, at most {p.max_grid}x{p.max_grid}")
+    if p.cell:
+        seen = (f"crops of {p.crop_size}x{p.crop_size} at native resolution every {p.cell} px from edge to edge, at "
+                f"most {p.max_crops} (padded by reflection when the image is smaller)")
+    elif p.max_grid == 1:
+        seen = (f"the centre {p.crop_size}x{p.crop_size} crop at native resolution (no resize; padded by reflection "
+                "when smaller)")
+    else:
+        seen = f"crops of {p.crop_size}x{p.crop_size} at native resolution, at most {p.max_grid}x{p.max_grid}"
     if p.global_view:
         seen += (f", and the global view: the whole image shrunk (bicubic) so that its shorter side is {p.crop_size}, "
-                 f"its centre {p.crop_size}x{p.crop_size}; the image's logit is the mean of the two views' logits")
+                 f"its centre {p.crop_size}x{p.crop_size}; the image's logit is the mean of the "
+                 + ("two views' logits" if card.pooling == "mean" and not p.cell else
+                    f"global view's logit and the crops' logits pooled by `{card.pooling}`"))
     lines = [
         f"# {card.name} {card.version}", "",
         "Detector of AI-generated pixels for synthcheck: a frozen CLIP ViT-B/16 image tower and a logistic head "

@@ -1,0 +1,108 @@
+"""The whole-image trainer (training/grid_folds.py): how crops and global views are weighed,
+how the pooling rules are compared on the patch tests, and what the card says of them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from synthcheck.training.grid_folds import (
+    Encoded,
+    PatchCase,
+    compare_poolings,
+    group_balanced,
+    patch_summary,
+    row_matrix,
+)
+from synthcheck.training.source_folds import CONDITIONS
+
+pytest.importorskip("torch")  # held_out_probabilities fits temperatures with torch (the `train` extra)
+
+
+def test_every_class_weighs_half_and_every_group_the_same_within_it():
+    y = np.array([0, 0, 0, 1, 1, 0], float)
+    groups = ["a", "a", "a", "b", "c", "d"]
+    w = group_balanced(y, groups)
+    assert w[y == 0].sum() == pytest.approx(0.5) and w[y == 1].sum() == pytest.approx(0.5)
+    assert w[:3].sum() == pytest.approx(w[5])  # group a (3 images) weighs what group d (1 image) weighs
+
+
+def test_an_images_crops_share_half_its_weight_and_the_global_view_has_the_other_half():
+    d = 4
+    encoded = {"clean": [Encoded(np.ones((n, d), np.float16), np.zeros(d, np.float16)) for n in (1, 4)]}
+    x, labels, weights = row_matrix(encoded, np.array([0, 1]), ["clean"], np.array([0.0, 1.0]), ["r", "g"])
+    assert x.shape == (1 + 1 + 4 + 1, d) and x.dtype == np.float32
+    assert weights.sum() == pytest.approx(1.0)
+    # the generated image: four crops of 1/16 each and its global view 1/4
+    assert weights[2:6] == pytest.approx([1 / 16] * 4) and weights[6] == pytest.approx(0.25)
+    assert labels.tolist() == [0, 0, 1, 1, 1, 1, 1]
+
+
+def _scored(n: int, rng) -> tuple[dict, np.ndarray, list[str], np.ndarray]:
+    """Images whose crops all agree with their label, in 10 groups of 2 folds."""
+    y = np.array([i % 2 for i in range(n)], float)
+    groups = [f"g{i % 10}" for i in range(n)]
+    fold = np.array([i % 10 % 2 for i in range(n)])
+    scored = {c: [((2 * y[i] - 1) * 3 + rng.normal(0, 1, 4), float((2 * y[i] - 1) * 3)) for i in range(n)]
+              for c in CONDITIONS}
+    return scored, y, groups, fold
+
+
+def test_a_rule_that_lets_a_real_patch_hide_a_generated_image_is_not_chosen():
+    rng = np.random.default_rng(0)
+    scored, y, groups, fold = _scored(80, rng)
+    box = (352, 352, 320, 320)
+    crops = [(0, 0, 224, 224), (800, 0, 224, 224), (0, 800, 224, 224), (800, 800, 224, 224)]
+    # a generated image whose patched crop says "real" strongly and the others "generated" mildly:
+    # the mean sinks below 0, the maximum does not
+    cases = [PatchCase("real_patch_centre", 1, box, crops, (np.array([-20.0, 1.5, 1.5, 1.5]), 0.5),
+                       (np.array([3.0, 3.0, 3.0, 3.0]), 3.0)) for _ in range(10)]
+    table, chosen = compare_poolings(("mean", "max"), scored, y, groups, fold, cases)
+    assert table["mean"]["patch_tests"]["real_patch_centre"]["kept_share"] == 0.0
+    assert table["max"]["patch_tests"]["real_patch_centre"]["kept_share"] == 1.0
+    assert chosen == "max"
+
+
+def test_the_region_hit_is_the_most_suspicious_crop_lying_in_the_region():
+    box = (0, 0, 320, 320)
+    crops = [(0, 0, 224, 224), (776, 0, 224, 224), (0, 776, 224, 224), (776, 776, 224, 224)]
+    hit = PatchCase("generated_patch_corner", 0, box, crops, (np.array([2.0, -3, -3, -3]), -2.0),
+                    (np.array([-3.0, -3, -3, -3]), -3.0))
+    miss = PatchCase("generated_patch_corner", 1, box, crops, (np.array([-3.0, 1, -3, -3]), -2.0),
+                     (np.array([-3.0, -3, -3, -3]), -3.0))
+    summary = patch_summary([hit, miss], "max", 1.0)["generated_patch_corner"]
+    assert summary["top_crop_in_region"] == 1 and summary["hit_share"] == 0.5
+    assert summary["mean_rise"] > 0 and summary["newly_at_least_half"] == 1
+
+
+def test_the_card_for_people_shows_the_grid_the_rules_and_the_patch_tests():
+    from pathlib import Path
+
+    from synthcheck.datasets.records import ImageRecord
+    from synthcheck.models.card import Member, ModelCard, Preprocessing
+    from synthcheck.training.grid_folds import render_readme
+    from synthcheck.training.source_folds import estimate_tables, held_out_probabilities
+
+    rng = np.random.default_rng(0)
+    scored, y, groups, fold = _scored(40, rng)
+    records = [ImageRecord(Path(f"/x/{i}.png"), int(y[i]), groups[i], "") for i in range(40)]
+    table, chosen = compare_poolings(("mean", "max"), scored, y, groups, fold, [])
+    logits = {c: np.array([np.mean(crops) for crops, _ in scored[c]]) for c in CONDITIONS}
+    estimate = estimate_tables(records, y, held_out_probabilities(logits, y, groups, fold))
+    estimate.update(poolings=table, patch_tests={})
+    card = ModelCard(
+        name="synthcheck-clip-test", version="0.0.1", architecture="clip-vit-b16-probe",
+        preprocessing=Preprocessing(crop_size=224, cell=512, max_crops=30, global_view=True, encode_together=True),
+        members=(Member(name="clip", weight=1.0, kind="clip_probe", backbone="clip-vit-b16",
+                        backbone_variant="int8", backbone_sha256="0" * 64, features="cls"),),
+        temperature=1.0, threshold=0.5, weights_file="model.safetensors", weights_sha256="0" * 64, pooling=chosen,
+        training={"config": {"name": "synthcheck-clip-test"}, "manifests_sha256": {}, "images": 40, "groups": 10,
+                  "training_views": ["clean"], "wall_clock_minutes": 1.0,
+                  "backbone": {"upstream": "u", "license": "MIT", "package": "p", "version": "1", "member": "m",
+                               "member_sha256": "0", "wheel": "w", "wheel_sha256": "0", "variant": "int8",
+                               "converted_sha256": "0"}},
+        metrics={"folds": 2, "leave_source_out": estimate})
+    text = render_readme(card)
+    assert "every 512 px from edge to edge" in text and "at most 30" in text
+    assert f"| {chosen} (shipped) |" in text and "| mean" in text
+    assert text.index("## Whole image") < text.index("## License")
