@@ -15,7 +15,10 @@ from typing import Any, Literal
 # version, the lists checked), `signals` (C2PA Asset Rubrics 1.0), `conforming_product`,
 # `timestamp`.
 # 1.4: classifier gains `crops`, `crop_size`, `global_view` (what was scored); risk gains `why`.
-SCHEMA_VERSION = "1.4"
+# 1.5: classifier gains `pooling` (how the crops' scores made the image's) and `coverage`
+# (the grid, its crops and the share of the image's pixels they saw at native resolution);
+# faces gain `p_person` (a photographed person, not a statue, painting, drawing or animal).
+SCHEMA_VERSION = "1.5"
 
 Level = Literal["low", "medium", "high"]
 LEVELS: tuple[Level, ...] = ("low", "medium", "high")
@@ -84,6 +87,12 @@ class ClassifierResult:
     crops: list[list[int]] = field(default_factory=list)
     crop_size: int | None = None
     global_view: list[int] | None = None
+    # How the crops' logits (and the global view's) made p_generated: models/pooling.py's rule.
+    pooling: str | None = None
+    # {rows, cols, crops, capped, pixel_share}: the grid over the image, whether its crop count
+    # was capped (a huge image), and the share of the image's pixels the crops saw at native
+    # resolution (the global view saw all of them, shrunk). Null from models that do not say.
+    coverage: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

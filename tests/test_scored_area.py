@@ -23,11 +23,14 @@ GLOBAL = Preprocessing(crop_size=224, max_grid=1, anchor="centre", global_view=T
 GRID = Preprocessing(crop_size=224, max_grid=2)
 
 
-def sentence(prep: Preprocessing, width: int, height: int, p: float = 0.58) -> str:
+WHOLE = Preprocessing(crop_size=224, cell=512, max_crops=30, global_view=True, encode_together=True)
+
+
+def sentence(prep: Preprocessing, width: int, height: int, p: float = 0.58, pooling: str = "mean") -> str:
     area = scored_area(width, height, prep)
     regions = [[p] * area.cols for _ in range(area.rows)]
     result = ClassifierResult("m", "1", p, regions, crops=area.crops, crop_size=prep.crop_size,
-                              global_view=area.global_view)
+                              global_view=area.global_view, pooling=pooling, coverage=area.coverage(width, height))
     return classifier_evidence(result, width, height).message
 
 
@@ -43,7 +46,7 @@ def test_a_grid_of_crops_and_a_small_image():
     area = scored_area(1000, 667, GRID)
     assert (area.rows, area.cols) == (2, 2) and len(area.crops) == 4
     assert area.crops[0] == [0, 0, 224, 224] and area.crops[-1] == [776, 443, 224, 224]
-    assert "4 crops of 224x224 spread over this 1000x667 image" in sentence(GRID, 1000, 667)
+    assert "4 crops of 224x224 at full resolution from edge to edge of this 1000x667 image" in sentence(GRID, 1000, 667)
     small = scored_area(200, 150, CENTRE)
     assert small.crops == [[0, 0, 200, 150]]
     assert "the whole 200x150 image (padded by reflection to 224x224)" in sentence(CENTRE, 200, 150)
@@ -69,6 +72,7 @@ class StubCard:
     preprocessing: Preprocessing
     name: str = "stub"
     version: str = "0"
+    pooling: str = "mean"
 
 
 class StubModel:
@@ -100,3 +104,40 @@ def test_a_scan_reports_what_the_shipped_model_scored():
     item = next(e for e in report.evidence if e.code == "classifier_score")
     assert "the centre 224x224 crop of this 768x512 image" in item.message
     assert report.to_dict()["classifier"]["crops"] == [[272, 144, 224, 224]]
+
+
+def test_the_whole_image_grid_reaches_every_corner_and_says_what_it_covered():
+    area = scored_area(1000, 1000, WHOLE)  # 1 MP: a 2x2 grid, one crop in each corner
+    assert (area.rows, area.cols) == (2, 2)
+    assert area.crops == [[0, 0, 224, 224], [776, 0, 224, 224], [0, 776, 224, 224], [776, 776, 224, 224]]
+    assert area.coverage(1000, 1000) == {"rows": 2, "cols": 2, "crops": 4, "capped": False, "pixel_share": 0.201}
+    text = sentence(WHOLE, 1000, 1000, pooling="max")
+    assert "a 2x2 grid of 4 crops of 224x224 at full resolution from edge to edge of this 1000x1000 image" in text
+    assert "they cover 20% of its pixels" in text
+    assert "the whole image shrunk to 224x224 (the most suspicious crop and the whole image averaged)" in text
+
+
+def test_a_huge_image_gets_a_capped_grid_and_the_sentence_says_so():
+    area = scored_area(4032, 3024, WHOLE)  # 12 MP: 8x6 cells asked, at most 30 crops
+    assert area.rows * area.cols <= 30 and area.capped and (area.rows, area.cols) == (5, 6)
+    assert area.crops[0][:2] == [0, 0] and area.crops[-1][:2] == [4032 - 224, 3024 - 224]
+    assert "a 5x6 grid of 30 crops" in sentence(WHOLE, 4032, 3024) and "capped at 30 crops" in sentence(
+        WHOLE, 4032, 3024)
+    assert not scored_area(640, 480, WHOLE).capped and scored_area(640, 480, WHOLE).rows == 1
+
+
+def _regions_sentence(regions: list[list[float]], p: float) -> str:
+    area = scored_area(1000, 1000, WHOLE)
+    result = ClassifierResult("m", "1", p, regions, crops=area.crops, crop_size=224, global_view=area.global_view,
+                              pooling="max", coverage=area.coverage(1000, 1000))
+    return classifier_evidence(result, 1000, 1000).message
+
+
+def test_a_region_is_named_only_when_it_stands_out_from_the_rest():
+    named = _regions_sentence([[0.97, 0.04], [0.06, 0.03]], 0.8)
+    assert "one region stands out: the top left crop at (0, 0, 224, 224) scores 97%" in named
+    # the whole image suspicious: no region is singled out
+    assert "stands out" not in _regions_sentence([[0.97, 0.9], [0.85, 0.88]], 0.95)
+    # nothing suspicious, or a crop only a little above the rest
+    assert "stands out" not in _regions_sentence([[0.3, 0.04], [0.06, 0.03]], 0.1)
+    assert "stands out" not in _regions_sentence([[0.55, 0.3], [0.35, 0.3]], 0.4)

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from ..analyzers.classifier import standout_region
 from ..datasets.partial import CORNERS, centre_box, corner_box, inside, paste, regenerate
 from ..datasets.records import ImageRecord, corpus_root, load_pixels
 from ..models.clip_probe import encode_views
@@ -245,6 +246,12 @@ def patch_summary(cases: list[PatchCase], rule: str, temperature: float) -> dict
     def p(scored: tuple[np.ndarray, float]) -> float:
         return float(1 / (1 + np.exp(-image_logit(rule, *scored) / temperature)))
 
+    def standout(scored: tuple[np.ndarray, float], crops: list) -> tuple[int, int, int, int] | None:
+        """The crop box the report would name (the regions as the runtime writes them), or None."""
+        cells = 1 / (1 + np.exp(-scored[0] / temperature))
+        found = standout_region([[float(v) for v in cells]])
+        return None if found is None else crops[found[1]]
+
     for test, group in by_test.items():
         if test.startswith("real_patch"):
             flagged = [c for c in group if p(c.plain) >= 0.5]
@@ -254,12 +261,19 @@ def patch_summary(cases: list[PatchCase], rule: str, temperature: float) -> dict
         else:
             hits = sum(inside(c.crops[int(np.argmax(c.patched[0]))], c.box) >= 0.5 for c in group)
             rise = [p(c.patched) - p(c.plain) for c in group]
+            named = [standout(c.patched, c.crops) for c in group]
+            named_plain = [standout(c.plain, c.crops) for c in group]
             out[test] = {"n": len(group), "top_crop_in_region": int(hits),
                          "hit_share": round(hits / len(group), 3) if group else None,
                          "mean_p_before": round(float(np.mean([p(c.plain) for c in group])), 3),
                          "mean_p_after": round(float(np.mean([p(c.patched) for c in group])), 3),
                          "mean_rise": round(float(np.mean(rise)), 3),
-                         "newly_at_least_half": int(sum(p(c.patched) >= 0.5 > p(c.plain) for c in group))}
+                         "newly_at_least_half": int(sum(p(c.patched) >= 0.5 > p(c.plain) for c in group)),
+                         # the report's sentence (analyzers/classifier.standout_region): names the region / names
+                         # a region of the same photo untouched
+                         "standout_names_region": int(sum(b is not None and inside(b, c.box) >= 0.5
+                                                          for b, c in zip(named, group))),
+                         "standout_on_untouched": int(sum(b is not None for b in named_plain))}
     return out
 
 
@@ -322,6 +336,8 @@ def train(config, out: Path, repo_root: Path, feature_cache: Path | None = None)
             cases += patch_cases(records, fold == k, y, head, encoder, prep, config.features, config.patch_tests,
                                  config.seed + k, reconstruct, sizes)
         log(f"fold {k + 1}/{config.folds} scored ({time.time() - started:.0f} s)")
+    _keep_for_experiments(config.name, {"records": [str(r.path) for r in records], "y": y, "groups": groups,
+                                         "fold": fold, "scored": scored, "cases": cases})
     comparison, chosen = compare_poolings(config.poolings, scored, y, groups, fold, cases)
     for rule, row in comparison.items():
         log(f"pooling {rule}: " + ", ".join(f"{k} {v}" for k, v in row.items() if k != "patch_tests")
@@ -367,6 +383,18 @@ def train(config, out: Path, repo_root: Path, feature_cache: Path | None = None)
     log(f"wrote {out} (leave-source-out AUC " + " / ".join(f"{k} {v['auc']}" for k, v in c.items())
         + f"; pooling {chosen}; temperature {temperature}; {card.training['wall_clock_minutes']} min)")
     return out
+
+
+def _keep_for_experiments(name: str, material: dict[str, Any]) -> None:
+    """The out-of-fold crop logits and patch cases, for training/experiments/ to study rules
+    without refitting (cache/experiments/<name>-out-of-fold.pkl)."""
+    import pickle
+
+    from ..cache import cache_root
+
+    folder = cache_root() / "experiments"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}-out-of-fold.pkl").write_bytes(pickle.dumps(material))
 
 
 def _size(record: ImageRecord) -> tuple[int, int]:

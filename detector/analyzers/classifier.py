@@ -11,10 +11,14 @@ another check's declaration of AI generation)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from functools import cached_property
 
+import numpy as np
+
 from ..image_input import ImageInput
+from ..odds import logit
 from ..report import ClassifierResult, Evidence
 from ..wording import percent
 from .base import AnalyzerBase, Findings
@@ -28,6 +32,15 @@ class ScoredArea:
     cols: int
     crops: list[list[int]]  # [x, y, width, height] in the image, row after row (as `regions`)
     global_view: list[int] | None  # [width, height] of the whole image shrunk; None: not scored
+    capped: bool = False  # the grid is coarser than the card's cell asks (max_crops)
+
+    def coverage(self, width: int, height: int) -> dict:
+        """The report's `coverage`: the grid, and the share of the pixels the crops saw."""
+        seen = np.zeros((max(1, height), max(1, width)), bool)
+        for x, y, w, h in self.crops:
+            seen[y : y + h, x : x + w] = True
+        return {"rows": self.rows, "cols": self.cols, "crops": len(self.crops), "capped": self.capped,
+                "pixel_share": round(float(seen.mean()), 3)}
 
 
 def scored_area(width: int, height: int, prep) -> ScoredArea:
@@ -44,7 +57,18 @@ def scored_area(width: int, height: int, prep) -> ScoredArea:
     if prep.global_view:  # the same arithmetic as crops.global_view (tests/test_scored_area.py)
         scale = size / min(width, height)
         shrunk = [max(size, round(width * scale)), max(size, round(height * scale))]
-    return ScoredArea(rows, cols, crops, shrunk)
+    capped = bool(prep.cell and prep.max_crops
+                  and math.ceil(max(height, size) / prep.cell) * math.ceil(max(width, size) / prep.cell) > rows * cols)
+    return ScoredArea(rows, cols, crops, shrunk, capped)
+
+
+# How a pooling rule (models/pooling.py) reads in a sentence, after the global view is named.
+POOLING_WORDS = {
+    "mean": "the crops' mean and the whole image averaged",
+    "max": "the most suspicious crop and the whole image averaged",
+    "upper_quartile": "the crops' upper quartile and the whole image averaged",
+    "soft_max": "the crops pooled towards the most suspicious one, and the whole image, averaged",
+}
 
 
 def scored_words(result: ClassifierResult, width: int, height: int) -> str:
@@ -67,12 +91,50 @@ def scored_words(result: ClassifierResult, width: int, height: int) -> str:
                 crop = f"{w}x{h} crop at ({x}, {y})"
             seen = f"the {crop} of this {width}x{height} image{padded}"
     else:
-        seen = f"{len(boxes)} crops of {size}x{size} spread over this {width}x{height} image (their mean)"
+        coverage = result.coverage or {}
+        grid = f"a {coverage['rows']}x{coverage['cols']} grid of " if coverage else ""
+        capped = (f", capped at {len(boxes)} crops for an image this large" if coverage.get("capped") else "")
+        share = (f"; they cover {coverage['pixel_share']:.0%} of its pixels" if "pixel_share" in coverage else "")
+        seen = (f"{grid}{len(boxes)} crops of {size}x{size} at full resolution from edge to edge of this "
+                f"{width}x{height} image{capped}{share}")
     if result.global_view:
         gw, gh = result.global_view
         centre = f"its centre {size}x{size}; " if (gw, gh) != (size, size) else ""
-        seen += f" at full resolution and the whole image shrunk to {gw}x{gh} ({centre}the two views averaged)"
+        if len(boxes) > 1:
+            pooled = POOLING_WORDS.get(result.pooling or "mean", f"pooled by {result.pooling}")
+            seen += f", and the whole image shrunk to {gw}x{gh} ({centre}{pooled})"
+        else:
+            seen += f" at full resolution and the whole image shrunk to {gw}x{gh} ({centre}the two views averaged)"
     return seen
+
+
+# A region "stands out" when its crop says generated (p >= 0.5) while the other crops, by their
+# median, say real, at least this many logits apart. Measured on held-out composites
+# (training/grid_folds.py: how often the rule names the pasted or regenerated corner, and how
+# often it names a region in the same photos untouched; numbers in the model's card).
+STANDOUT_LOGIT_GAP = 2.0
+
+
+def standout_region(regions: list[list[float]]) -> tuple[int, int, float] | None:
+    """(row, col, p) of the crop that stands out from the rest of the image, or None: one
+    cell only, or no crop suspicious, or the rest suspicious as well (then the whole image
+    is, and naming one crop would say the wrong thing)."""
+    cells = sorted(((v, r, c) for r, row in enumerate(regions) for c, v in enumerate(row)), reverse=True)
+    if len(cells) < 2 or cells[0][0] < 0.5:
+        return None
+    rest = float(np.median([v for v, _, _ in cells[1:]]))
+    top, r, c = cells[0]
+    if rest >= 0.5 or logit(top) - logit(rest) < STANDOUT_LOGIT_GAP:
+        return None
+    return r, c, top
+
+
+def region_words(row: int, col: int, rows: int, cols: int) -> str:
+    """Where a cell of a rows x cols grid lies: "top left", "bottom right", "centre"..."""
+    vertical = ["top", "middle", "bottom"][min(2, row * 3 // rows)] if rows > 1 else ""
+    horizontal = ["left", "centre", "right"][min(2, col * 3 // cols)] if cols > 1 else ""
+    words = f"{vertical} {horizontal}".strip()
+    return "centre" if words in ("middle centre", "middle", "") else words
 
 
 def classifier_finding(result: ClassifierResult, width: int | None = None, height: int | None = None) -> Evidence:
@@ -80,14 +142,18 @@ def classifier_finding(result: ClassifierResult, width: int | None = None, heigh
     `p_generated`), in words, with the area it scored (a crop is not the whole image) when the
     result records its crops. Its weight is fusion's to compute (fusion.WEIGHERS); 0 here. Pure."""
     where = ""
-    cells = [(v, r, c) for r, row in enumerate(result.regions) for c, v in enumerate(row)]
-    if len(cells) > 1:
-        top, r, c = max(cells)
+    standout = standout_region(result.regions)
+    if standout:
+        r, c, top = standout
         rows, cols = len(result.regions), len(result.regions[0])
-        vertical = ["top", "middle", "bottom"][min(2, r * 3 // rows)] if rows > 1 else ""
-        horizontal = ["left", "centre", "right"][min(2, c * 3 // cols)] if cols > 1 else ""
-        where = f"; the most suspicious crop ({percent(top)}) is {(vertical + ' ' + horizontal).strip()}"
-    details = {"model": result.model, "version": result.version, "p_generated": result.p_generated}
+        box = result.crops[r * cols + c] if len(result.crops) == rows * cols else None
+        at = f" at {tuple(box)}" if box else ""
+        where = (f"; one region stands out: the {region_words(r, c, rows, cols)} crop{at} scores {percent(top)} "
+                 "while the rest of the crops score low, as a generated or edited part of a real photo would")
+    details: dict = {"model": result.model, "version": result.version, "p_generated": result.p_generated}
+    if standout:
+        details["standout_region"] = {"row": standout[0], "col": standout[1], "p_generated": standout[2],
+                                      "box": box}
     if result.crops and width and height:
         seen = scored_words(result, width, height)
         details.update(scored=seen, crops=result.crops, global_view=result.global_view)
@@ -118,5 +184,6 @@ class ClassifierAnalyzer(AnalyzerBase):
         prep = self.model.card.preprocessing
         area = scored_area(width, height, prep)
         result = replace(self.model.predict(image.rgb), crops=area.crops, crop_size=prep.crop_size,
-                         global_view=area.global_view)
+                         global_view=area.global_view, pooling=self.model.card.pooling,
+                         coverage=area.coverage(width, height))
         return Findings(evidence=[classifier_finding(result, width, height)], classifier=result)
