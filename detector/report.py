@@ -100,6 +100,10 @@ class FaceResult:
     box: list[int]  # x, y, width, height in the image's pixels
     score: float  # the face detector's confidence, 0..1
     p_generated: float | None  # the classifier on a window around the face; None: not scored
+    # (1.5) how likely the face is a photographed person rather than a statue, painting, drawing
+    # or animal (models/face_probe.PersonGate); a face below the gate's threshold is not judged
+    # (p_generated null). None: not scored, or no gate.
+    p_person: float | None = None
 
 
 @dataclass(frozen=True)

@@ -145,7 +145,10 @@ class ClipProbeClassifier:
     def view_logits(self, rgb: np.ndarray) -> tuple[int, int, np.ndarray, float]:
         """(rows, cols, each crop's logit, the image's logit): the crops' logits and the global
         view's, pooled by the card's rule (models/pooling.py)."""
-        rows, cols, crops, whole = self.encode(rgb)
+        return self.encoded_logits(*self.encode(rgb))
+
+    def encoded_logits(self, rows: int, cols: int, crops: np.ndarray,
+                       whole: np.ndarray | None) -> tuple[int, int, np.ndarray, float]:
         # member.bias: the shift a held-out calibration may add (training/calibrate.py); 0 in every
         # shipped card
         crop_logits = self.head(crops) + self.member.bias
@@ -156,9 +159,14 @@ class ClipProbeClassifier:
         return self.view_logits(rgb)[3]
 
     def predict(self, rgb: np.ndarray) -> ClassifierResult:
-        rows, cols, crops, image = self.view_logits(rgb)
+        return self.predict_encoded(*self.encode(rgb))
+
+    def predict_encoded(self, rows: int, cols: int, crops: np.ndarray, whole: np.ndarray | None) -> ClassifierResult:
+        """`predict` of features already encoded (`encode`): a second head on the same window
+        (the faces check's person gate) then costs no second encoder call."""
+        rows, cols, crop_logits, image = self.encoded_logits(rows, cols, crops, whole)
         p = float(1 / (1 + np.exp(-image / self.card.temperature)))
-        grid = (1 / (1 + np.exp(-crops / self.card.temperature))).reshape(rows, cols)
+        grid = (1 / (1 + np.exp(-crop_logits / self.card.temperature))).reshape(rows, cols)
         return ClassifierResult(model=self.card.name, version=self.card.version, p_generated=shown_probability(p),
                                 regions=[[round(float(v), 3) for v in row] for row in grid])
 

@@ -15,7 +15,10 @@ pasted onto other real photos)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import ModelError, ModelIntegrityError, ModelNotFoundError
 from .card import ModelCard
@@ -25,15 +28,43 @@ from .registry import MODELS_DIR
 
 FACE_HEADS_DIR = MODELS_DIR / "face-heads"
 DEFAULT_FACE_HEAD = "synthcheck-faces-v1"
+DEFAULT_PERSON_GATE = "synthcheck-person-v1"
+
+
+@dataclass(frozen=True)
+class PersonGate:
+    """Is a face a photographed person, or a likeness (a statue, a painting, a drawing, an
+    animal)? A logistic head on the face window's features (training/person_gate.py); the
+    faces check judges a face only at p_person >= the card's threshold (issue 31: the face
+    head, trained on photographed faces, called a statue's face 99% generated)."""
+
+    card: ModelCard
+    head: ProbeHead
+
+    @property
+    def threshold(self) -> float:
+        """From here a face is judged by the face head."""
+        return self.card.threshold
+
+    @property
+    def claim_threshold(self) -> float:
+        """From here a face may be said to disagree with its background (a face swap): stricter,
+        set where few likenesses reach out of fold (training/person_gate.py)."""
+        return float(self.card.metrics.get("leave_source_out", {}).get("claim_threshold", self.card.threshold))
+
+    def p_person(self, crops: np.ndarray) -> float:
+        """From the window's crop features [n, D] (ClipProbeClassifier.encode)."""
+        z = float(np.mean(self.head(crops))) / self.card.temperature
+        return float(1 / (1 + np.exp(-z)))
 
 
 def list_face_heads() -> list[str]:
     return sorted(p.parent.name for p in FACE_HEADS_DIR.glob("*/card.json"))
 
 
-def load_face_head(name: str, base: ClipProbeClassifier, heads_dir: Path = FACE_HEADS_DIR) -> ClipProbeClassifier:
-    """A shipped face head on the base classifier's backbone session (checked: the same
-    backbone sha256, and the head's weights against its card)."""
+def _load_head(name: str, base: ClipProbeClassifier, heads_dir: Path) -> tuple[ModelCard, ProbeHead]:
+    """A shipped head's card and weights, checked: the weights against the card's sha256, and
+    the same backbone and features as the base classifier's."""
     from safetensors.numpy import load_file
 
     folder = heads_dir / name
@@ -46,10 +77,26 @@ def load_face_head(name: str, base: ClipProbeClassifier, heads_dir: Path = FACE_
     member = card.members[0]
     if member.backbone_sha256 != base.encoder.sha256 or member.features != base.member.features:
         raise ModelError(f"face head {name} reads another backbone or features than {base.card.name}")
-    return ClipProbeClassifier(card, base.encoder, ProbeHead.from_tensors(load_file(str(weights)), member.name))
+    return card, ProbeHead.from_tensors(load_file(str(weights)), member.name)
+
+
+def load_face_head(name: str, base: ClipProbeClassifier, heads_dir: Path = FACE_HEADS_DIR) -> ClipProbeClassifier:
+    """A shipped face head on the base classifier's backbone session."""
+    card, head = _load_head(name, base, heads_dir)
+    return ClipProbeClassifier(card, base.encoder, head)
+
+
+def load_person_gate(name: str, base: ClipProbeClassifier, heads_dir: Path = FACE_HEADS_DIR) -> PersonGate:
+    return PersonGate(*_load_head(name, base, heads_dir))
 
 
 def face_model_for(classifier: ClipProbeClassifier) -> ClipProbeClassifier:
     """What scores face windows for this classifier: the shipped face head on its backbone
     session (a missing or damaged one raises, and the faces check fails closed)."""
     return load_face_head(DEFAULT_FACE_HEAD, classifier)
+
+
+def person_gate_for(classifier: ClipProbeClassifier) -> PersonGate:
+    """The shipped person gate on the classifier's backbone (missing or damaged: raises, and
+    the faces check fails closed)."""
+    return load_person_gate(DEFAULT_PERSON_GATE, classifier)

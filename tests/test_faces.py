@@ -108,6 +108,66 @@ def test_a_face_that_disagrees_with_its_background_is_its_own_evidence():
     assert [e.code for e in face_evidence(_scores([0.99], None))] == ["face_score"]  # no background to compare
 
 
+def test_a_face_the_person_gate_turns_away_is_listed_never_judged_never_a_swap():
+    statue = FaceResult([10, 10, 50, 60], 0.9, None, p_person=0.02)  # not judged: p_generated stays null
+    alone = face_evidence(FaceScores([statue], None, []))
+    assert [e.code for e in alone] == ["faces_not_persons"] and alone[0].weight == 0
+    assert "like a statue, a painting, a drawing or an animal" in alone[0].message
+    assert "no face swap is looked for there" in alone[0].message
+    # beside a photographed person: only the person is judged, and only against the background
+    person = FaceResult([200, 10, 50, 60], 0.9, 0.99, p_person=0.97)
+    both = face_evidence(FaceScores([statue, person], 0.02, []))
+    assert [e.code for e in both] == ["faces_not_persons", "face_score", "face_background_disagreement"]
+    assert both[1].details["box"] == [200, 10, 50, 60] and "1 of the 2 faces found looks like" in both[0].message
+    # judged, but the gate not sure enough for a swap claim: scored, never a swap
+    unsure = FaceResult([200, 10, 50, 60], 0.9, 0.99, p_person=0.6)
+    assert [e.code for e in face_evidence(FaceScores([unsure], 0.02, [], claim_threshold=0.9))] == ["face_score"]
+
+
+def test_the_gate_decides_before_the_face_head_and_the_background_is_only_for_persons():
+    from synthcheck.analyzers.faces import score_faces
+
+    class Gate:
+        threshold = 0.5
+
+        def __init__(self, p):
+            self.p = p
+
+        claim_threshold = 0.9
+
+        def p_person(self, crops):
+            return self.p
+
+    class Head:
+        class card:  # noqa: N801 - the attribute a card has
+            class preprocessing:  # noqa: N801
+                crop_size = 224
+
+        calls = 0
+
+        def encode(self, rgb):
+            return 1, 1, np.zeros((1, 4)), None
+
+        def predict_encoded(self, *encoded):
+            Head.calls += 1
+            return FaceResult([0, 0, 1, 1], 1.0, 0.99)  # only .p_generated is read
+
+    class Background:
+        calls = 0
+
+        def predict(self, rgb):
+            Background.calls += 1
+            return FaceResult([0, 0, 1, 1], 1.0, 0.01)
+
+    rgb = np.zeros((800, 800, 3), np.uint8)
+    boxes = [(100, 100, 80, 80, 0.9)]
+    statue = score_faces(rgb, boxes, Head(), Background(), person_gate=Gate(0.1))
+    assert statue.faces[0].p_generated is None and statue.faces[0].p_person == 0.1
+    assert statue.background_p is None and Head.calls == 0 and Background.calls == 0
+    person = score_faces(rgb, boxes, Head(), Background(), person_gate=Gate(0.9))
+    assert person.faces[0].p_generated == 0.99 and person.background_p == 0.01 and Head.calls == 1
+
+
 def test_moderation_counts_the_face_score_less_than_kyc_and_says_so():
     items = face_evidence(_scores([0.95], 0.01))
     assert [e.code for e in items] == ["face_score", "face_background_disagreement"]
@@ -279,3 +339,23 @@ def test_face_and_background_are_said_once_and_which_pixels_is_which():
     assert pasted[0].weight == 0 and "disagrees with the face, which scores 7%: the background looks generated" \
         in pasted[1].message
     assert "rates the centre 224x224 crop of this 1200x800 image 93%" in summary
+
+
+# ImageNet photos of ../shared/data in which the face detector finds a face and no person is in
+# the frame (looked at by hand): dogs, a hamster, two primates, a carnival mask. None of them is in
+# the person gate's training data.
+NOT_PERSONS = ("n02112018_Pomeranian", "n02113023_Pembroke", "n02342885_hamster", "n02481823_chimpanzee",
+               "n02486261_patas", "n03724870_mask")
+
+
+@pytest.mark.parametrize("name", NOT_PERSONS)
+def test_an_animal_or_a_mask_is_never_a_face_swap(scanner, name):
+    from .conftest import shared_or_skip
+
+    path = shared_or_skip("data", "real", "imagenet", f"{name}.JPEG")
+    report = scanner.analyze(path)
+    found = codes(report)
+    assert report.faces, "the detector finds a face-like region here (why the photo is in this test)"
+    assert "face_background_disagreement" not in found
+    # the faces check adds nothing towards "generated" (the face head judges no likeness)
+    assert not any(e.source == "faces" and e.weight > 0 for e in report.evidence)

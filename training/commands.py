@@ -24,6 +24,12 @@ def _train_clip_grid_probe(config: Path, out: Path | None) -> None:
     train_grid(config, out)
 
 
+def _train_person_gate(config: Path, out: Path | None) -> None:
+    from .person_gate import train
+
+    train(config, out)
+
+
 def _train_face_probe(config: Path, out: Path | None) -> None:
     from .face_probe import train
 
@@ -36,6 +42,7 @@ TRAINERS: dict[str, Callable[[Path, Path | None], None]] = {
     "clip_probe": _train_clip_probe,  # the whole-image head on the frozen CLIP backbone
     "clip_grid_probe": _train_clip_grid_probe,  # the same head on the whole-image grid (issue 31)
     "face_probe": _train_face_probe,  # the faces analyzer's head, on the same backbone
+    "person_gate": _train_person_gate,  # is a face a photographed person (issue 31): the faces check's gate
 }
 
 

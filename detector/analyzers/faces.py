@@ -119,13 +119,18 @@ class FaceScores:
     faces: list[FaceResult]  # every face found, largest first; p_generated None when not scored
     background_p: float | None  # the face-free windows' mean p generated; None when none exists
     background_windows: list[Window]
+    # A face may be said to disagree with its background (a swap) only from this p_person up
+    # (the person gate's stricter mark; 0 without a gate).
+    claim_threshold: float = 0.0
 
 
 def score_faces(rgb: np.ndarray, boxes: list[tuple[int, int, int, int, float]], face_model, background_model,
-                rule: WindowRule = WINDOWS) -> FaceScores:
-    """Each face's window (the largest MAX_FACES of at least MIN_FACE_PX) through the face
-    head's `predict`, and the face-free background windows through the whole-image
-    classifier's (a background is a scene, which is what that head was trained on)."""
+                rule: WindowRule = WINDOWS, person_gate=None) -> FaceScores:
+    """Each face's window (the largest MAX_FACES of at least MIN_FACE_PX) encoded once: the
+    person gate (models/face_probe.PersonGate) first, then, for a photographed person only,
+    the face head's `predict`; and the face-free background windows through the whole-image
+    classifier's (a background is a scene, which is what that head was trained on), when a
+    person's face was judged."""
     height, width = rgb.shape[:2]
     crop = face_model.card.preprocessing.crop_size
     order = sorted(range(len(boxes)), key=lambda i: -boxes[i][2] * boxes[i][3])
@@ -133,14 +138,24 @@ def score_faces(rgb: np.ndarray, boxes: list[tuple[int, int, int, int, float]], 
     faces = []
     for i in order:
         x, y, w, h, detection = boxes[i]
-        window = face_window((x, y, w, h), height, width, crop, rule)
-        p = face_model.predict(cut(rgb, window)).p_generated if i in scored else None
-        faces.append(FaceResult(box=[x, y, w, h], score=detection, p_generated=p))
+        p = person = None
+        if i in scored:
+            encoded = face_model.encode(cut(rgb, face_window((x, y, w, h), height, width, crop, rule)))
+            person = None if person_gate is None else round(person_gate.p_person(encoded[2]), 4)
+            if person is None or person >= person_gate.threshold:
+                p = face_model.predict_encoded(*encoded).p_generated
+        faces.append(FaceResult(box=[x, y, w, h], score=detection, p_generated=p, p_person=person))
     windows = background_windows([(x, y, w, h) for x, y, w, h, _ in boxes], height, width, crop, rule=rule)
     background = None
-    if windows and scored:
+    if windows and any(f.p_generated is not None for f in faces):
         background = float(np.mean([background_model.predict(cut(rgb, w)).p_generated for w in windows]))
-    return FaceScores(faces, None if background is None else round(background, 4), windows)
+    claim = 0.0 if person_gate is None else person_gate.claim_threshold
+    return FaceScores(faces, None if background is None else round(background, 4), windows, claim)
+
+
+def not_persons(faces: list[FaceResult]) -> list[FaceResult]:
+    """The faces the person gate turned away (scored by it, not judged)."""
+    return [f for f in faces if f.p_person is not None and f.p_generated is None]
 
 
 def face_evidence(scores: FaceScores) -> list[Evidence]:
@@ -152,7 +167,23 @@ def face_evidence(scores: FaceScores) -> list[Evidence]:
         return [Evidence(SOURCE, "no_face", "No face was found.", 0.0, {"faces": 0})]
     judged = [(f, f.p_generated) for f in faces if f.p_generated is not None]  # (face, its p generated)
     count = f"{len(faces)} face{'s' if len(faces) != 1 else ''}"
+    likenesses = not_persons(faces)
+    out: list[Evidence] = []
+    if likenesses:
+        # A statue's, a painting's or an animal's face is not a photographed person's: the face
+        # head was never trained on one (it called a statue 99% generated), so it is not judged.
+        most = max(f.p_person for f in likenesses if f.p_person is not None)
+        several = len(likenesses) != 1
+        out.append(Evidence(SOURCE, "faces_not_persons",
+                            f"{len(likenesses)} of the {count} found look{'' if several else 's'} like a statue, a "
+                            f"painting, a drawing or an animal rather than a photographed person (at most "
+                            f"{percent(most)} likely a person): not judged as {'faces' if several else 'a face'}, "
+                            "and no face swap is looked for there.", 0.0,
+                            {"faces": len(faces), "boxes": [f.box for f in likenesses],
+                             "p_person": [f.p_person for f in likenesses]}))
     if not judged:
+        if likenesses:
+            return out
         return [Evidence(SOURCE, "faces_too_small", f"{count} found, all under {MIN_FACE_PX} px: too small to "
                          "judge.", 0.0, {"faces": len(faces)})]
     top, top_p = max(judged, key=lambda j: j[1])
@@ -162,17 +193,20 @@ def face_evidence(scores: FaceScores) -> list[Evidence]:
         said = (f" ({len(windows)} face-free {windows[0].size}x{windows[0].size} window"
                 f"{'s' if len(windows) != 1 else ''} away from the faces)") if windows else ""
         rest = f"the rest of the image scores {percent(scores.background_p)}{said}"
-        gap, face, face_p = max(((disagreement_gap(p, scores.background_p), f, p) for f, p in judged),
-                                key=lambda g: g[0])
-        if gap >= DISAGREEMENT_LOGIT_GAP:
-            disagreement = gap, face, face_p
-    unscored = len(faces) - len(judged)
+        # a swap is claimed only on a face the gate is sure is a photographed person
+        claimable = [(f, p) for f, p in judged if f.p_person is None or f.p_person >= scores.claim_threshold]
+        if claimable:
+            gap, face, face_p = max(((disagreement_gap(p, scores.background_p), f, p) for f, p in claimable),
+                                    key=lambda g: g[0])
+            if gap >= DISAGREEMENT_LOGIT_GAP:
+                disagreement = gap, face, face_p
+    unscored = len(faces) - len(judged) - len(likenesses)
     more = f" ({unscored} more not scored: small or past the first {MAX_FACES})" if unscored else ""
     subject = "the face" if len(judged) == 1 else "the most suspicious face"
     # Each number is said once: with a disagreement, the background's score is in that item
     # (after this one in the evidence and in the summary), not here as well.
     background = f" while {rest}" if rest and not disagreement else ""
-    out = [Evidence(SOURCE, "face_score",
+    out += [Evidence(SOURCE, "face_score",
                     f"{count}{more}; {subject} at {where(top.box)} scores {percent(top_p)} generated"
                     f"{background}.",
                     0.0, {"faces": len(faces), "scored": len(judged), "box": top.box,
@@ -215,13 +249,14 @@ class FacesAnalyzer(AnalyzerBase):
 
     @cached_property
     def models(self):
-        """(face model, background model): the shipped face head on the classifier's backbone
-        session, and the classifier itself (the classifier analyzer's instance)."""
+        """(face model, background model, person gate): the shipped face head on the
+        classifier's backbone session, the classifier itself (the classifier analyzer's
+        instance), and the shipped person gate."""
         from ..models import load_classifier, resolve
-        from ..models.face_probe import face_model_for
+        from ..models.face_probe import face_model_for, person_gate_for
 
         classifier = load_classifier(resolve(self.options.classifier))
-        return face_model_for(classifier), classifier
+        return face_model_for(classifier), classifier, person_gate_for(classifier)
 
     def analyze(self, image: ImageInput) -> Findings:
         found = self.detector(image.rgb)
@@ -229,5 +264,6 @@ class FacesAnalyzer(AnalyzerBase):
         if not boxes:
             scores = FaceScores([], None, [])
         else:
-            scores = score_faces(image.rgb, boxes, *self.models)
+            face_model, background_model, person_gate = self.models
+            scores = score_faces(image.rgb, boxes, face_model, background_model, person_gate=person_gate)
         return Findings(evidence=face_evidence(scores), faces=scores.faces)

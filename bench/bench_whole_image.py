@@ -1,0 +1,51 @@
+"""Whole-image latency (issue 31): one photo through the whole pipeline (`analyze`: decode, every
+check, the classifier's grid and the faces check) in one process with the machine's threads,
+p50 / p95 over repeated runs, for a ~1 MP and a ~12 MP JPEG; and what the classifier covered
+(its grid, the crops, the share of the pixels). Goal: <= 300 ms at 1 MP, <= 1.5 s at 12 MP on 2
+cores. `--model` compares another shipped model on the same files.
+
+    python bench/bench_whole_image.py [--model NAME] [--runs 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from synthcheck import AnalysisOptions, testkit
+from synthcheck.models import DEFAULT_MODEL, inference_threads
+from synthcheck.pipeline import Scanner
+
+SIZES = {"1 MP": (1152, 864), "12 MP": (4032, 3024)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    scanner = Scanner(AnalysisOptions(classifier=args.model))
+    print(f"{args.model}: {inference_threads()} threads")
+    with tempfile.TemporaryDirectory() as folder:
+        for name, (width, height) in SIZES.items():
+            path = Path(folder) / f"{width}x{height}.jpg"
+            path.write_bytes(testkit.encode(testkit.photo_like(width, height, seed=3), "JPEG", quality=90))
+            report = scanner.analyze(path)  # warm-up: models loaded, graph initialised
+            times = []
+            for _ in range(args.runs):
+                started = time.perf_counter()
+                report = scanner.analyze(path)
+                times.append((time.perf_counter() - started) * 1000)
+            times.sort()
+            coverage = report.classifier.coverage if report.classifier else None
+            print(f"{name} ({width}x{height}): p50 {statistics.median(times):.0f} ms, "
+                  f"p95 {times[int(0.95 * (len(times) - 1))]:.0f} ms; classifier "
+                  f"{report.timings_ms.get('classifier', 0):.0f} ms, faces {report.timings_ms.get('faces', 0):.0f} ms; "
+                  f"covered: {coverage}")
+
+
+if __name__ == "__main__":
+    main()

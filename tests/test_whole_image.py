@@ -1,0 +1,79 @@
+"""The whole image (issue 31): the pooling rules, the grid's reach, and the aligned partial
+fakes that measure the region map (datasets/partial.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from synthcheck.datasets.partial import centre_box, corner_box, feather_mask, inside, paste, regenerate
+from synthcheck.models.card import Preprocessing
+from synthcheck.models.crops import crop_grid, grid_shape
+from synthcheck.models.pooling import POOLINGS, image_logit
+
+WHOLE = Preprocessing(crop_size=224, cell=512, max_crops=30, anchor="centre", global_view=True, encode_together=True)
+
+
+def test_each_rule_pools_the_crops_then_averages_with_the_global_view():
+    crops = np.array([-4.0, 1.0, 2.0, 3.0])
+    assert image_logit("mean", crops) == pytest.approx(0.5)
+    assert image_logit("max", crops, global_logit=1.0) == pytest.approx(2.0)
+    assert image_logit("upper_quartile", crops) == pytest.approx(np.quantile(crops, 0.75))
+    soft = image_logit("soft_max", crops)
+    assert image_logit("mean", crops) < soft < image_logit("max", crops)
+    assert image_logit("soft_max", np.array([2.0, 2.0])) == pytest.approx(2.0)  # crops that agree: their value
+    assert set(POOLINGS) == {"mean", "max", "upper_quartile", "soft_max"}
+
+
+def test_a_real_patch_over_one_crop_cannot_hide_the_rest_under_a_maximum():
+    generated_elsewhere = np.array([-9.0, 2.5, 2.5, 2.5])  # the patched crop says real, loudly
+    assert image_logit("mean", generated_elsewhere) < 0 < image_logit("max", generated_elsewhere)
+
+
+@pytest.mark.parametrize("height, width", [(1000, 1000), (768, 1024), (3024, 4032), (6000, 8000), (300, 5000)])
+def test_the_grid_always_has_a_crop_in_every_corner_and_respects_its_cap(height, width):
+    rows, cols, corners = crop_grid(height, width, WHOLE)
+    assert rows * cols == len(corners) <= 30
+    ys, xs = {y for y, _ in corners}, {x for _, x in corners}
+    for starts, extent, n in ((ys, height, rows), (xs, width, cols)):
+        if n > 1:  # from edge to edge
+            assert min(starts) == 0 and max(starts) == extent - 224
+        else:  # a lone row or column is centred
+            assert starts == {(extent - 224) // 2}
+
+
+def test_the_grid_follows_the_cell_until_the_cap():
+    assert grid_shape(1000, 1000, WHOLE) == (2, 2)  # 1 MP: a crop in each corner
+    assert grid_shape(480, 640, WHOLE) == (1, 2)
+    assert grid_shape(200, 200, WHOLE) == (1, 1)
+    rows, cols = grid_shape(3024, 4032, WHOLE)  # 12 MP: 6x8 asked, capped to 30, cells kept near square
+    assert rows * cols <= 30 and abs(3024 / rows - 4032 / cols) < 200
+
+
+def test_a_pasted_patch_fades_in_and_covers_its_box():
+    host = np.zeros((400, 400, 3), np.uint8)
+    patch = np.full((100, 100, 3), 200, np.uint8)
+    box = corner_box(400, 400, 100, "bottom-right")
+    out = paste(host, patch, box, feather=10)
+    assert box == (300, 300, 100, 100)
+    assert out[350, 350, 0] == 200 and out[300, 300, 0] < 50 and out[299, 299, 0] == 0
+    assert feather_mask(20, 20, 5)[10, 10] == 1 and feather_mask(20, 20, 5)[0, 0] == pytest.approx(0.2)
+    assert out[:300, :300].max() == 0  # nothing outside the box changes
+
+
+def test_a_regenerated_region_changes_only_that_region():
+    host = np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8)
+    box = centre_box(256, 256, 64)
+    out = regenerate(host, box, lambda region: 255 - region)
+    x, y, w, h = box
+    assert (out[y:y + h, x:x + w] == 255 - host[y:y + h, x:x + w]).all()
+    out[y:y + h, x:x + w] = host[y:y + h, x:x + w]
+    assert (out == host).all()
+    with pytest.raises(ValueError, match="multiples of 8"):
+        regenerate(host, (0, 0, 60, 64), lambda region: region)
+
+
+def test_the_share_of_a_crop_inside_a_region():
+    assert inside((0, 0, 224, 224), (0, 0, 320, 320)) == 1.0
+    assert inside((776, 0, 224, 224), (0, 0, 320, 320)) == 0.0
+    assert inside((200, 0, 224, 224), (0, 0, 320, 320)) == pytest.approx(120 / 224)
