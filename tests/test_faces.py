@@ -204,7 +204,7 @@ def test_faces_are_part_of_the_jsonl_contract(capsys):
     reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["schema_version"] for r in reports] == [SCHEMA_VERSION, SCHEMA_VERSION]
     face = reports[0]["faces"][0]
-    assert set(face) == {"box", "score", "p_generated"} and len(face["box"]) == 4
+    assert set(face) == {"box", "score", "p_generated", "p_person"} and len(face["box"]) == 4
     assert reports[1]["faces"] == []  # checked, none found
     assert "no_face" in {e["code"] for e in reports[1]["evidence"]}
 

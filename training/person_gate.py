@@ -45,6 +45,9 @@ class Selection:
     corpus: str
     sources: tuple[str, ...] = ()  # empty: any
     categories: tuple[str, ...] = ()  # empty: any
+    # groups left out (record.group, e.g. "artwork:scikit-image": that package's test images are
+    # photos, the astronaut and the cameraman among them)
+    exclude_groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,8 +70,8 @@ class PersonGateConfig:
     def load(cls, path: str | Path) -> PersonGateConfig:
         raw = json.loads(Path(path).read_text())
         for key in ("persons", "likenesses"):
-            raw[key] = tuple(Selection(s["corpus"], tuple(s.get("sources", ())), tuple(s.get("categories", ())))
-                             for s in raw[key])
+            raw[key] = tuple(Selection(s["corpus"], tuple(s.get("sources", ())), tuple(s.get("categories", ())),
+                                       tuple(s.get("exclude_groups", ()))) for s in raw[key])
         return cls(**raw)
 
 
@@ -78,7 +81,8 @@ def select_records(selection: Selection, repo_root: Path) -> list[ImageRecord]:
         category = {row["path"]: row.get("category") or "" for row in csv.DictReader(handle)}
     return [r for r in load_manifest(root)
             if (not selection.sources or r.source in selection.sources)
-            and (not selection.categories or category.get(r.content_key.split("#")[0], "") in selection.categories)]
+            and (not selection.categories or category.get(r.content_key.split("#")[0], "") in selection.categories)
+            and r.group not in selection.exclude_groups]
 
 
 def capped(records: list[ImageRecord], cap: int) -> list[ImageRecord]:
