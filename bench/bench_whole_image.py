@@ -19,7 +19,7 @@ from synthcheck import AnalysisOptions, testkit
 from synthcheck.models import DEFAULT_MODEL, inference_threads
 from synthcheck.pipeline import Scanner
 
-SIZES = {"1 MP": (1152, 864), "12 MP": (4032, 3024)}
+SIZES = {"1 MP": (1152, 864), "1 MP square": (1000, 1000), "12 MP": (4032, 3024)}
 
 
 def main() -> None:

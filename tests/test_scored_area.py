@@ -99,11 +99,16 @@ def test_the_analyzer_reads_the_cards_preprocessing(prep, seen):
 
 
 def test_a_scan_reports_what_the_shipped_model_scored():
+    from synthcheck.models import DEFAULT_MODEL, MODELS_DIR, ModelCard
+
     report = analyze(EXAMPLES / "ai_signed_c2pa.jpg", options=AnalysisOptions(watermarks=False, faces=False))
-    assert report.classifier.crops == [[272, 144, 224, 224]]  # 768x512, one centre crop
+    prep = ModelCard.load(MODELS_DIR / DEFAULT_MODEL / "card.json").preprocessing
+    area = scored_area(768, 512, prep)  # the grid the default card asks for on this 768x512 image
+    assert report.classifier.crops == area.crops and len(report.classifier.regions) == area.rows
+    assert report.classifier.coverage == area.coverage(768, 512)
     item = next(e for e in report.evidence if e.code == "classifier_score")
-    assert "the centre 224x224 crop of this 768x512 image" in item.message
-    assert report.to_dict()["classifier"]["crops"] == [[272, 144, 224, 224]]
+    assert item.details["scored"] in item.message and "768x512 image" in item.message
+    assert report.to_dict()["classifier"]["crops"] == area.crops
 
 
 def test_the_whole_image_grid_reaches_every_corner_and_says_what_it_covered():
