@@ -38,7 +38,11 @@ def test_preprocessing_comes_from_the_card():
     prep = classifier.card.preprocessing
     rgb = np.asarray(testkit.photo_like(prep.crop_size * 10, prep.crop_size * 10))
     result = classifier.predict(rgb)
-    assert len(result.regions) == prep.max_grid  # the grid is capped by the card
+    from synthcheck.models.crops import grid_shape
+
+    rows, cols = grid_shape(*rgb.shape[:2], prep)  # the card's grid, capped by the card
+    assert (len(result.regions), len(result.regions[0])) == (rows, cols)
+    assert rows * cols <= (prep.max_crops or prep.max_grid ** 2)
 
 
 def test_a_lone_crop_sits_where_the_card_anchors_it():

@@ -78,7 +78,7 @@ def test_a_richer_scaling_must_win_by_a_margin():
 
 
 def test_a_chosen_shift_becomes_the_intercept_the_classifier_applies():
-    card = ModelCard.load(REPO / "models" / "synthcheck-clip-v3" / "card.json")
+    card = ModelCard.load(REPO / "models" / "synthcheck-clip-v4" / "card.json")
     scaling = Scaling(temperature=1.5, shift=-0.75)
     comparison = {CURRENT: {"clean": {}, "laundered": {}}, "held-out temperature and shift": {"clean": {"auc": 1},
                                                                                             "laundered": {}}}
