@@ -118,7 +118,7 @@ def test_the_whole_image_grid_reaches_every_corner_and_says_what_it_covered():
     assert area.coverage(1000, 1000) == {"rows": 2, "cols": 2, "crops": 4, "capped": False, "pixel_share": 0.201}
     text = sentence(WHOLE, 1000, 1000, pooling="max")
     assert "a 2x2 grid of 4 crops of 224x224 at full resolution from edge to edge of this 1000x1000 image" in text
-    assert "they cover 20% of its pixels" in text
+    assert "1000x1000 image (20% of its pixels), and the whole image shrunk" in text
     assert "the whole image shrunk to 224x224 (the most suspicious crop and the whole image averaged)" in text
 
 

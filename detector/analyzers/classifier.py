@@ -93,10 +93,10 @@ def scored_words(result: ClassifierResult, width: int, height: int) -> str:
     else:
         coverage = result.coverage or {}
         grid = f"a {coverage['rows']}x{coverage['cols']} grid of " if coverage else ""
-        capped = (f", capped at {len(boxes)} crops for an image this large" if coverage.get("capped") else "")
-        share = (f"; they cover {coverage['pixel_share']:.0%} of its pixels" if "pixel_share" in coverage else "")
+        said = ([f"capped at {len(boxes)} crops for an image this large"] if coverage.get("capped") else []) + (
+            [f"{coverage['pixel_share']:.0%} of its pixels"] if "pixel_share" in coverage else [])
         seen = (f"{grid}{len(boxes)} crops of {size}x{size} at full resolution from edge to edge of this "
-                f"{width}x{height} image{capped}{share}")
+                f"{width}x{height} image" + (f" ({'; '.join(said)})" if said else ""))
     if result.global_view:
         gw, gh = result.global_view
         centre = f"its centre {size}x{size}; " if (gw, gh) != (size, size) else ""
