@@ -34,7 +34,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ import numpy as np
 
 from ..analyzers.classifier import standout_region
 from ..datasets.partial import CORNERS, centre_box, corner_box, inside, paste, regenerate
-from ..datasets.records import ImageRecord, corpus_root, load_pixels
+from ..datasets.records import ImageRecord, load_pixels
 from ..models.clip_probe import encode_views
 from ..models.crops import crop_grid
 from ..models.pooling import POOLINGS, image_logit
@@ -51,12 +51,12 @@ from .source_folds import (
     CONDITIONS,
     cap_groups,
     condition_transforms,
-    corpus_tables,
-    estimate_tables,
     fit_temperature_on,
     fold_of,
+    held_out_estimate,
     held_out_probabilities,
     served,
+    write_head_and_card,
 )
 
 PRE_CROP = 1024
@@ -289,14 +289,10 @@ def taef2_reconstructor(weights: Path | None) -> Callable[[np.ndarray], np.ndarr
 # ---------------------------------------------------------------- the trainer
 
 def train(config, out: Path, repo_root: Path, feature_cache: Path | None = None) -> Path:
-    from safetensors.numpy import save_file
 
     from ..cache import cache_root
-    from ..models.backbones import BACKBONES
-    from ..models.card import Member, ModelCard
-    from ..models.clip_probe import ARCHITECTURE, ClipEncoder
-    from .cards import write_card
-    from .clip_features import built_corpora, split_items
+    from ..models.clip_probe import ClipEncoder
+    from .clip_features import split_items
 
     started = time.time()
 
@@ -344,41 +340,16 @@ def train(config, out: Path, repo_root: Path, feature_cache: Path | None = None)
             + f"; patch tests {row['patch_tests']}")
     log(f"pooling chosen: {chosen}")
     logits = {c: pooled(chosen, scored[c]) for c in CONDITIONS}
-    probabilities = held_out_probabilities(logits, y, groups, fold)
-    estimate = estimate_tables(records, y, probabilities)
-    estimate["by_corpus"] = corpus_tables(records, y, probabilities,
-                                          {corpus: corpus_root(corpus, repo_root) for corpus in config.data})
-    if config.report_categories:
-        from .evaluate import category_table
-
-        estimate["categories"] = {c: category_table(records, probabilities[c], config.report_categories)
-                                  for c in CONDITIONS}
+    estimate = held_out_estimate(config, records, y, groups, fold, logits, repo_root)
     temperature = round(fit_temperature_on(logits, y, groups, np.ones(len(y), bool)), 4)
     estimate["poolings"] = comparison
     estimate["patch_tests"] = patch_summary(cases, chosen, temperature)
     head = fit(encoded, np.arange(len(records)), tags, y, groups, config.weight_decay)
-    out.mkdir(parents=True, exist_ok=True)
-    member = Member(name="clip", weight=1.0, kind="clip_probe", backbone=config.backbone,
-                    backbone_variant=config.backbone_variant, backbone_sha256=encoder.sha256, features=config.features)
-    weights = out / "model.safetensors"
-    save_file(head.tensors(member.name), str(weights))
-    manifests = {corpus: hashlib.sha256((corpus_root(corpus, repo_root) / "manifest.csv").read_bytes()).hexdigest()
-                 for corpus in config.data}
-    source = BACKBONES[config.backbone]
-    card = ModelCard(
-        name=config.name, version=config.version, architecture=ARCHITECTURE, preprocessing=prep,
-        members=(member,), temperature=temperature, threshold=0.5, weights_file=weights.name,
-        weights_sha256=hashlib.sha256(weights.read_bytes()).hexdigest(), license="Apache-2.0 (head); backbone MIT",
-        pooling=chosen,
-        training={"config": asdict(config), "manifests_sha256": manifests, **built_corpora(config),
-                  "images": len(records), "groups": len(set(groups)), "training_views": tags,
-                  "backbone": {**asdict(source), "variant": config.backbone_variant, "converted_sha256": encoder.sha256,
-                               "setup": "synthcheck setup"},
-                  "wall_clock_minutes": round((time.time() - started) / 60, 1)},
-        metrics={"shipped": "clip probe on the whole-image grid", "estimate": "leave_source_out",
-                 "folds": config.folds, "temperature_fitted_on": "out-of-fold logits of every image under the chosen "
-                 "pooling, all conditions pooled, classes and groups weighted equally", "leave_source_out": estimate})
-    write_card(card, out, render_readme)
+    card = write_head_and_card(
+        config, out, head, encoder, temperature, estimate, records, tags, repo_root, started, render_readme,
+        metrics={"shipped": "clip probe on the whole-image grid", "temperature_fitted_on": "out-of-fold logits of "
+                 "every image under the chosen pooling, all conditions pooled, classes and groups weighted equally"},
+        pooling=chosen)
     c = estimate["conditions"]
     log(f"wrote {out} (leave-source-out AUC " + " / ".join(f"{k} {v['auc']}" for k, v in c.items())
         + f"; pooling {chosen}; temperature {temperature}; {card.training['wall_clock_minutes']} min)")

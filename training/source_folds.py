@@ -238,14 +238,9 @@ def corpus_tables(records: list[ImageRecord], y: np.ndarray, p: dict[str, np.nda
 def train(config, out: Path, repo_root: Path, feature_cache: Path | None = None) -> Path:
     """The leave-source-out estimate, the held-out-source temperature, and the head trained on
     every image; writes the weights and the card to `out`."""
-    from safetensors.numpy import save_file
-
     from ..cache import cache_root
-    from ..models.backbones import BACKBONES
-    from ..models.card import Member, ModelCard
-    from ..models.clip_probe import ARCHITECTURE, ClipEncoder
-    from .cards import write_card
-    from .clip_features import built_corpora, split_items
+    from ..models.clip_probe import ClipEncoder
+    from .clip_features import split_items
 
     started = time.time()
 
@@ -267,6 +262,23 @@ def train(config, out: Path, repo_root: Path, feature_cache: Path | None = None)
     log(f"features: {time.time() - started:.0f} s")
     tags = training_tags(config.views, config.seed, config.web_views)
     logits, fold = out_of_fold_logits(x, y, groups, config.folds, config.views, tags, config.weight_decay, log)
+    estimate = held_out_estimate(config, records, y, groups, fold, logits, repo_root)
+    temperature = round(fit_temperature_on(logits, y, groups, np.ones(len(y), bool)), 4)
+    head = fit_on(x, y, groups, np.ones(len(y), bool), tags, config.weight_decay)
+    card = write_head_and_card(
+        config, out, head, encoder, temperature, estimate, records, tags, repo_root, started, render_readme,
+        metrics={"shipped": "clip probe", "temperature_fitted_on": "out-of-fold logits of every image, all "
+                 "conditions pooled, classes and groups weighted equally"})
+    c = estimate["conditions"]
+    log(f"wrote {out} (leave-source-out AUC " + " / ".join(f"{k} {v['auc']}" for k, v in c.items())
+        + f"; temperature {temperature}; {card.training['wall_clock_minutes']} min)")
+    return out
+
+
+def held_out_estimate(config, records: list[ImageRecord], y: np.ndarray, groups: list[str], fold: np.ndarray,
+                      logits: dict[str, np.ndarray], repo_root: Path) -> dict[str, Any]:
+    """What a card reports of out-of-fold logits: each fold's probabilities at a temperature
+    fitted on the other folds, the tables per condition and source, per corpus and per category."""
     probabilities = held_out_probabilities(logits, y, groups, fold)
     estimate = estimate_tables(records, y, probabilities)
     estimate["by_corpus"] = corpus_tables(records, y, probabilities,
@@ -276,8 +288,22 @@ def train(config, out: Path, repo_root: Path, feature_cache: Path | None = None)
 
         estimate["categories"] = {c: category_table(records, probabilities[c], config.report_categories)
                                   for c in CONDITIONS}
-    temperature = round(fit_temperature_on(logits, y, groups, np.ones(len(y), bool)), 4)
-    head = fit_on(x, y, groups, np.ones(len(y), bool), tags, config.weight_decay)
+    return estimate
+
+
+def write_head_and_card(config, out: Path, head, encoder, temperature: float, estimate: dict[str, Any],
+                        records: list[ImageRecord], tags: list[str], repo_root: Path, started: float,
+                        render: Callable, metrics: dict[str, Any], **card_fields):
+    """The head's weights and its card (card.json and the README `render` makes) in `out`: the
+    config, the corpora's manifest hashes, the backbone, and the leave-source-out estimate."""
+    from safetensors.numpy import save_file
+
+    from ..models.backbones import BACKBONES
+    from ..models.card import Member, ModelCard
+    from ..models.clip_probe import ARCHITECTURE
+    from .cards import write_card
+    from .clip_features import built_corpora
+
     out.mkdir(parents=True, exist_ok=True)
     member = Member(name="clip", weight=1.0, kind="clip_probe", backbone=config.backbone,
                     backbone_variant=config.backbone_variant, backbone_sha256=encoder.sha256, features=config.features)
@@ -287,22 +313,19 @@ def train(config, out: Path, repo_root: Path, feature_cache: Path | None = None)
                  for corpus in config.data}
     source = BACKBONES[config.backbone]
     card = ModelCard(
-        name=config.name, version=config.version, architecture=ARCHITECTURE, preprocessing=prep,
+        name=config.name, version=config.version, architecture=ARCHITECTURE, preprocessing=config.preprocessing,
         members=(member,), temperature=temperature, threshold=0.5, weights_file=weights.name,
         weights_sha256=hashlib.sha256(weights.read_bytes()).hexdigest(), license="Apache-2.0 (head); backbone MIT",
         training={"config": asdict(config), "manifests_sha256": manifests, **built_corpora(config),
-                  "images": len(records), "groups": len(set(groups)), "training_views": tags,
+                  "images": len(records), "groups": len({r.group for r in records}), "training_views": tags,
                   "backbone": {**asdict(source), "variant": config.backbone_variant, "converted_sha256": encoder.sha256,
                                "setup": "synthcheck setup"},
                   "wall_clock_minutes": round((time.time() - started) / 60, 1)},
-        metrics={"shipped": "clip probe", "estimate": "leave_source_out", "folds": config.folds,
-                 "temperature_fitted_on": "out-of-fold logits of every image, all conditions pooled, classes and "
-                                          "groups weighted equally", "leave_source_out": estimate})
-    write_card(card, out, render_readme)
-    c = estimate["conditions"]
-    log(f"wrote {out} (leave-source-out AUC " + " / ".join(f"{k} {v['auc']}" for k, v in c.items())
-        + f"; temperature {temperature}; {card.training['wall_clock_minutes']} min)")
-    return out
+        metrics={"shipped": metrics.pop("shipped"), "estimate": "leave_source_out", "folds": config.folds, **metrics,
+                 "leave_source_out": estimate},
+        **card_fields)
+    write_card(card, out, render)
+    return card
 
 
 def render_readme(card) -> str:
