@@ -18,7 +18,9 @@ from typing import Any, Literal
 # 1.5: classifier gains `pooling` (how the crops' scores made the image's) and `coverage`
 # (the grid, its crops and the share of the image's pixels they saw at native resolution);
 # faces gain `p_person` (a photographed person, not a statue, painting, drawing or animal).
-SCHEMA_VERSION = "1.5"
+# 1.6: classifier gains `regions_from` (which head scored `regions`: the model's region head,
+# trained also on photos with one region edited, or the crops' own scores).
+SCHEMA_VERSION = "1.6"
 
 Level = Literal["low", "medium", "high"]
 LEVELS: tuple[Level, ...] = ("low", "medium", "high")
@@ -93,6 +95,10 @@ class ClassifierResult:
     # was capped (a huge image), and the share of the image's pixels the crops saw at native
     # resolution (the global view saw all of them, shrunk). Null from models that do not say.
     coverage: dict[str, Any] | None = None
+    # Which head scored `regions`: "region_head" (the model's head for the map, trained also on
+    # real photos with one region regenerated or pasted in; p_generated never reads it) or "crops"
+    # (the same crop scores that made p_generated). Null from models that do not say.
+    regions_from: str | None = None
 
 
 @dataclass(frozen=True)

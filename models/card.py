@@ -87,6 +87,15 @@ class ModelCard:
     # How the crops' logits and the global view's make the image's logit (models/pooling.py
     # POOLINGS); "mean" in every card before issue 31.
     pooling: str = "mean"
+    # The region map's own head (issue 31): the weights file's "region" tensors score each crop
+    # for the report's `regions` (p = sigmoid((logit + region_bias) / region_temperature), fitted on
+    # held-out crops: training/grid_folds.region_scaling_of), trained also on real
+    # photos with one region regenerated or pasted in (training/grid_folds.partial_fakes), so that
+    # the map points at an edited region; the image's score stays the main head's. False in every
+    # card before it: the main head's crop scores are the map.
+    region_head: bool = False
+    region_temperature: float = 1.0
+    region_bias: float = 0.0
 
     @classmethod
     def load(cls, path: str | Path) -> ModelCard:

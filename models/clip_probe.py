@@ -9,7 +9,8 @@ Crops are 224x224 at native resolution (padded by reflection when smaller, never
 resized), a grid of them spread over the image from edge to edge (models/crops.py); each
 crop gets a logit, and a card with `global_view` also scores the whole image shrunk
 (crops.global_view); the card's pooling rule makes the image's logit of them
-(models/pooling.py), and the crops' own probabilities are the report's `regions`. The
+(models/pooling.py), and the crops' own probabilities are the report's `regions` (scored by the
+card's region head when it has one: trained also on real photos with an edited region). The
 head's weights (a few thousand floats) ship under models/<name>/; the backbone is named in the card by its sha256."""
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ ARCHITECTURE = CLIP_PROBE_ARCHITECTURE
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 BLOCKS = 12
+REGION_PREFIX = "region"  # the region head's tensors in the weights file (card.region_head)
 FEATURE_KINDS = ("embed", "cls", "embed+cls")
 
 
@@ -133,6 +135,7 @@ class ClipProbeClassifier:
     card: ModelCard
     encoder: ClipEncoder
     head: ProbeHead
+    region_head: ProbeHead | None = None  # the card's region head (card.region_head), or None
 
     @property
     def member(self) -> Member:
@@ -166,7 +169,12 @@ class ClipProbeClassifier:
         (the faces check's person gate) then costs no second encoder call."""
         rows, cols, crop_logits, image = self.encoded_logits(rows, cols, crops, whole)
         p = float(1 / (1 + np.exp(-image / self.card.temperature)))
-        grid = (1 / (1 + np.exp(-crop_logits / self.card.temperature))).reshape(rows, cols)
+        if self.region_head is not None:
+            # the map's own head: it has seen edited regions, the image's head has not (card.region_head)
+            grid = 1 / (1 + np.exp(-(self.region_head(crops) + self.card.region_bias) / self.card.region_temperature))
+        else:
+            grid = 1 / (1 + np.exp(-crop_logits / self.card.temperature))
+        grid = grid.reshape(rows, cols)
         return ClassifierResult(model=self.card.name, version=self.card.version, p_generated=shown_probability(p),
                                 regions=[[round(float(v), 3) for v in row] for row in grid])
 
@@ -182,5 +190,9 @@ def load_clip_probe(card: ModelCard, weights: Path, threads: int | None = None) 
         from .threads import inference_threads
 
         threads = inference_threads()  # 1 in a worker process (scan._init_worker)
+    tensors = load_file(str(weights))
+    if card.region_head and f"{REGION_PREFIX}.coef" not in tensors:
+        raise ModelError(f"model card {card.name} names a region head but {weights.name} has no region tensors")
+    region = ProbeHead.from_tensors(tensors, REGION_PREFIX) if card.region_head else None
     encoder = ClipEncoder(member.backbone, member.backbone_variant, threads, member.backbone_sha256)
-    return ClipProbeClassifier(card, encoder, ProbeHead.from_tensors(load_file(str(weights)), member.name))
+    return ClipProbeClassifier(card, encoder, ProbeHead.from_tensors(tensors, member.name), region)

@@ -20,6 +20,8 @@ def test_shipped_model_is_registered_and_used_by_analyze():
     assert 0.0 <= report.classifier.p_generated <= 1.0
     assert report.classifier.regions and all(len(row) == len(report.classifier.regions[0])
                                              for row in report.classifier.regions)
+    # the default's map comes from its region head (card.region_head), and the report says so
+    assert report.classifier.regions_from == "region_head"
     item = next(e for e in report.evidence if e.code == "classifier_score")
     assert "likely generated" in item.message and abs(item.weight) <= 4.0
 

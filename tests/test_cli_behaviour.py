@@ -172,7 +172,9 @@ def test_models_are_listed_in_version_order_with_the_default_marked(capsys):
     from synthcheck.models import DEFAULT_MODEL, list_models
 
     shipped = list_models()
-    assert DEFAULT_MODEL in shipped and len(shipped) <= 2  # the default and at most one previous model
+    # the default, the previous default (audits re-run its decisions) and clip-v4, whose backbone the
+    # face heads' training configs read (base_model); older cards live in training/experiments/retired/
+    assert DEFAULT_MODEL in shipped and len(shipped) <= 3
     from synthcheck.models.face_probe import list_face_heads
 
     code, out, _ = run_cli(capsys, "models")

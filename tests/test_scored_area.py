@@ -73,6 +73,7 @@ class StubCard:
     name: str = "stub"
     version: str = "0"
     pooling: str = "mean"
+    region_head: bool = False
 
 
 class StubModel:
@@ -96,6 +97,7 @@ def test_the_analyzer_reads_the_cards_preprocessing(prep, seen):
     assert item.details["scored"] in item.message and "the centre 224x224 crop of this 900x600 image" in item.message
     assert ("whole image shrunk to 336x224" in item.message) == seen
     assert item.details["global_view"] == ([336, 224] if seen else None)
+    assert findings.classifier.regions_from == "crops"  # a card without a region head: the crops' own scores
 
 
 def test_a_scan_reports_what_the_shipped_model_scored():

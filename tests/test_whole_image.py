@@ -77,3 +77,87 @@ def test_the_share_of_a_crop_inside_a_region():
     assert inside((0, 0, 224, 224), (0, 0, 320, 320)) == 1.0
     assert inside((776, 0, 224, 224), (0, 0, 320, 320)) == 0.0
     assert inside((200, 0, 224, 224), (0, 0, 320, 320)) == pytest.approx(120 / 224)
+
+
+def _classifier_with_region_head(tmp_path):
+    """The shipped card with a region head, and two heads on 2-D features: the main head reads the
+    first feature, the region head the second."""
+    from dataclasses import replace
+
+    from safetensors.numpy import save_file
+
+    from synthcheck.models.clip_probe import ProbeHead
+    from synthcheck.models.registry import DEFAULT_MODEL, MODELS_DIR, ModelCard
+
+    card = ModelCard.load(MODELS_DIR / DEFAULT_MODEL / "card.json")
+    card = replace(card, pooling="max", temperature=1.0, region_head=True, region_temperature=2.0, region_bias=-1.0,
+                   members=(replace(card.members[0], bias=0.0),))
+    ones = np.ones(2)
+    main = ProbeHead(np.array([1.0, 0.0]), 0.0, np.zeros(2), ones)
+    region = ProbeHead(np.array([0.0, 1.0]), 0.0, np.zeros(2), ones)
+    weights = tmp_path / "model.safetensors"
+    save_file({**main.tensors(card.members[0].name), **region.tensors("region")}, str(weights))
+    return card, main, region, weights
+
+
+def test_the_region_map_comes_from_the_region_head_and_the_score_from_the_main_head(tmp_path):
+    from synthcheck.models.clip_probe import ClipProbeClassifier
+
+    card, main, region, _ = _classifier_with_region_head(tmp_path)
+    crops = np.array([[-3.0, 4.0], [-1.0, -4.0]])  # crop 0: the main head says real, the region head "edited"
+    result = ClipProbeClassifier(card, None, main, region).predict_encoded(1, 2, crops, np.array([-2.0, 0.0]))
+    # the image's score: the main head's crops pooled by the maximum (-1) with the global view's (-2)
+    assert result.p_generated == pytest.approx(1 / (1 + np.exp(1.5)), abs=1e-3)
+    # the map: the region head's logits, shifted by the region bias, at the region temperature
+    assert result.regions[0][0] == pytest.approx(1 / (1 + np.exp(-1.5)), abs=1e-3)
+    assert result.regions[0][1] == pytest.approx(1 / (1 + np.exp(2.5)), abs=1e-3)
+    without = ClipProbeClassifier(card, None, main).predict_encoded(1, 2, crops, np.array([-2.0, 0.0]))
+    assert without.regions[0][0] == pytest.approx(1 / (1 + np.exp(3.0)), abs=1e-3)  # no region head: the main's
+
+
+def test_a_card_naming_a_region_head_its_weights_lack_is_refused(tmp_path):
+    from safetensors.numpy import save_file
+
+    from synthcheck.errors import ModelError
+    from synthcheck.models.clip_probe import load_clip_probe
+
+    card, main, _, weights = _classifier_with_region_head(tmp_path)
+    save_file(main.tensors(card.members[0].name), str(weights))
+    with pytest.raises(ModelError, match="no region tensors"):
+        load_clip_probe(card, weights)
+
+
+# The three real photos of 1 MP and more in ../shared/data with content (the fourth is a white
+# frame): a corner regenerated through TAEF2, the FLUX.2 autoencoder (no paste line, only the
+# decoder's trace), must top the shipped model's region map. Held out by source, the map's top
+# crop lies in such a corner in 83% of 200 real photos (the card's patch tests); these are the
+# training's own photos, so this checks that the runtime reads the map as trained (12 of 12;
+# synthcheck-clip-v5, whose map is its main head's crops, 9 of 12).
+PHOTOS_OF_A_MEGAPIXEL = ("real/imagenet/n03843555_oil_filter.JPEG", "real/camera/Issue_308.jpg",
+                         "real/photoprism/telegram_2020-01-30_09-57-18.jpg")
+
+
+def test_a_corner_regenerated_through_the_autoencoder_tops_the_region_map():
+    pytest.importorskip("torch")
+    from synthcheck.datasets.partial import CORNERS
+    from synthcheck.datasets.records import ImageRecord, load_pixels
+    from synthcheck.models import load_classifier
+    from synthcheck.training.grid_folds import taef2_reconstructor
+
+    from .conftest import shared_or_skip
+
+    reconstruct = taef2_reconstructor(shared_or_skip("weights", "taef2"))
+    model = load_classifier()
+    assert model.region_head is not None  # the default's map has its own head (card.region_head)
+    hits, cases = 0, 0
+    for name in PHOTOS_OF_A_MEGAPIXEL:
+        photo = load_pixels(ImageRecord(shared_or_skip("data", *name.split("/")), 0, "real", ""))
+        h, w = photo.shape[:2]
+        _, _, corners = crop_grid(h, w, model.card.preprocessing)
+        crops = [(x, y, 224, 224) for y, x in corners]
+        for corner in CORNERS:
+            box = corner_box(h, w, 320, corner)
+            regions = np.array(model.predict(regenerate(photo, box, reconstruct)).regions).ravel()
+            hits += inside(crops[int(np.argmax(regions))], box) >= 0.5
+            cases += 1
+    assert hits >= 11, f"the regenerated corner topped the map in {hits} of {cases}"  # v5, no region head: 9

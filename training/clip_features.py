@@ -92,6 +92,13 @@ class ClipTrainConfig:
     max_crops: int = 0
     poolings: tuple[str, ...] = ("mean",)
     patch_tests: int = 0
+    # Aligned partial fakes in training (grid_folds.partial_fakes): per fold, this many real photos
+    # with one crop's region regenerated through TAEF2 (and every second one also with a generated
+    # patch pasted), their crops labelled by where they lie; together they weigh `partial_weight`
+    # of the loss; each also enters through `partial_web_views` web treatments (as `web_views`).
+    partial_fakes: int = 0
+    partial_weight: float = 0.0
+    partial_web_views: int = 0
 
     @classmethod
     def load(cls, path: str | Path) -> ClipTrainConfig:
@@ -293,10 +300,14 @@ def fit_head(x: np.ndarray, y: np.ndarray, groups: list[str], weight_decay: floa
     return ProbeHead(coef.detach().double().numpy(), float(bias.detach()), mean, std)
 
 
-def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+def fit_temperature(logits: np.ndarray, y: np.ndarray, balanced: bool = False) -> float:
+    """The temperature of the grid 0.2..5 with the least log-loss (`balanced`: both classes weigh alike)."""
+    weights = (np.where(y == 1, 0.5 / max(1, y.sum()), 0.5 / max(1, (1 - y).sum())) if balanced
+               else np.full(len(y), 1 / len(y)))
+
     def loss(t: float) -> float:
         p = np.clip(1 / (1 + np.exp(-logits / t)), 1e-6, 1 - 1e-6)
-        return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+        return float(-np.sum(weights * (y * np.log(p) + (1 - y) * np.log(1 - p))))
 
     return float(min(np.round(np.arange(0.2, 5.0001, 0.05), 2), key=loss))
 

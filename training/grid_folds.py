@@ -34,7 +34,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -156,11 +156,31 @@ def group_balanced(y: np.ndarray, groups: list[str]) -> np.ndarray:
     return out
 
 
+def partial_rows(partials: list[PartialFake], share: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(features, labels, weights summing to `share`) of the partial fakes' labelled crops: each
+    class half of it, every composite the same share of its class."""
+    xs, ys, ws = [], [], []
+    for label in (0, 1):
+        holding = [p for p in partials if (p.labels == label).any()]
+        for p in holding:
+            rows = np.flatnonzero(p.labels == label)
+            xs.append(p.encoded.crops[rows])
+            ys.append(np.full(len(rows), label))
+            ws.append(np.full(len(rows), share / 2 / len(holding) / len(rows)))
+    return (np.concatenate(xs).astype(np.float32), np.concatenate(ys), np.concatenate(ws))
+
+
 def fit(encoded: dict[str, list[Encoded]], images: np.ndarray, tags: list[str], y: np.ndarray,
-        groups: list[str], weight_decay: float):
+        groups: list[str], weight_decay: float, partials: list[PartialFake] | None = None, partial_weight: float = 0.0):
+    """The head on the images' rows, and the partial fakes' labelled crops weighing
+    `partial_weight` of the loss when there are any."""
     from .clip_features import fit_head
 
     x, labels, weights = row_matrix(encoded, images, tags, y, groups)
+    if partials and partial_weight > 0:
+        px, plabels, pweights = partial_rows(partials, partial_weight)
+        x, labels = np.concatenate([x, px]), np.concatenate([labels, plabels])
+        weights = np.concatenate([weights * (1 - partial_weight), pweights])
     return fit_head(x, labels, [], weight_decay, row_weights=weights)
 
 
@@ -172,6 +192,98 @@ def pooled(rule: str, scored: list[tuple[np.ndarray, float]]) -> np.ndarray:
     return np.array([image_logit(rule, crops, whole) for crops, whole in scored])
 
 
+# ---------------------------------------------------------------- partial fakes (training)
+
+@dataclass
+class PartialFake:
+    """A real photo with one region made by a generator, its crops labelled by where they lie:
+    1 inside the region (at least half the crop), 0 outside it, -1 astride its edge (left out)."""
+
+    host: int  # index of the real photo in the records
+    kind: str  # "regenerated" (TAEF2) or "pasted" (a generated image's patch, feathered)
+    encoded: Encoded
+    labels: np.ndarray
+
+
+def region_around(crop: tuple[int, int, int, int], height: int, width: int, rng: random.Random
+                  ) -> tuple[int, int, int, int]:
+    """A box holding the crop and up to 64 px more on each side, within the image, its corner and
+    sides on multiples of 8 (TAEF2's latent stride)."""
+    x, y0, w, h = crop
+    left, top = max(0, x - rng.randrange(0, 65)) // 8 * 8, max(0, y0 - rng.randrange(0, 65)) // 8 * 8
+    right = min(width, x + w + rng.randrange(0, 65))
+    bottom = min(height, y0 + h + rng.randrange(0, 65))
+    right, bottom = left + max(8, (right - left) // 8 * 8), top + max(8, (bottom - top) // 8 * 8)
+    return left, top, min(right, width // 8 * 8) - left, min(bottom, height // 8 * 8) - top
+
+
+def partial_fakes(records: list[ImageRecord], y: np.ndarray, fold: np.ndarray, sizes: dict[int, tuple[int, int]],
+                  encoder, prep, features: str, reconstruct: Callable[[np.ndarray], np.ndarray], per_fold: int,
+                  seed: int, cache: Path, log, web_views: int = 0) -> list[PartialFake]:
+    """Per fold, `per_fold` of its real photos (their centre PRE_CROP square, as training sees
+    them) with the region around one random crop regenerated through TAEF2; every second one
+    also with a patch of one of the fold's generated images pasted around another crop. The
+    donors come from the host's own fold, so a head never trains on a held-out fold's pixels.
+    Each composite enters clean and through `web_views` web treatments (metrics.WEB_VIEWS,
+    drawn per composite; a resize moves the region and the grid with it), so that what a codec
+    does to a real photo is not what the head learns a generator's decoder does. Encoded as the
+    runtime encodes (one call with the global view), cached on disk."""
+    from .metrics import web_view
+
+    cache.mkdir(parents=True, exist_ok=True)
+    size = prep.crop_size
+    out: list[PartialFake] = []
+    started = time.time()
+
+    def order(i: int) -> str:
+        return hashlib.sha256(f"partial{seed}:{records[i].path}#{records[i].tile}".encode()).hexdigest()
+
+    def labelled(composite: np.ndarray, box: tuple[int, int, int, int]) -> tuple[Encoded, np.ndarray]:
+        h, w = composite.shape[:2]
+        _, _, corners = crop_grid(max(h, size), max(w, size), prep)
+        share = np.array([inside((x, y0, size, size), box) for y0, x in corners])
+        _, _, feats, whole = encode_views(encoder, prep, features, composite)
+        assert whole is not None
+        return Encoded(feats, whole), np.where(share >= 0.5, 1, np.where(share == 0, 0, -1))
+
+    for k in sorted(set(int(f) for f in fold)):
+        in_fold = sorted((int(i) for i in np.flatnonzero(fold == k)), key=order)
+        hosts = [i for i in in_fold if y[i] == 0 and min(sizes[i]) >= 2 * size][:per_fold]
+        donors = [i for i in in_fold if y[i] == 1 and min(sizes[i]) >= size + 128]
+        for n, i in enumerate(hosts):
+            for kind in ["regenerated"] + (["pasted"] if donors and n % 2 else []):
+                key = hashlib.sha256(f"{order(i)}#{kind}#{grid_tag(prep)}".encode()).hexdigest()[:32]
+                paths = [cache / f"partial-{key}{'' if v < 0 else f'-web{v}'}.npz" for v in range(-1, web_views)]
+                if not all(path.exists() for path in paths):
+                    rng = random.Random(key)
+                    native = centre_crop(load_pixels(records[i]), PRE_CROP)
+                    h, w = native.shape[:2]
+                    _, _, corners = crop_grid(h, w, prep)
+                    y0, x = corners[rng.randrange(len(corners))]
+                    box = region_around((x, y0, size, size), h, w, rng)
+                    if kind == "regenerated":
+                        composite = regenerate(native, box, reconstruct)
+                    else:
+                        donor = load_pixels(records[donors[n % len(donors)]])
+                        composite = paste(native, centre_crop(donor, max(box[2], box[3])), box)
+                    for v, path in enumerate(paths, start=-1):
+                        image, region = composite, box
+                        if v >= 0:
+                            image = web_view(composite, random.Random(f"{key}:web{v}"))[1]
+                            scale = image.shape[1] / w  # a web view may shrink the image: the region goes along
+                            region = (round(box[0] * scale), round(box[1] * scale), round(box[2] * scale),
+                                      round(box[3] * scale))
+                        encoded, labels = labelled(image, region)
+                        np.savez(path, crops=encoded.crops.astype(np.float16),
+                                 whole=encoded.whole.astype(np.float16), labels=labels)
+                for path in paths:
+                    saved = np.load(path)
+                    out.append(PartialFake(i, kind, Encoded(saved["crops"], saved["whole"]), saved["labels"]))
+        log(f"partial fakes of fold {k + 1}: {sum(p.host in hosts for p in out)} from {len(hosts)} real photos "
+            f"({time.time() - started:.0f} s)")
+    return out
+
+
 # ---------------------------------------------------------------- patch tests (held-out fold)
 
 @dataclass
@@ -180,14 +292,29 @@ class PatchCase:
     host: int  # index of the host image in the records
     box: tuple[int, int, int, int]
     crops: list[tuple[int, int, int, int]]  # the runtime's crop boxes on the composite
-    patched: tuple[np.ndarray, float]  # (crop logits, global logit) of the composite
-    plain: tuple[np.ndarray, float]  # of the host as it is
+    patched_views: Encoded  # the composite as the runtime encodes it
+    plain_views: Encoded  # the host as it is
+    patched: tuple[np.ndarray, float] = (np.zeros(0), 0.0)  # (crop logits, global logit) by `scored_by`'s head
+    plain: tuple[np.ndarray, float] = (np.zeros(0), 0.0)
+    # the region head's crop logits (the map), empty where the map is the main head's crops
+    patched_region: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    plain_region: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
-def patch_cases(records: list[ImageRecord], rows: np.ndarray, y: np.ndarray, head, encoder, prep, features: str,
+def scored_by(head, cases: list[PatchCase], region_head=None) -> list[PatchCase]:
+    """The cases with their logits from `head` (and the map's from `region_head`, if any)."""
+    out = [replace(c, patched=logits_of(head, c.patched_views), plain=logits_of(head, c.plain_views)) for c in cases]
+    if region_head is None:
+        return out
+    return [replace(c, patched_region=region_head(c.patched_views.crops.astype(np.float64)),
+                    plain_region=region_head(c.plain_views.crops.astype(np.float64))) for c in out]
+
+
+def patch_cases(records: list[ImageRecord], rows: np.ndarray, y: np.ndarray, encoder, prep, features: str,
                 per_test: int, seed: int, reconstruct: Callable[[np.ndarray], np.ndarray] | None,
-                sizes: dict[int, tuple[int, int]]) -> list[PatchCase]:
-    """The patch tests on the images of `rows` (one held-out fold), scored by `head`."""
+                sizes: dict[int, tuple[int, int]], cache: Path) -> list[PatchCase]:
+    """The patch tests on the images of `rows` (one held-out fold), encoded as the runtime
+    encodes the whole image (cached on disk by host, test and seed); `scored_by` scores them."""
     rng = random.Random(seed)
     index = [int(i) for i in np.flatnonzero(rows)]
     rng.shuffle(index)
@@ -197,44 +324,63 @@ def patch_cases(records: list[ImageRecord], rows: np.ndarray, y: np.ndarray, hea
     donors = [i for i in index if y[i] == 1 and min(sizes[i]) >= PATCH]
     if not donors or not reals:
         return []
+    cache.mkdir(parents=True, exist_ok=True)
 
-    def score(rgb: np.ndarray) -> tuple[np.ndarray, float]:
-        _, _, crops, whole = encode_views(encoder, prep, features, rgb)
-        assert whole is not None
-        return head(crops), float(head(whole[None])[0])
+    def encoded(key: str, make: Callable[..., np.ndarray], *args) -> Encoded:
+        """The views of make(*args), the composite named by `key` (built only when not cached)."""
+        path = cache / f"case-{hashlib.sha256(f'{key}#{grid_tag(prep)}'.encode()).hexdigest()[:32]}.npz"
+        if not path.exists():
+            _, _, crops, whole = encode_views(encoder, prep, features, make(*args))
+            assert whole is not None
+            np.savez(path, crops=crops.astype(np.float16), whole=whole.astype(np.float16))
+        saved = np.load(path)
+        return Encoded(saved["crops"], saved["whole"])
 
-    def boxes(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+    def boxes(h: int, w: int) -> list[tuple[int, int, int, int]]:
         size = prep.crop_size
-        _, _, corners = crop_grid(max(rgb.shape[0], size), max(rgb.shape[1], size), prep)
+        _, _, corners = crop_grid(max(h, size), max(w, size), prep)
         return [(x, y0, size, size) for y0, x in corners]
 
     def patch_of(i: int) -> np.ndarray:
         return centre_crop(load_pixels(records[i]), PATCH)
 
+    def name(i: int) -> str:
+        return f"{records[i].path}#{records[i].tile}"
+
+    def host(i: int) -> np.ndarray:
+        return load_pixels(records[i])
+
+    def pasted(i: int, donor: int, box: tuple[int, int, int, int]) -> np.ndarray:
+        return paste(load_pixels(records[i]), patch_of(donor), box)
+
+    def regenerated(i: int, box: tuple[int, int, int, int]) -> np.ndarray:
+        assert reconstruct is not None
+        return regenerate(load_pixels(records[i]), box, reconstruct)
+
     cases = []
     for n, i in enumerate(generated):
-        host = load_pixels(records[i])
-        plain = score(host)
-        h, w = host.shape[:2]
-        real = patch_of(reals[n % len(reals)])
+        h, w = sizes[i]
+        plain = encoded(f"plain:{name(i)}", host, i)
+        real = reals[n % len(reals)]
         for test, box in (("real_patch_centre", centre_box(h, w, PATCH)),
                           ("real_patch_corner", corner_box(h, w, PATCH, CORNERS[n % 4]))):
-            composite = paste(host, real, box)
-            cases.append(PatchCase(test, i, box, boxes(composite), score(composite), plain))
+            views = encoded(f"{test}:{name(i)}:{name(real)}:{box}", pasted, i, real, box)
+            cases.append(PatchCase(test, i, box, boxes(h, w), views, plain))
     for n, i in enumerate(large):
-        host = load_pixels(records[i])
-        plain = score(host)
-        h, w = host.shape[:2]
+        h, w = sizes[i]
+        plain = encoded(f"plain:{name(i)}", host, i)
         box = corner_box(h, w, PATCH, CORNERS[(n + seed) % 4])
-        composite = paste(host, patch_of(donors[n % len(donors)]), box)
-        cases.append(PatchCase("generated_patch_corner", i, box, boxes(composite), score(composite), plain))
+        donor = donors[n % len(donors)]
+        views = encoded(f"generated_patch_corner:{name(i)}:{name(donor)}:{box}", pasted, i, donor, box)
+        cases.append(PatchCase("generated_patch_corner", i, box, boxes(h, w), views, plain))
         if reconstruct is not None:
-            composite = regenerate(host, box, reconstruct)
-            cases.append(PatchCase("regenerated_corner", i, box, boxes(composite), score(composite), plain))
+            views = encoded(f"regenerated_corner:{name(i)}:{box}", regenerated, i, box)
+            cases.append(PatchCase("regenerated_corner", i, box, boxes(h, w), views, plain))
     return cases
 
 
-def patch_summary(cases: list[PatchCase], rule: str, temperature: float) -> dict[str, Any]:
+def patch_summary(cases: list[PatchCase], rule: str, temperature: float,
+                  region_scaling: tuple[float, float] = (1.0, 0.0)) -> dict[str, Any]:
     """Per test: for real patches, the share of generated images at p >= 0.5 that stay there;
     for generated or regenerated regions, how often the most suspicious crop lies mostly
     (>= half its area) in the region, and the mean rise of p."""
@@ -246,9 +392,15 @@ def patch_summary(cases: list[PatchCase], rule: str, temperature: float) -> dict
     def p(scored: tuple[np.ndarray, float]) -> float:
         return float(1 / (1 + np.exp(-image_logit(rule, *scored) / temperature)))
 
-    def standout(scored: tuple[np.ndarray, float], crops: list) -> tuple[int, int, int, int] | None:
-        """The crop box the report would name (the regions as the runtime writes them), or None."""
-        cells = 1 / (1 + np.exp(-scored[0] / temperature))
+    def regions(case: PatchCase, patched: bool) -> np.ndarray:
+        """The report's `regions` (flattened): the region head's crops where there is one."""
+        own = case.patched_region if patched else case.plain_region
+        if len(own):
+            return 1 / (1 + np.exp(-(own + region_scaling[1]) / region_scaling[0]))
+        return 1 / (1 + np.exp(-(case.patched if patched else case.plain)[0] / temperature))
+
+    def standout(cells: np.ndarray, crops: list) -> tuple[int, int, int, int] | None:
+        """The crop box the report would name, or None."""
         found = standout_region([[float(v) for v in cells]])
         return None if found is None else crops[found[1]]
 
@@ -259,10 +411,10 @@ def patch_summary(cases: list[PatchCase], rule: str, temperature: float) -> dict
             out[test] = {"n": len(group), "flagged_before": len(flagged), "kept": int(kept),
                          "kept_share": round(kept / len(flagged), 3) if flagged else None}
         else:
-            hits = sum(inside(c.crops[int(np.argmax(c.patched[0]))], c.box) >= 0.5 for c in group)
+            hits = sum(inside(c.crops[int(np.argmax(regions(c, True)))], c.box) >= 0.5 for c in group)
             rise = [p(c.patched) - p(c.plain) for c in group]
-            named = [standout(c.patched, c.crops) for c in group]
-            named_plain = [standout(c.plain, c.crops) for c in group]
+            named = [standout(regions(c, True), c.crops) for c in group]
+            named_plain = [standout(regions(c, False), c.crops) for c in group]
             out[test] = {"n": len(group), "top_crop_in_region": int(hits),
                          "hit_share": round(hits / len(group), 3) if group else None,
                          "mean_p_before": round(float(np.mean([p(c.plain) for c in group])), 3),
@@ -288,17 +440,28 @@ def taef2_reconstructor(weights: Path | None) -> Callable[[np.ndarray], np.ndarr
 
 # ---------------------------------------------------------------- the trainer
 
-def train(config, out: Path, repo_root: Path, feature_cache: Path | None = None) -> Path:
+@dataclass
+class Material:
+    """Everything the folds are fitted and scored on: the images encoded in every condition, their
+    folds, the partial fakes (training) and the patch cases of every held-out fold (tests)."""
 
+    records: list[ImageRecord]
+    y: np.ndarray
+    groups: list[str]
+    fold: np.ndarray
+    encoded: dict[str, list[Encoded]]
+    tags: list[str]  # the conditions a head trains on
+    partials: list[PartialFake]
+    cases: list[PatchCase]
+    encoder: Any
+
+
+def material(config, repo_root: Path, log, feature_cache: Path | None = None) -> Material:
     from ..cache import cache_root
     from ..models.clip_probe import ClipEncoder
     from .clip_features import split_items
 
     started = time.time()
-
-    def log(message: str) -> None:
-        print(f"synthcheck train: {message}", flush=True)
-
     unknown = set(config.poolings) - set(POOLINGS)
     if unknown or not config.poolings:
         raise ValueError(f"poolings must be some of {sorted(POOLINGS)} (got {list(config.poolings)})")
@@ -317,24 +480,128 @@ def train(config, out: Path, repo_root: Path, feature_cache: Path | None = None)
     transforms = condition_transforms(config.seed, config.web_views)
     encoded = encode_records(records, encoder, prep, config.features, transforms, cache, log)
     log(f"features: {time.time() - started:.0f} s")
-    tags = [t for t in transforms if t not in ("webp_q75", "avif_q60")]
     fold = np.array([fold_of(g, config.folds) for g in groups])
-    scored: dict[str, list[tuple[np.ndarray, float]]] = {c: [(np.zeros(0), 0.0)] * len(records) for c in CONDITIONS}
     sizes = {i: _size(r) for i, r in enumerate(records)}
     reconstruct = taef2_reconstructor(repo_root / config.taef2_weights if config.taef2_weights else None)
+    partials: list[PartialFake] = []
+    if config.partial_fakes:
+        if reconstruct is None:
+            raise ValueError("partial_fakes needs taef2_weights (the folder with taef2_encoder.pth)")
+        partials = partial_fakes(records, y, fold, sizes, encoder, prep, config.features, reconstruct,
+                                 config.partial_fakes, config.seed, cache, log, config.partial_web_views)
     cases: list[PatchCase] = []
+    for k in range(config.folds) if config.patch_tests else ():
+        cases += patch_cases(records, fold == k, y, encoder, prep, config.features, config.patch_tests,
+                             config.seed + k, reconstruct, sizes, cache)
+        log(f"patch cases of fold {k + 1}/{config.folds} ({time.time() - started:.0f} s)")
+    tags = [t for t in transforms if t not in ("webp_q75", "avif_q60")]
+    return Material(records, y, groups, fold, encoded, tags, partials, cases, encoder)
+
+
+@dataclass
+class OutOfFold:
+    """What the heads of the folds that did not hold an image say of it."""
+
+    scored: dict[str, list[tuple[np.ndarray, float]]]  # condition -> per image (crop logits, global logit)
+    cases: list[PatchCase]
+    region_scored: dict[str, list[np.ndarray]] | None  # condition -> per image the region head's crop logits
+    partial_logits: np.ndarray  # the held-out partial fakes' labelled crops: the region head's logits
+    partial_labels: np.ndarray
+
+
+def out_of_fold(config, m: Material, log, partial_weight: float | None = None, one_head: bool = False) -> OutOfFold:
+    """Every image per condition and every patch case scored by the heads of the folds that did
+    not hold it: the main head (images only) and, when the config has partial fakes, the region
+    head (images and the partial fakes at `partial_weight` of its loss). `one_head`: the
+    partial fakes go into the main head instead (training/experiments/partial_fakes.py)."""
+    weight = config.partial_weight if partial_weight is None else partial_weight
+    region = bool(m.partials) and weight > 0 and not one_head
+    scored: dict[str, list[tuple[np.ndarray, float]]] = {c: [(np.zeros(0), 0.0)] * len(m.records)
+                                                         for c in CONDITIONS}
+    region_scored: dict[str, list[np.ndarray]] = {c: [np.zeros(0)] * len(m.records) for c in CONDITIONS}
+    cases: list[PatchCase] = []
+    partial_logits, partial_labels = [], []
     for k in range(config.folds):
-        head = fit(encoded, np.flatnonzero(fold != k), tags, y, groups, config.weight_decay)
+        train_partials = [p for p in m.partials if m.fold[p.host] != k]
+        images = np.flatnonzero(m.fold != k)
+        head = fit(m.encoded, images, m.tags, m.y, m.groups, config.weight_decay,
+                   train_partials if one_head else None, weight if one_head else 0.0)
+        region_head = (fit(m.encoded, images, m.tags, m.y, m.groups, config.weight_decay, train_partials, weight)
+                       if region else None)
         for c in CONDITIONS:
-            for i in np.flatnonzero(fold == k):
-                scored[c][i] = logits_of(head, encoded[c][i])
-        if config.patch_tests:
-            cases += patch_cases(records, fold == k, y, head, encoder, prep, config.features, config.patch_tests,
-                                 config.seed + k, reconstruct, sizes)
-        log(f"fold {k + 1}/{config.folds} scored ({time.time() - started:.0f} s)")
+            for i in np.flatnonzero(m.fold == k):
+                scored[c][i] = logits_of(head, m.encoded[c][i])
+                if region_head is not None:
+                    region_scored[c][i] = region_head(m.encoded[c][i].crops.astype(np.float64))
+        cases += scored_by(head, [c for c in m.cases if m.fold[c.host] == k], region_head)
+        for p in m.partials:
+            if m.fold[p.host] == k and region_head is not None:
+                partial_logits.append(region_head(p.encoded.crops.astype(np.float64))[p.labels >= 0])
+                partial_labels.append(p.labels[p.labels >= 0])
+        log(f"fold {k + 1}/{config.folds} scored")
+    return OutOfFold(scored, cases, region_scored if region else None,
+                     np.concatenate(partial_logits) if partial_logits else np.zeros(0),
+                     np.concatenate(partial_labels) if partial_labels else np.zeros(0))
+
+
+def region_scaling_of(oof: OutOfFold, y: np.ndarray) -> tuple[float, float]:
+    """(temperature, bias) of the region head's crop probabilities, p = sigmoid((logit + bias) /
+    temperature), from held-out crops only. The temperature: fitted on the partial fakes' crops
+    (the region's generated, the rest of the photo real), both classes weighing alike. The
+    bias: the largest (in steps of 0.1, at most 0) that lights the page's heatmap (a cell at
+    p >= 0.5) on no more real images than the main head's crops did, in every condition: a
+    head that has learnt a decoder's trace also sees it in what WebP and AVIF do to a real photo."""
+    from .clip_features import fit_temperature
+
+    assert oof.region_scored is not None
+    temperature = fit_temperature(oof.partial_logits, oof.partial_labels.astype(float), balanced=True)
+    real = np.flatnonzero(y == 0)
+    bias = 0.0
+    for c in CONDITIONS:
+        lit_by_main = sum(bool((oof.scored[c][i][0] >= 0).any()) for i in real)
+        tops = np.sort([float(oof.region_scored[c][i].max()) for i in real])[::-1]
+        # at bias b an image is lit when its top crop logit >= -b: keep at most lit_by_main of them lit
+        if lit_by_main < len(tops):
+            bias = min(bias, float(np.floor(-tops[lit_by_main] * 10 - 1e-9) / 10))
+    return temperature, bias
+
+
+def maps_on_real_images(oof: OutOfFold, y: np.ndarray, temperature: float, region_scaling: tuple[float, float]
+                        ) -> dict[str, dict[str, float]]:
+    """Per condition, the share of real images with a cell of the map at p >= 0.5 (what the
+    page's heatmap tints), with the main head's crops and with the region head's."""
+    out: dict[str, dict[str, float]] = {}
+    for c in CONDITIONS:
+        real = np.flatnonzero(y == 0)
+        main = np.mean([(oof.scored[c][i][0] / temperature >= 0).any() for i in real])
+        row = {"main_head": round(float(main), 4)}
+        if oof.region_scored is not None:
+            own = np.mean([(oof.region_scored[c][i] + region_scaling[1] >= 0).any() for i in real])
+            row["region_head"] = round(float(own), 4)
+        out[c] = row
+    return out
+
+
+def train(config, out: Path, repo_root: Path, feature_cache: Path | None = None) -> Path:
+    started = time.time()
+
+    def log(message: str) -> None:
+        print(f"synthcheck train: {message}", flush=True)
+
+    m = material(config, repo_root, log, feature_cache)
+    records, y, groups, fold = m.records, m.y, m.groups, m.fold
+    oof = out_of_fold(config, m, log)
+    scored, cases = oof.scored, oof.cases
+    region_temperature, region_bias = 1.0, 0.0
+    if oof.region_scored is not None:
+        t, b = region_scaling_of(oof, y)
+        region_temperature, region_bias = round(t, 4), round(b, 4)
     _keep_for_experiments(config.name, {"records": [str(r.path) for r in records], "y": y, "groups": groups,
-                                         "fold": fold, "scored": scored, "cases": cases})
-    comparison, chosen = compare_poolings(config.poolings, scored, y, groups, fold, cases)
+                                         "fold": fold, "scored": scored, "region_scored": oof.region_scored,
+                                         "cases": [(c.test, c.host, c.box, c.crops, c.patched, c.plain,
+                                                    c.patched_region, c.plain_region) for c in cases]})
+    comparison, chosen = compare_poolings(config.poolings, scored, y, groups, fold, cases,
+                                          (region_temperature, region_bias))
     for rule, row in comparison.items():
         log(f"pooling {rule}: " + ", ".join(f"{k} {v}" for k, v in row.items() if k != "patch_tests")
             + f"; patch tests {row['patch_tests']}")
@@ -343,16 +610,28 @@ def train(config, out: Path, repo_root: Path, feature_cache: Path | None = None)
     estimate = held_out_estimate(config, records, y, groups, fold, logits, repo_root)
     temperature = round(fit_temperature_on(logits, y, groups, np.ones(len(y), bool)), 4)
     estimate["poolings"] = comparison
-    estimate["patch_tests"] = patch_summary(cases, chosen, temperature)
-    head = fit(encoded, np.arange(len(records)), tags, y, groups, config.weight_decay)
+    estimate["patch_tests"] = patch_summary(cases, chosen, temperature, (region_temperature, region_bias))
+    estimate["maps_on_real_images"] = maps_on_real_images(oof, y, temperature, (region_temperature, region_bias))
+    head = fit(m.encoded, np.arange(len(records)), m.tags, y, groups, config.weight_decay)
+    extra: dict[str, Any] = {}
+    if oof.region_scored is not None:
+        extra["region"] = fit(m.encoded, np.arange(len(records)), m.tags, y, groups, config.weight_decay, m.partials,
+                              config.partial_weight)
     card = write_head_and_card(
-        config, out, head, encoder, temperature, estimate, records, tags, repo_root, started, render_readme,
+        config, out, head, m.encoder, temperature, estimate, records, m.tags, repo_root, started, render_readme,
         metrics={"shipped": "clip probe on the whole-image grid", "temperature_fitted_on": "out-of-fold logits of "
-                 "every image under the chosen pooling, all conditions pooled, classes and groups weighted equally"},
-        pooling=chosen)
+                 "every image under the chosen pooling, all conditions pooled, classes and groups weighted equally",
+                 "partial_fakes": {"per_fold": config.partial_fakes, "weight_in_region_head": config.partial_weight,
+                                   "web_views": config.partial_web_views, "composites": len(m.partials),
+                                   "region_scaling_fitted_on": "held-out crops: the partial fakes' and every "
+                                   "image's in every condition, four sets weighing alike"}},
+        extra_heads=extra, pooling=chosen, region_head=bool(extra), region_temperature=region_temperature,
+        region_bias=region_bias)
     c = estimate["conditions"]
     log(f"wrote {out} (leave-source-out AUC " + " / ".join(f"{k} {v['auc']}" for k, v in c.items())
-        + f"; pooling {chosen}; temperature {temperature}; {card.training['wall_clock_minutes']} min)")
+        + f"; pooling {chosen}; temperature {temperature}; region head {bool(extra)} at "
+        + f"({region_temperature}, {region_bias}); "
+        + f"{card.training['wall_clock_minutes']} min)")
     return out
 
 
@@ -378,7 +657,8 @@ def _size(record: ImageRecord) -> tuple[int, int]:
 
 
 def compare_poolings(rules: tuple[str, ...], scored: dict[str, list[tuple[np.ndarray, float]]], y: np.ndarray,
-                     groups: list[str], fold: np.ndarray, cases: list[PatchCase]) -> tuple[dict[str, Any], str]:
+                     groups: list[str], fold: np.ndarray, cases: list[PatchCase],
+                     region_scaling: tuple[float, float] = (1.0, 0.0)) -> tuple[dict[str, Any], str]:
     """Each rule's out-of-fold AUC per condition, real images at `high` (default and kyc, clean
     and AVIF), and its patch tests; the chosen rule (module docstring, step 4)."""
     from .evaluate import real_at_level_high
@@ -391,7 +671,7 @@ def compare_poolings(rules: tuple[str, ...], scored: dict[str, list[tuple[np.nda
         table[rule] = {**{f"auc_{c}": round(auc(y, logits[c]), 4) for c in CONDITIONS},
                        **{f"real_high_{pol}_{c}": real_at_level_high(p[c][y == 0], y[y == 0], pol)
                           for pol in ("default", "kyc") for c in ("clean", "avif_q60")},
-                       "patch_tests": patch_summary(cases, rule, temperature)}
+                       "patch_tests": patch_summary(cases, rule, temperature, region_scaling)}
 
     def keeps(rule: str) -> bool:
         tests = table[rule]["patch_tests"]
@@ -441,6 +721,18 @@ def render_readme(card) -> str:
                                                                   ("real_patch_corner", "kept_share"),
                                                                   ("generated_patch_corner", "hit_share"),
                                                                   ("regenerated_corner", "hit_share"))) + " |")
+    if card.region_head:
+        maps = estimate.get("maps_on_real_images", {})
+        partial = card.metrics.get("partial_fakes", {})
+        lines += ["", f"**The region head** (`regions`; never the image's score): trained also on "
+                  f"{partial.get('composites', '?')} composites ({partial.get('per_fold', '?')} real photos per fold, "
+                  "each clean and through web views) with one region regenerated through TAEF2 or pasted from a "
+                  "generated image (training/grid_folds.partial_fakes); "
+                  f"p = sigmoid((logit + {card.region_bias}) / {card.region_temperature}). The patch tests' hit "
+                  "rates and named regions below are the region head's. Real images with a cell of the map at "
+                  "p >= 0.5 (held out), the main head's crops against the region head's:", ""]
+        for condition, row in maps.items():
+            lines.append(f"- {condition}: " + ", ".join(f"{k.replace('_', ' ')} {v:.1%}" for k, v in row.items()))
     shipped = estimate.get("patch_tests", {})
     if shipped:
         lines += ["", "The shipped rule at the shipped temperature, on the held-out folds' composites:", ""]

@@ -293,7 +293,8 @@ def held_out_estimate(config, records: list[ImageRecord], y: np.ndarray, groups:
 
 def write_head_and_card(config, out: Path, head, encoder, temperature: float, estimate: dict[str, Any],
                         records: list[ImageRecord], tags: list[str], repo_root: Path, started: float,
-                        render: Callable, metrics: dict[str, Any], **card_fields):
+                        render: Callable, metrics: dict[str, Any], extra_heads: dict[str, Any] | None = None,
+                        **card_fields):
     """The head's weights and its card (card.json and the README `render` makes) in `out`: the
     config, the corpora's manifest hashes, the backbone, and the leave-source-out estimate."""
     from safetensors.numpy import save_file
@@ -308,7 +309,10 @@ def write_head_and_card(config, out: Path, head, encoder, temperature: float, es
     member = Member(name="clip", weight=1.0, kind="clip_probe", backbone=config.backbone,
                     backbone_variant=config.backbone_variant, backbone_sha256=encoder.sha256, features=config.features)
     weights = out / "model.safetensors"
-    save_file(head.tensors(member.name), str(weights))
+    tensors = head.tensors(member.name)
+    for prefix, extra in (extra_heads or {}).items():  # e.g. the region head (card.region_head)
+        tensors.update(extra.tensors(prefix))
+    save_file(tensors, str(weights))
     manifests = {corpus: hashlib.sha256((corpus_root(corpus, repo_root) / "manifest.csv").read_bytes()).hexdigest()
                  for corpus in config.data}
     source = BACKBONES[config.backbone]

@@ -190,5 +190,6 @@ class ClassifierAnalyzer(AnalyzerBase):
         area = scored_area(width, height, prep)
         result = replace(self.model.predict(image.rgb), crops=area.crops, crop_size=prep.crop_size,
                          global_view=area.global_view, pooling=self.model.card.pooling,
-                         coverage=area.coverage(width, height))
+                         coverage=area.coverage(width, height),
+                         regions_from="region_head" if self.model.card.region_head else "crops")
         return Findings(evidence=[classifier_finding(result, width, height)], classifier=result)

@@ -8,15 +8,21 @@ import pytest
 
 from synthcheck.training.grid_folds import (
     Encoded,
+    PartialFake,
     PatchCase,
     compare_poolings,
     group_balanced,
+    partial_rows,
     patch_summary,
+    region_around,
     row_matrix,
+    scored_by,
 )
 from synthcheck.training.source_folds import CONDITIONS
 
 pytest.importorskip("torch")  # held_out_probabilities fits temperatures with torch (the `train` extra)
+
+NO_VIEWS = Encoded(np.zeros((0, 4), np.float16), np.zeros(4, np.float16))  # cases whose logits are given
 
 
 def test_every_class_weighs_half_and_every_group_the_same_within_it():
@@ -38,6 +44,43 @@ def test_an_images_crops_share_half_its_weight_and_the_global_view_has_the_other
     assert labels.tolist() == [0, 0, 1, 1, 1, 1, 1]
 
 
+def test_partial_fakes_weigh_their_share_half_per_class_and_leave_out_crops_astride_the_edge():
+    d = 3
+    one = PartialFake(0, "regenerated", Encoded(np.eye(4, d, dtype=np.float16), np.zeros(d, np.float16)),
+                      np.array([1, 0, 0, -1]))
+    two = PartialFake(1, "pasted", Encoded(np.ones((2, d), np.float16), np.zeros(d, np.float16)), np.array([0, 1]))
+    x, labels, weights = partial_rows([one, two], 0.2)
+    assert len(x) == 5  # the crop astride the region's edge is left out
+    assert weights.sum() == pytest.approx(0.2)
+    assert weights[labels == 1].sum() == pytest.approx(0.1) and weights[labels == 0].sum() == pytest.approx(0.1)
+    # each composite the same share of a class, however many of its crops are of it
+    assert weights[labels == 0][:2].sum() == pytest.approx(weights[labels == 0][2])
+
+
+def test_the_region_around_a_crop_holds_it_and_lies_on_the_latent_stride():
+    import random
+
+    rng = random.Random(0)
+    for crop in [(0, 0, 224, 224), (800, 800, 224, 224), (400, 37, 224, 224)]:
+        for _ in range(20):
+            x, y, w, h = region_around(crop, 1024, 1024, rng)
+            assert x % 8 == y % 8 == w % 8 == h % 8 == 0
+            assert 0 <= x and 0 <= y and x + w <= 1024 and y + h <= 1024
+            # the crop lies in the region (up to the 7 px the stride can cut at its far edge)
+            assert x <= crop[0] and y <= crop[1] and x + w >= crop[0] + crop[2] - 7 and y + h >= crop[1] + crop[3] - 7
+
+
+def test_cases_are_scored_by_the_head_they_are_given():
+    views = Encoded(np.array([[1.0, 0], [0, 1]], np.float16), np.array([1.0, 1.0], np.float16))
+    case = PatchCase("regenerated_corner", 0, (0, 0, 8, 8), [(0, 0, 8, 8), (8, 0, 8, 8)], views, views)
+
+    def head(x):
+        return x @ np.array([2.0, -1.0])
+
+    (scored,) = scored_by(head, [case])
+    assert scored.patched[0].tolist() == [2.0, -1.0] and scored.patched[1] == pytest.approx(1.0)
+
+
 def _scored(n: int, rng) -> tuple[dict, np.ndarray, list[str], np.ndarray]:
     """Images whose crops all agree with their label, in 10 groups of 2 folds."""
     y = np.array([i % 2 for i in range(n)], float)
@@ -55,8 +98,9 @@ def test_a_rule_that_lets_a_real_patch_hide_a_generated_image_is_not_chosen():
     crops = [(0, 0, 224, 224), (800, 0, 224, 224), (0, 800, 224, 224), (800, 800, 224, 224)]
     # a generated image whose patched crop says "real" strongly and the others "generated" mildly:
     # the mean sinks below 0, the maximum does not
-    cases = [PatchCase("real_patch_centre", 1, box, crops, (np.array([-20.0, 1.5, 1.5, 1.5]), 0.5),
-                       (np.array([3.0, 3.0, 3.0, 3.0]), 3.0)) for _ in range(10)]
+    cases = [PatchCase("real_patch_centre", 1, box, crops, NO_VIEWS, NO_VIEWS,
+                       (np.array([-20.0, 1.5, 1.5, 1.5]), 0.5), (np.array([3.0, 3.0, 3.0, 3.0]), 3.0))
+             for _ in range(10)]
     table, chosen = compare_poolings(("mean", "max"), scored, y, groups, fold, cases)
     assert table["mean"]["patch_tests"]["real_patch_centre"]["kept_share"] == 0.0
     assert table["max"]["patch_tests"]["real_patch_centre"]["kept_share"] == 1.0
@@ -66,10 +110,10 @@ def test_a_rule_that_lets_a_real_patch_hide_a_generated_image_is_not_chosen():
 def test_the_region_hit_is_the_most_suspicious_crop_lying_in_the_region():
     box = (0, 0, 320, 320)
     crops = [(0, 0, 224, 224), (776, 0, 224, 224), (0, 776, 224, 224), (776, 776, 224, 224)]
-    hit = PatchCase("generated_patch_corner", 0, box, crops, (np.array([2.0, -3, -3, -3]), -2.0),
-                    (np.array([-3.0, -3, -3, -3]), -3.0))
-    miss = PatchCase("generated_patch_corner", 1, box, crops, (np.array([-3.0, 1, -3, -3]), -2.0),
-                     (np.array([-3.0, -3, -3, -3]), -3.0))
+    hit = PatchCase("generated_patch_corner", 0, box, crops, NO_VIEWS, NO_VIEWS,
+                    (np.array([2.0, -3, -3, -3]), -2.0), (np.array([-3.0, -3, -3, -3]), -3.0))
+    miss = PatchCase("generated_patch_corner", 1, box, crops, NO_VIEWS, NO_VIEWS,
+                     (np.array([-3.0, 1, -3, -3]), -2.0), (np.array([-3.0, -3, -3, -3]), -3.0))
     summary = patch_summary([hit, miss], "max", 1.0)["generated_patch_corner"]
     assert summary["top_crop_in_region"] == 1 and summary["hit_share"] == 0.5
     assert summary["mean_rise"] > 0 and summary["newly_at_least_half"] == 1
@@ -106,3 +150,19 @@ def test_the_card_for_people_shows_the_grid_the_rules_and_the_patch_tests():
     assert "every 512 px from edge to edge" in text and "at most 30" in text
     assert f"| {chosen} (shipped) |" in text and "| mean" in text
     assert text.index("## Whole image") < text.index("## License")
+
+
+def test_the_region_bias_lights_no_more_real_images_than_the_main_head_did():
+    from synthcheck.training.grid_folds import OutOfFold, region_scaling_of
+
+    y = np.array([0, 0, 0, 0, 1], float)
+    main = [np.array([-2.0, 0.5]), np.array([-1.0, -3.0]), np.array([-1.0, -1.0]), np.array([-4.0, -2.0]),
+            np.array([3.0, 3.0])]  # the main head lights one real image of four
+    region = [np.array([-1.0, 2.0]), np.array([1.3, -3.0]), np.array([0.4, -1.0]), np.array([-4.0, -2.0]),
+              np.array([3.0, 3.0])]  # the region head, unshifted, would light three
+    oof = OutOfFold({c: [(z, 0.0) for z in main] for c in CONDITIONS}, [], {c: list(region) for c in CONDITIONS},
+                    np.array([2.0, -2.0, 1.0, -1.0]), np.array([1, 0, 1, 0]))
+    temperature, bias = region_scaling_of(oof, y)
+    lit = sum(bool((z + bias >= 0).any()) for z, label in zip(region, y) if label == 0)
+    assert lit == 1 and bias == pytest.approx(-1.4)  # the largest step of 0.1 that keeps the second image dark
+    assert temperature > 0

@@ -4,7 +4,13 @@ trained on: the shipped model's source-held-out validation split (training/confi
 half of deepface, the Nano Banana Pro posts, GPT Image 2 cases 7/12/19/31, ...), each
 image that has a face, clean and laundered (half size, JPEG 75).
 
-    python training/experiments/faces_eval.py [--model synthcheck-clip-v2] [--fresh]
+    python training/experiments/faces_eval.py [--model synthcheck-clip-v6] [--fresh]
+
+The images are the retired synthcheck-clip-v2's validation split (`--split-card`), which the face
+head (synthcheck-faces-v1, trained on that card's training split) never saw. The whole-image
+models since clip-v3 are estimated leave-source-out and then trained on every image, these
+included: with them the whole-image and fused scores of the untouched images are in-sample
+(flattering), while the face scores stay held out.
 
 Besides the untouched images it builds composites from the same held-out images, the
 KYC fraud the whole-image score is blind to: a generated face window (1.5x the face, at
@@ -26,6 +32,7 @@ import dataclasses
 import json
 import math
 import random
+from pathlib import Path
 
 import numpy as np
 
@@ -33,8 +40,8 @@ from synthcheck.analyzers.faces import WINDOWS, FaceScores, WindowRule, disagree
 from synthcheck.cache import cache_root
 from synthcheck.datasets.records import load_pixels
 from synthcheck.fusion import classifier_evidence, fuse, logit, weigh
-from synthcheck.models import load_classifier
-from synthcheck.models.face_probe import DEFAULT_FACE_HEAD, load_face_head
+from synthcheck.models import DEFAULT_MODEL, ModelCard, load_classifier
+from synthcheck.models.face_probe import DEFAULT_FACE_HEAD, load_face_head, person_gate_for
 from synthcheck.models.faces import FaceDetector
 from synthcheck.policy import POLICIES
 from synthcheck.report import ClassifierResult, FaceResult
@@ -43,29 +50,38 @@ from synthcheck.training.face_probe import paste_face
 from synthcheck.training.metrics import auc, launder
 
 CONDITIONS = ("clean", "laundered")
+SPLIT_CARD = Path("training/experiments/retired/synthcheck-clip-v2/card.json")
 
 
-def measure(rgb: np.ndarray, model, face_model, detector: FaceDetector, rule: WindowRule) -> dict:
+def measure(rgb: np.ndarray, model, face_model, detector: FaceDetector, rule: WindowRule, person_gate=None) -> dict:
+    """What the faces check sees of one image: the faces it judged (the person gate, when given,
+    turns statues, paintings and animals away first, as the analyzer does) and the background."""
     faces = detector(rgb)
-    scores = score_faces(rgb, [(f.x, f.y, f.w, f.h, f.score) for f in faces], face_model, model, rule)
+    scores = score_faces(rgb, [(f.x, f.y, f.w, f.h, f.score) for f in faces], face_model, model, rule,
+                         person_gate=person_gate)
+    judged = [f for f in scores.faces if f.p_generated is not None]
     return {"whole": model.predict(rgb).p_generated,
-            "faces": [f.p_generated for f in scores.faces if f.p_generated is not None],
-            "boxes": [f.box for f in scores.faces if f.p_generated is not None],
+            "faces": [f.p_generated for f in judged],
+            "boxes": [f.box for f in judged],
+            "p_person": [f.p_person for f in judged],
+            "turned_away": sum(f.p_generated is None for f in scores.faces),
             "background": scores.background_p}
 
 
-def collect(model_name: str, rule: WindowRule, face_head: str | None) -> list[dict]:
+def collect(model_name: str, rule: WindowRule, face_head: str | None, split_card: Path, gate: bool = True
+            ) -> list[dict]:
     model = load_classifier(model_name)
     face_model = load_face_head(face_head, model) if face_head else model
+    person_gate = person_gate_for(model) if gate else None
     detector = FaceDetector(threads=2)
     rows = []
     with_faces: dict[int, list[tuple[np.ndarray, list[int]]]] = {0: [], 1: []}
-    records = validation_records(model.card)
+    records = validation_records(ModelCard.load(split_card))
     for i, record in enumerate(records):
         rgb = load_pixels(record)
         for condition in CONDITIONS:
             image = rgb if condition == "clean" else launder(rgb)
-            row = measure(image, model, face_model, detector, rule)
+            row = measure(image, model, face_model, detector, rule, person_gate)
             if row["faces"]:
                 rows.append({"set": "untouched", "label": record.label, "group": record.group,
                              "condition": condition, **row})
@@ -80,7 +96,7 @@ def collect(model_name: str, rule: WindowRule, face_head: str | None) -> list[di
             composite = paste_face(rgb, tuple(box), donor, tuple(donor_box))
             for condition in CONDITIONS:
                 image = composite if condition == "clean" else launder(composite)
-                row = measure(image, model, face_model, detector, rule)
+                row = measure(image, model, face_model, detector, rule, person_gate)
                 if row["faces"]:
                     rows.append({"set": name, "label": 1, "group": name, "condition": condition, **row})
     return rows
@@ -203,7 +219,9 @@ def report(rows: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="synthcheck-clip-v2")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--split-card", type=Path, default=SPLIT_CARD,
+                        help="the card whose validation split is scored (default: the retired clip-v2's)")
     parser.add_argument("--fresh", action="store_true")
     parser.add_argument("--face-margin", type=float, default=WINDOWS.face_margin)
     parser.add_argument("--tight", action="store_true", help="no minimum face window (small faces padded by "
@@ -219,7 +237,7 @@ def main() -> None:
     print(f"window rule {rule} ({variant})")
     cache = cache_root() / "experiments" / f"faces_eval-{args.model}-{variant}.json"
     if args.fresh or not cache.is_file():
-        rows = collect(args.model, rule, face_head)
+        rows = collect(args.model, rule, face_head, args.split_card)
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(rows))
     report(json.loads(cache.read_text()))
