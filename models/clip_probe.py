@@ -79,7 +79,10 @@ def clip_batch(rgb: np.ndarray, prep: Preprocessing) -> tuple[int, int, np.ndarr
 
 def global_batch(rgb: np.ndarray, prep: Preprocessing) -> np.ndarray:
     """The global view as the encoder's input (one image)."""
-    _, _, crops = prepare_crops(global_view(rgb, prep.crop_size), replace(prep, max_grid=1, anchor="centre"))
+    # one centre crop of the shrunk image, whatever the card's grid (a panorama's shrunk view is wider
+    # than a cell: with the grid's settings it would be cut in two)
+    _, _, crops = prepare_crops(global_view(rgb, prep.crop_size),
+                                replace(prep, max_grid=1, anchor="centre", cell=0, max_crops=0))
     return _normalised(crops, prep)
 
 

@@ -161,3 +161,20 @@ def test_a_corner_regenerated_through_the_autoencoder_tops_the_region_map():
             hits += inside(crops[int(np.argmax(regions))], box) >= 0.5
             cases += 1
     assert hits >= 11, f"the regenerated corner topped the map in {hits} of {cases}"  # v5, no region head: 9
+
+
+@pytest.mark.parametrize("height, width", [(300, 1100), (1100, 300), (600, 1400)])
+def test_a_panorama_gets_one_global_view_and_a_map_cell_per_crop(height, width):
+    # the global view of an image more than 2.3 times as long as it is high is wider than a cell: it
+    # must stay one centre crop, not be cut into the grid's crops (it once was, and the map failed)
+    from synthcheck.models import load_classifier
+    from synthcheck.models.clip_probe import global_batch
+
+    model = load_classifier()
+    prep = model.card.preprocessing
+    rgb = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    assert global_batch(rgb, prep).shape[0] == 1
+    rows, cols, crops, whole = model.encode(rgb)
+    assert len(crops) == rows * cols == len(crop_grid(height, width, prep)[2]) and whole is not None
+    result = model.predict(rgb)
+    assert np.array(result.regions).shape == (rows, cols)
