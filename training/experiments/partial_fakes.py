@@ -8,6 +8,7 @@ its fold): AUC per condition, real images at `high` (default and kyc), and the p
 (real patch keeps, generated/regenerated corner hit rates) under each pooling rule.
 
     python training/experiments/partial_fakes.py [--per-fold 160] [--web-views 1] [--weights 0 0.15 0.3]
+           [--weight-decay 0.01]
 
 Results: training/experiments/README.md ("Aligned partial fakes")."""
 
@@ -29,10 +30,14 @@ def main() -> None:
     parser.add_argument("--web-views", type=int, default=0, help="each composite also through this many web views")
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.15, 0.3])
     parser.add_argument("--poolings", nargs="+", default=["max", "mean"])
+    parser.add_argument("--weight-decay", type=float, default=None, help="the head's L2 weight (default: the config's)")
     parser.add_argument("--out", default="", help="also write the table as JSON here")
     args = parser.parse_args()
     repo_root = Path.cwd()
-    config = replace(ClipTrainConfig.load(args.config), partial_fakes=args.per_fold,
+    config = ClipTrainConfig.load(args.config)
+    if args.weight_decay is not None:
+        config = replace(config, weight_decay=args.weight_decay)
+    config = replace(config, partial_fakes=args.per_fold,
                      partial_web_views=args.web_views, poolings=tuple(args.poolings))
 
     def log(message: str) -> None:
