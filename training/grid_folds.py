@@ -40,11 +40,10 @@ from typing import Any
 
 import numpy as np
 
-from ..analyzers.classifier import standout_region
+from ..analyzers.classifier import scored_area, standout_region
 from ..datasets.partial import CORNERS, centre_box, corner_box, inside, paste, regenerate
 from ..datasets.records import ImageRecord, load_pixels
 from ..models.clip_probe import encode_views
-from ..models.crops import crop_grid
 from ..models.pooling import POOLINGS, image_logit
 from .metrics import auc, centre_crop
 from .source_folds import (
@@ -184,6 +183,13 @@ def fit(encoded: dict[str, list[Encoded]], images: np.ndarray, tags: list[str], 
     return fit_head(x, labels, [], weight_decay, row_weights=weights)
 
 
+def crop_boxes(shape: tuple[int, ...], prep) -> list[tuple[int, int, int, int]]:
+    """The runtime's crop boxes (x, y, width, height) on an image of this shape: what the report's
+    `crops` say (analyzers/classifier.scored_area), so that a composite's crops are labelled and
+    a patch test scored on the boxes an analyst is shown."""
+    return [(x, y, w, h) for x, y, w, h in scored_area(shape[1], shape[0], prep).crops]
+
+
 def logits_of(head, e: Encoded) -> tuple[np.ndarray, float]:
     return head(e.crops.astype(np.float64)), float(head(e.whole[None].astype(np.float64))[0])
 
@@ -239,9 +245,7 @@ def partial_fakes(records: list[ImageRecord], y: np.ndarray, fold: np.ndarray, s
         return hashlib.sha256(f"partial{seed}:{records[i].path}#{records[i].tile}".encode()).hexdigest()
 
     def labelled(composite: np.ndarray, box: tuple[int, int, int, int]) -> tuple[Encoded, np.ndarray]:
-        h, w = composite.shape[:2]
-        _, _, corners = crop_grid(max(h, size), max(w, size), prep)
-        share = np.array([inside((x, y0, size, size), box) for y0, x in corners])
+        share = np.array([inside(crop, box) for crop in crop_boxes(composite.shape, prep)])
         _, _, feats, whole = encode_views(encoder, prep, features, composite)
         assert whole is not None
         return Encoded(feats, whole), np.where(share >= 0.5, 1, np.where(share == 0, 0, -1))
@@ -258,9 +262,8 @@ def partial_fakes(records: list[ImageRecord], y: np.ndarray, fold: np.ndarray, s
                     rng = random.Random(key)
                     native = centre_crop(load_pixels(records[i]), PRE_CROP)
                     h, w = native.shape[:2]
-                    _, _, corners = crop_grid(h, w, prep)
-                    y0, x = corners[rng.randrange(len(corners))]
-                    box = region_around((x, y0, size, size), h, w, rng)
+                    crops = crop_boxes(native.shape, prep)
+                    box = region_around(crops[rng.randrange(len(crops))], h, w, rng)
                     if kind == "regenerated":
                         composite = regenerate(native, box, reconstruct)
                     else:
@@ -336,11 +339,6 @@ def patch_cases(records: list[ImageRecord], rows: np.ndarray, y: np.ndarray, enc
         saved = np.load(path)
         return Encoded(saved["crops"], saved["whole"])
 
-    def boxes(h: int, w: int) -> list[tuple[int, int, int, int]]:
-        size = prep.crop_size
-        _, _, corners = crop_grid(max(h, size), max(w, size), prep)
-        return [(x, y0, size, size) for y0, x in corners]
-
     def patch_of(i: int) -> np.ndarray:
         return centre_crop(load_pixels(records[i]), PATCH)
 
@@ -365,17 +363,17 @@ def patch_cases(records: list[ImageRecord], rows: np.ndarray, y: np.ndarray, enc
         for test, box in (("real_patch_centre", centre_box(h, w, PATCH)),
                           ("real_patch_corner", corner_box(h, w, PATCH, CORNERS[n % 4]))):
             views = encoded(f"{test}:{name(i)}:{name(real)}:{box}", pasted, i, real, box)
-            cases.append(PatchCase(test, i, box, boxes(h, w), views, plain))
+            cases.append(PatchCase(test, i, box, crop_boxes((h, w), prep), views, plain))
     for n, i in enumerate(large):
         h, w = sizes[i]
         plain = encoded(f"plain:{name(i)}", host, i)
         box = corner_box(h, w, PATCH, CORNERS[(n + seed) % 4])
         donor = donors[n % len(donors)]
         views = encoded(f"generated_patch_corner:{name(i)}:{name(donor)}:{box}", pasted, i, donor, box)
-        cases.append(PatchCase("generated_patch_corner", i, box, boxes(h, w), views, plain))
+        cases.append(PatchCase("generated_patch_corner", i, box, crop_boxes((h, w), prep), views, plain))
         if reconstruct is not None:
             views = encoded(f"regenerated_corner:{name(i)}:{box}", regenerated, i, box)
-            cases.append(PatchCase("regenerated_corner", i, box, boxes(h, w), views, plain))
+            cases.append(PatchCase("regenerated_corner", i, box, crop_boxes((h, w), prep), views, plain))
     return cases
 
 
