@@ -3,7 +3,7 @@ setup`, backbones.py) read through ONNX Runtime, and a logistic head on the CLS 
 of its 12 blocks (after RINE, Koutlis & Papadopoulos, ECCV 2024: intermediate blocks keep the
 low-level traces the final embedding discards). training/clip_probe.py trains the head.
 
-    load_classifier("synthcheck-clip-v5")             # ClipProbeClassifier (predict, mean_logit)
+    load_classifier("synthcheck-clip-v6")             # ClipProbeClassifier (predict, mean_logit)
 
 Crops are 224x224 at native resolution (padded by reflection when smaller, never
 resized), a grid of them spread over the image from edge to edge (models/crops.py); each

@@ -16,7 +16,7 @@ from .checksum import sha256_file
 from .clip_probe import ClipProbeClassifier, load_clip_probe
 
 MODELS_DIR = Path(__file__).resolve().parent  # models/: each shipped model a folder here
-DEFAULT_MODEL = "synthcheck-clip-v6"
+DEFAULT_MODEL = "synthcheck-clip-v7"
 
 
 def _version_order(name: str) -> list:

@@ -99,6 +99,11 @@ class ClipTrainConfig:
     partial_fakes: int = 0
     partial_weight: float = 0.0
     partial_web_views: int = 0
+    # A share of the loss on each real image's pooled logit as the runtime pools it (the crops'
+    # smooth maximum at `pooled_loss_tau`, averaged with the global view; grid_folds.pooled_term):
+    # a real photo's false alarm is its worst crop, which the per-crop loss weighs like any other.
+    pooled_loss_weight: float = 0.0
+    pooled_loss_tau: float = 0.5
 
     @classmethod
     def load(cls, path: str | Path) -> ClipTrainConfig:
@@ -268,12 +273,27 @@ def codec_transform(fmt: str, quality: int):
     return lambda rgb, key: encode_decode(rgb, fmt, quality)
 
 
+@dataclass(frozen=True)
+class PooledTerm:
+    """A share of a head's loss on images' pooled logits: (smooth maximum of an image's crop
+    logits + its global view's logit) / 2, the smooth maximum tau * log(mean(exp(z / tau))),
+    near the maximum the runtime pools by (models/pooling.py) and smooth enough for LBFGS."""
+
+    share: float
+    tau: float
+    row_image: np.ndarray  # per row of the features: its image's index, -1 for a row of no image
+    row_is_crop: np.ndarray  # per row: a crop (True) or the image's global view (False)
+    image_label: np.ndarray  # per image
+    image_weight: np.ndarray  # per image, summing to 1
+
+
 def fit_head(x: np.ndarray, y: np.ndarray, groups: list[str], weight_decay: float,
-             row_weights: np.ndarray | None = None) -> ProbeHead:
+             row_weights: np.ndarray | None = None, pooled: PooledTerm | None = None) -> ProbeHead:
     """L2 logistic regression on standardised features; classes weighted equally and, within
     a class, groups weighted equally (one big source must not decide the head), or by
-    `row_weights` (summing to 1) where the caller weighs its rows itself. float32 features
-    are fitted in float32 (the grid's many crops), others in float64."""
+    `row_weights` (summing to 1) where the caller weighs its rows itself; with `pooled`, that
+    share of the loss is on images' pooled logits instead. float32 features are fitted in
+    float32 (the grid's many crops), others in float64."""
     import torch
 
     dtype = torch.float32 if x.dtype == np.float32 else torch.float64
@@ -288,16 +308,49 @@ def fit_head(x: np.ndarray, y: np.ndarray, groups: list[str], weight_decay: floa
     coef = torch.zeros(x.shape[1], dtype=dtype, requires_grad=True)
     bias = torch.zeros(1, dtype=dtype, requires_grad=True)
     optimiser = torch.optim.LBFGS([coef, bias], max_iter=500, line_search_fn="strong_wolfe")
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    pooled_loss = _pooled_loss(pooled, dtype) if pooled is not None and pooled.share > 0 else None
 
     def closure():
         optimiser.zero_grad()
-        losses = torch.nn.functional.binary_cross_entropy_with_logits(xt @ coef + bias, yt, reduction="none")
-        loss = (wt * losses).sum() + weight_decay * (coef ** 2).sum()
+        z = xt @ coef + bias
+        loss = (wt * bce(z, yt, reduction="none")).sum()
+        if pooled_loss is not None:
+            loss = (1 - pooled.share) * loss + pooled.share * pooled_loss(z)
+        loss = loss + weight_decay * (coef ** 2).sum()
         loss.backward()
         return loss
 
     optimiser.step(closure)
     return ProbeHead(coef.detach().double().numpy(), float(bias.detach()), mean, std)
+
+
+def _pooled_loss(term: PooledTerm, dtype):
+    """z (every row's logit) -> the weighted log-loss of the term's images' pooled logits."""
+    import torch
+
+    images = len(term.image_label)
+    crop_rows = torch.from_numpy((term.row_image >= 0) & term.row_is_crop)
+    global_rows = torch.from_numpy((term.row_image >= 0) & ~term.row_is_crop)
+    crop_image = torch.from_numpy(term.row_image).long()[crop_rows]
+    global_image = torch.from_numpy(term.row_image).long()[global_rows]
+    counts = torch.zeros(images, dtype=dtype).index_add_(0, crop_image, torch.ones(len(crop_image), dtype=dtype))
+    label = torch.tensor(term.image_label, dtype=dtype)
+    weight = torch.tensor(term.image_weight, dtype=dtype)
+
+    def loss(z):
+        crops = z[crop_rows]
+        # log-sum-exp per image, shifted by each image's largest crop logit (no overflow)
+        top = torch.full((images,), -1e9, dtype=dtype).scatter_reduce(0, crop_image, crops.detach(), "amax")
+        summed = torch.zeros(images, dtype=dtype).index_add(0, crop_image,
+                                                            torch.exp((crops - top[crop_image]) / term.tau))
+        smooth_max = top + term.tau * torch.log(summed / counts)
+        whole = torch.zeros(images, dtype=dtype).index_add(0, global_image, z[global_rows])
+        image_logit = (smooth_max + whole) / 2
+        return (weight * torch.nn.functional.binary_cross_entropy_with_logits(image_logit, label,
+                                                                               reduction="none")).sum()
+
+    return loss
 
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray, balanced: bool = False) -> float:

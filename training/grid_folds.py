@@ -12,7 +12,9 @@ generated image, and a generated patch in a corner of a real photo changed nothi
 2. one logistic head is trained on every crop and every global view, each labelled with its
    image's label (a crop of sky from a real photo is real, one from a generated image is
    generated); within an image the crops share half its weight and the global view has the
-   other half; classes, and groups within a class, weigh the same;
+   other half; classes, and groups within a class, weigh the same; a config's
+   `pooled_loss_weight` puts that share of the loss on each real image's pooled logit
+   (`pooled_term`: a real photo's false alarm is its worst crop);
 3. out of fold (every score from a head that never saw the image's group) each pooling rule
    of the config (models/pooling.py) makes image logits; each is scored for AUC per condition
    and on patch tests built from the held-out fold's own images (datasets/partial.py): a
@@ -24,7 +26,7 @@ generated image, and a generated patch in a corner of a real photo changed nothi
    generated images that scored >= 0.5, with the best mean AUC among those; its temperature
    is fitted on the out-of-fold logits, and the head is trained on every image.
 
-    synthcheck train training/configs/clip-v5.json"""
+    synthcheck train training/configs/clip-v7.json"""
 
 from __future__ import annotations
 
@@ -169,18 +171,50 @@ def partial_rows(partials: list[PartialFake], share: float) -> tuple[np.ndarray,
     return (np.concatenate(xs).astype(np.float32), np.concatenate(ys), np.concatenate(ws))
 
 
+def pooled_term(encoded: dict[str, list[Encoded]], images: np.ndarray, tags: list[str], y: np.ndarray,
+                groups: list[str], share: float, tau: float, extra_rows: int = 0):
+    """The real images' pooled logits (clip_features.PooledTerm) over row_matrix's rows, in its
+    order (per tag, per image: its crops, then its global view), then `extra_rows` rows of no
+    image (the partial fakes'). Real images only: a real photo's false alarm is its worst crop,
+    while a generated image's every crop already learns to be generated (the per-crop loss),
+    which is what keeps it flagged under a real patch; putting generated images' pooled logits
+    in too, or a smooth minimum of their crops, gave back the false alarms (measured,
+    training/experiments/README.md)."""
+    from .clip_features import PooledTerm
+
+    real = images[y[images] == 0]
+    real_weight = group_balanced(np.zeros(len(real)), [groups[i] for i in real]) * 2  # sums to 1
+    position = {int(i): n for n, i in enumerate(real)}
+    row_image, row_is_crop = [], []
+    for t, _ in enumerate(tags):
+        for i in images:
+            n = len(encoded[tags[t]][i].crops)
+            at = position.get(int(i), -1)
+            row_image.append(np.full(n + 1, -1 if at < 0 else at + t * len(real)))
+            row_is_crop.append(np.r_[np.ones(n, bool), False])
+    row_image.append(np.full(extra_rows, -1))
+    row_is_crop.append(np.ones(extra_rows, bool))
+    return PooledTerm(share, tau, np.concatenate(row_image), np.concatenate(row_is_crop),
+                      np.zeros(len(real) * len(tags)), np.tile(real_weight / len(tags), len(tags)))
+
+
 def fit(encoded: dict[str, list[Encoded]], images: np.ndarray, tags: list[str], y: np.ndarray,
-        groups: list[str], weight_decay: float, partials: list[PartialFake] | None = None, partial_weight: float = 0.0):
-    """The head on the images' rows, and the partial fakes' labelled crops weighing
-    `partial_weight` of the loss when there are any."""
+        groups: list[str], weight_decay: float, partials: list[PartialFake] | None = None, partial_weight: float = 0.0,
+        pooled_weight: float = 0.0, pooled_tau: float = 0.5):
+    """The head on the images' rows, the partial fakes' labelled crops weighing `partial_weight`
+    of that loss when there are any, and the real images' pooled logits (`pooled_term`) weighing
+    `pooled_weight` of the whole."""
     from .clip_features import fit_head
 
     x, labels, weights = row_matrix(encoded, images, tags, y, groups)
+    image_rows = len(x)
     if partials and partial_weight > 0:
         px, plabels, pweights = partial_rows(partials, partial_weight)
         x, labels = np.concatenate([x, px]), np.concatenate([labels, plabels])
         weights = np.concatenate([weights * (1 - partial_weight), pweights])
-    return fit_head(x, labels, [], weight_decay, row_weights=weights)
+    pooled = (pooled_term(encoded, images, tags, y, groups, pooled_weight, pooled_tau, len(x) - image_rows)
+              if pooled_weight > 0 else None)
+    return fit_head(x, labels, [], weight_decay, row_weights=weights, pooled=pooled)
 
 
 def crop_boxes(shape: tuple[int, ...], prep) -> list[tuple[int, int, int, int]]:
@@ -522,10 +556,11 @@ def out_of_fold(config, m: Material, log, partial_weight: float | None = None, o
     for k in range(config.folds):
         train_partials = [p for p in m.partials if m.fold[p.host] != k]
         images = np.flatnonzero(m.fold != k)
+        pooled_loss = {"pooled_weight": config.pooled_loss_weight, "pooled_tau": config.pooled_loss_tau}
         head = fit(m.encoded, images, m.tags, m.y, m.groups, config.weight_decay,
-                   train_partials if one_head else None, weight if one_head else 0.0)
-        region_head = (fit(m.encoded, images, m.tags, m.y, m.groups, config.weight_decay, train_partials, weight)
-                       if region else None)
+                   train_partials if one_head else None, weight if one_head else 0.0, **pooled_loss)
+        region_head = (fit(m.encoded, images, m.tags, m.y, m.groups, config.weight_decay, train_partials, weight,
+                           **pooled_loss) if region else None)
         for c in CONDITIONS:
             for i in np.flatnonzero(m.fold == k):
                 scored[c][i] = logits_of(head, m.encoded[c][i])
@@ -610,11 +645,12 @@ def train(config, out: Path, repo_root: Path, feature_cache: Path | None = None)
     estimate["poolings"] = comparison
     estimate["patch_tests"] = patch_summary(cases, chosen, temperature, (region_temperature, region_bias))
     estimate["maps_on_real_images"] = maps_on_real_images(oof, y, temperature, (region_temperature, region_bias))
-    head = fit(m.encoded, np.arange(len(records)), m.tags, y, groups, config.weight_decay)
+    pooled_loss = {"pooled_weight": config.pooled_loss_weight, "pooled_tau": config.pooled_loss_tau}
+    head = fit(m.encoded, np.arange(len(records)), m.tags, y, groups, config.weight_decay, **pooled_loss)
     extra: dict[str, Any] = {}
     if oof.region_scored is not None:
         extra["region"] = fit(m.encoded, np.arange(len(records)), m.tags, y, groups, config.weight_decay, m.partials,
-                              config.partial_weight)
+                              config.partial_weight, **pooled_loss)
     card = write_head_and_card(
         config, out, head, m.encoder, temperature, estimate, records, m.tags, repo_root, started, render_readme,
         metrics={"shipped": "clip probe on the whole-image grid", "temperature_fitted_on": "out-of-fold logits of "
@@ -690,11 +726,17 @@ def render_readme(card) -> str:
 
     text = base(card)
     p, estimate = card.preprocessing, card.metrics["leave_source_out"]
+    config = card.training.get("config", {})
+    pooled_weight = config.get("pooled_loss_weight", 0.0)
     lines = ["## Whole image: the grid, the pooling rule, the patch tests (issue 31)", "",
              f"- Crops of {p.crop_size}x{p.crop_size} at native resolution every {p.cell} px from edge to edge (a "
              f"corner is always a crop), at most {p.max_crops} per image, encoded with the global view in one call; "
              f"each crop's probability is a cell of the report's `regions`. Pooling: `{card.pooling}` "
              "(models/pooling.py).",
+             *([f"- Loss: {1 - pooled_weight:.0%} per crop and global view, {pooled_weight:.0%} on each real image's "
+                f"pooled logit (the crops' smooth maximum at tau {config.get('pooled_loss_tau')} averaged with the "
+                "global view; grid_folds.pooled_term): a real photo's false alarm is its worst crop."]
+               if pooled_weight else []),
              "- Rules compared out of fold (AUC per condition; real images at `high`, default and kyc, clean and AVIF; "
              "real patch: share of the generated images at p >= 0.5 that keep it with a 320x320 real patch; "
              "generated or regenerated corner: share of real photos of 1 MP and more whose most suspicious crop lies "

@@ -11,9 +11,11 @@ from synthcheck.training.grid_folds import (
     PartialFake,
     PatchCase,
     compare_poolings,
+    fit,
     group_balanced,
     partial_rows,
     patch_summary,
+    pooled_term,
     region_around,
     row_matrix,
     scored_by,
@@ -166,3 +168,43 @@ def test_the_region_bias_lights_no_more_real_images_than_the_main_head_did():
     lit = sum(bool((z + bias >= 0).any()) for z, label in zip(region, y) if label == 0)
     assert lit == 1 and bias == pytest.approx(-1.4)  # the largest step of 0.1 that keeps the second image dark
     assert temperature > 0
+
+
+def test_the_pooled_term_names_each_real_images_rows_in_row_matrix_order():
+    d = 3
+    encoded = {tag: [Encoded(np.ones((n, d), np.float16), np.zeros(d, np.float16)) for n in (2, 1, 3)]
+               for tag in ("clean", "laundered")}
+    y, groups = np.array([0.0, 1.0, 0.0]), ["r1", "g", "r2"]
+    x, _, _ = row_matrix(encoded, np.array([0, 1, 2]), ["clean", "laundered"], y, groups)
+    term = pooled_term(encoded, np.array([0, 1, 2]), ["clean", "laundered"], y, groups, 0.2, 0.5, extra_rows=2)
+    assert len(term.row_image) == len(x) + 2
+    # per tag: real image 0 (2 crops, global), the generated image (left out), real image 2 (3 crops, global)
+    one_tag = [0, 0, 0, -1, -1, 1, 1, 1, 1]
+    assert term.row_image.tolist() == one_tag + [i + 2 if i >= 0 else -1 for i in one_tag] + [-1, -1]
+    assert term.row_is_crop.tolist()[:9] == [True, True, False, True, False, True, True, True, False]
+    assert term.image_label.tolist() == [0, 0, 0, 0]  # real images only
+    assert term.image_weight.sum() == pytest.approx(1.0)
+    assert term.image_weight == pytest.approx([0.25] * 4)  # two groups of one image, two tags
+
+
+def test_the_pooled_term_pushes_down_a_real_photos_worst_crop():
+    """One real photo has one crop that looks generated along feature 0 and is the only crop with
+    feature 1: the per-crop loss weighs that crop as one of many, the pooled term as the image's
+    score, so the head learns to use feature 1 against it and the photo's pooled logit falls."""
+    rng = np.random.default_rng(0)
+    encoded: dict[str, list[Encoded]] = {"clean": []}
+    y = []
+    for n in range(40):
+        label = n % 2
+        crops = np.c_[rng.normal(1.0 if label else -1.0, 0.3, (4, 1)), np.zeros((4, 1))]
+        if n == 0:
+            crops[0] = [1.2, 1.0]  # the real photo's worst crop
+        encoded["clean"].append(Encoded(crops.astype(np.float16), np.r_[crops[:, 0].mean(), 0].astype(np.float16)))
+        y.append(label)
+    y_arr, groups, images = np.array(y, float), [f"s{n}" for n in range(40)], np.arange(40)
+
+    def worst(pooled_weight: float) -> float:
+        head = fit(encoded, images, ["clean"], y_arr, groups, 0.01, pooled_weight=pooled_weight)
+        return float(head(encoded["clean"][0].crops.astype(np.float64)).max())
+
+    assert worst(0.5) < worst(0.0) - 0.5
