@@ -186,9 +186,9 @@ def pooled_term(encoded: dict[str, list[Encoded]], images: np.ndarray, tags: lis
     real_weight = group_balanced(np.zeros(len(real)), [groups[i] for i in real]) * 2  # sums to 1
     position = {int(i): n for n, i in enumerate(real)}
     row_image, row_is_crop = [], []
-    for t, _ in enumerate(tags):
+    for t, tag in enumerate(tags):
         for i in images:
-            n = len(encoded[tags[t]][i].crops)
+            n = len(encoded[tag][i].crops)
             at = position.get(int(i), -1)
             row_image.append(np.full(n + 1, -1 if at < 0 else at + t * len(real)))
             row_is_crop.append(np.r_[np.ones(n, bool), False])
@@ -553,10 +553,10 @@ def out_of_fold(config, m: Material, log, partial_weight: float | None = None, o
     region_scored: dict[str, list[np.ndarray]] = {c: [np.zeros(0)] * len(m.records) for c in CONDITIONS}
     cases: list[PatchCase] = []
     partial_logits, partial_labels = [], []
+    pooled_loss = {"pooled_weight": config.pooled_loss_weight, "pooled_tau": config.pooled_loss_tau}
     for k in range(config.folds):
         train_partials = [p for p in m.partials if m.fold[p.host] != k]
         images = np.flatnonzero(m.fold != k)
-        pooled_loss = {"pooled_weight": config.pooled_loss_weight, "pooled_tau": config.pooled_loss_tau}
         head = fit(m.encoded, images, m.tags, m.y, m.groups, config.weight_decay,
                    train_partials if one_head else None, weight if one_head else 0.0, **pooled_loss)
         region_head = (fit(m.encoded, images, m.tags, m.y, m.groups, config.weight_decay, train_partials, weight,
