@@ -15,8 +15,10 @@ head's weights (a few thousand floats) ship under models/<name>/; the backbone i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +35,17 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 BLOCKS = 12
 REGION_PREFIX = "region"  # the region head's tensors in the weights file (card.region_head)
-FEATURE_KINDS = ("embed", "cls", "embed+cls")
+# What a head can read of a crop (a card's `features` joins part names with "+", in this order):
+# the projected embedding, each block's CLS token, and each block's patch tokens averaged and their
+# spread (issue 31: what the whole grid of tokens says about the crop's texture, not only its summary
+# token; the residual streams are graph outputs already, so these cost no extra backbone pass).
+FEATURE_PARTS: dict[str, Callable[[dict[str, Any]], np.ndarray]] = {
+    "embed": lambda out: out["embed"],  # [n, 512]
+    "cls": lambda out: out["cls"],  # [n, 12, 768]
+    "patch_mean": lambda out: np.stack([s[:, 1:, :].mean(1) for s in out["states"]], axis=1),
+    "patch_std": lambda out: np.stack([s[:, 1:, :].std(1) for s in out["states"]], axis=1),
+}
+FEATURE_KINDS = ("embed", "cls", "embed+cls", "cls+patch_mean", "cls+patch_mean+patch_std")
 
 
 class ClipEncoder:
@@ -56,19 +68,18 @@ class ClipEncoder:
         self.outputs = [own[0], *EXTRA_OUTPUTS[name], own[1]]
 
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        """Per crop: `embed` [n, 512] and `cls` [n, 12, 768]."""
+        """Per crop: `embed` [n, 512], `cls` [n, 12, 768] and `states`, every block's residual
+        stream [n, 197, 768] (FEATURE_PARTS reads the patch tokens there, only when a head needs them)."""
         out = self.session.run(self.outputs, {"pixel_values": batch.astype(np.float32)})
-        return {"embed": out[0], "cls": np.stack([o[:, 0, :] for o in out[1:]], axis=1)}
+        return {"embed": out[0], "cls": np.stack([o[:, 0, :] for o in out[1:]], axis=1), "states": out[1:]}
 
 
 def select(features: dict[str, np.ndarray], kind: str) -> np.ndarray:
-    """The head's input [n, D] from the encoder's outputs."""
-    parts = []
-    if "embed" in kind:
-        parts.append(features["embed"])
-    if "cls" in kind:
-        parts.append(features["cls"].reshape(len(features["cls"]), -1))
-    return np.concatenate(parts, axis=1)
+    """The head's input [n, D] from the encoder's outputs: the kind's parts, flattened, in
+    FEATURE_PARTS order."""
+    wanted = kind.split("+")
+    parts = [part(features) for name, part in FEATURE_PARTS.items() if name in wanted]
+    return np.concatenate([p.reshape(len(p), -1) for p in parts], axis=1)
 
 
 def clip_batch(rgb: np.ndarray, prep: Preprocessing) -> tuple[int, int, np.ndarray]:

@@ -79,6 +79,12 @@ def grid_tag(prep) -> str:
     return f"grid{prep.crop_size}c{prep.cell}m{prep.max_crops}"
 
 
+def feature_tag(features: str) -> str:
+    """What a cached file's key adds for the features' kind: nothing for "cls", which every cache
+    before the patch tokens holds (so that those files stay valid)."""
+    return "" if features == "cls" else f"#{features}"
+
+
 def encode_records(records: list[ImageRecord], encoder, prep, features: str, transforms: dict[str, Callable],
                    cache: Path, log) -> dict[str, list[Encoded]]:
     """tag -> each record's Encoded, cached on disk by file, tile, grid and tag. Pixels are read
@@ -88,7 +94,8 @@ def encode_records(records: list[ImageRecord], encoder, prep, features: str, tra
     out: dict[str, list[Encoded]] = {tag: [] for tag in transforms}
 
     def key_of(record: ImageRecord, tag: str) -> str:
-        return hashlib.sha256(f"{record.path}#{record.tile}#{grid}#{tag}".encode()).hexdigest()[:32]
+        name = f"{record.path}#{record.tile}#{grid}#{tag}{feature_tag(features)}"
+        return hashlib.sha256(name.encode()).hexdigest()[:32]
 
     def views(record: ImageRecord) -> dict[str, tuple[np.ndarray, np.ndarray | None] | None]:
         """tag -> (the crops' image, the global view's image or None), None where cached."""
@@ -291,7 +298,8 @@ def partial_fakes(records: list[ImageRecord], y: np.ndarray, fold: np.ndarray, s
         for n, i in enumerate(hosts):
             for kind in ["regenerated"] + (["pasted"] if donors and n % 2 else []):
                 key = hashlib.sha256(f"{order(i)}#{kind}#{grid_tag(prep)}".encode()).hexdigest()[:32]
-                paths = [cache / f"partial-{key}{'' if v < 0 else f'-web{v}'}.npz" for v in range(-1, web_views)]
+                stem = f"partial-{key}{feature_tag(features).replace('#', '-').replace('+', '-')}"
+                paths = [cache / f"{stem}{'' if v < 0 else f'-web{v}'}.npz" for v in range(-1, web_views)]
                 if not all(path.exists() for path in paths):
                     rng = random.Random(key)
                     native = centre_crop(load_pixels(records[i]), PRE_CROP)
@@ -365,7 +373,8 @@ def patch_cases(records: list[ImageRecord], rows: np.ndarray, y: np.ndarray, enc
 
     def encoded(key: str, make: Callable[..., np.ndarray], *args) -> Encoded:
         """The views of make(*args), the composite named by `key` (built only when not cached)."""
-        path = cache / f"case-{hashlib.sha256(f'{key}#{grid_tag(prep)}'.encode()).hexdigest()[:32]}.npz"
+        name = f"{key}#{grid_tag(prep)}{feature_tag(features)}"
+        path = cache / f"case-{hashlib.sha256(name.encode()).hexdigest()[:32]}.npz"
         if not path.exists():
             _, _, crops, whole = encode_views(encoder, prep, features, make(*args))
             assert whole is not None

@@ -214,3 +214,19 @@ def test_a_leave_source_out_card_scores_both_views_and_reports_its_folds(backbon
     # no held-out split to re-run: eval says so instead of scoring the training images
     assert main(["eval", "--model-dir", str(out)]) == 2
     assert "no held-out split" in capsys.readouterr().err
+
+
+def test_a_features_kind_reads_its_parts_in_order_and_patch_tokens_leave_out_the_cls_token():
+    from synthcheck.models.clip_probe import FEATURE_KINDS, select
+
+    rng = np.random.default_rng(0)
+    states = [rng.normal(size=(3, 197, 768)).astype(np.float32) for _ in range(12)]
+    out = {"embed": rng.normal(size=(3, 512)), "cls": np.stack([s[:, 0, :] for s in states], axis=1), "states": states}
+    assert select(out, "cls").shape == (3, 12 * 768)
+    both = select(out, "cls+patch_mean+patch_std")
+    assert both.shape == (3, 3 * 12 * 768)
+    np.testing.assert_array_equal(both[:, : 12 * 768], select(out, "cls"))
+    np.testing.assert_allclose(both[0, 12 * 768 : 12 * 768 + 768], states[0][0, 1:, :].mean(0), rtol=1e-5)
+    np.testing.assert_allclose(both[0, 2 * 12 * 768 : 2 * 12 * 768 + 768], states[0][0, 1:, :].std(0), rtol=1e-5)
+    assert select(out, "embed+cls").shape == (3, 512 + 12 * 768)  # an older kind reads what it read
+    assert all(select(out, kind).ndim == 2 for kind in FEATURE_KINDS)

@@ -208,3 +208,10 @@ def test_the_pooled_term_pushes_down_a_real_photos_worst_crop():
         return float(head(encoded["clean"][0].crops.astype(np.float64)).max())
 
     assert worst(0.5) < worst(0.0) - 0.5
+
+
+def test_a_features_kind_other_than_cls_gets_its_own_cache_files_and_cls_keeps_the_old_ones():
+    from synthcheck.training.grid_folds import feature_tag
+
+    assert feature_tag("cls") == ""  # caches written before the patch tokens stay valid
+    assert feature_tag("cls+patch_mean") != feature_tag("cls+patch_mean+patch_std") != ""

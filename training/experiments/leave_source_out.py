@@ -40,7 +40,7 @@ from synthcheck.cache import cache_root
 from synthcheck.models.clip_probe import ClipEncoder
 from synthcheck.policy import POLICIES
 from synthcheck.training.clip_features import ClipTrainConfig, split_items
-from synthcheck.training.evaluate import real_at_level_high
+from synthcheck.training.evaluate import paired_group_bootstrap, real_at_level_high
 from synthcheck.training.metrics import auc, expected_calibration_error
 from synthcheck.training.source_folds import (
     CONDITIONS,
@@ -121,36 +121,6 @@ def main() -> None:
                                         "p": {k: {c: v.tolist() for c, v in p.items()} for k, p in results.items()}}))
 
 
-def high_cut(policy: str) -> float:
-    """The smallest p at which the classifier's evidence alone reaches `high` (bisection;
-    real_at_level_high's rule, which is monotonic in p)."""
-    lo, hi = 0.0, 1.0
-    for _ in range(40):
-        mid = (lo + hi) / 2
-        if real_at_level_high(np.array([mid]), np.array([0.0]), policy) > 0:
-            hi = mid
-        else:
-            lo = mid
-    return hi
-
-
-def paired_bootstrap(y: np.ndarray, groups: list[str], a: np.ndarray, b: np.ndarray, n: int = 300):
-    """(mean, sd) of b - a for AUC and real at `high` (default, kyc), resampling whole groups."""
-    rng = np.random.default_rng(0)
-    names = sorted(set(groups))
-    index = {g: np.flatnonzero(np.array(groups) == g) for g in names}
-    # the classifier alone reaches `high` above one probability per policy: found once, compared after
-    cut = {pol: high_cut(pol) for pol in ("default", "kyc")}
-    rows = []
-    for _ in range(n):
-        pick = np.concatenate([index[g] for g in rng.choice(names, len(names))])
-        real = pick[y[pick] == 0]
-        rows.append([auc(y[pick], b[pick]) - auc(y[pick], a[pick])]
-                    + [float(np.mean(b[real] >= cut[pol]) - np.mean(a[real] >= cut[pol])) for pol in cut])
-    rows = np.array(rows)
-    return [(float(np.nanmean(rows[:, i])), float(np.nanstd(rows[:, i]))) for i in range(rows.shape[1])]
-
-
 def report(records, y: np.ndarray, results: dict[str, dict[str, np.ndarray]], best: str) -> None:
     print("\n| recipe | condition | AUC | ECE | " + " | ".join(f"real at `high` ({p})" for p in POLICIES) + " |")
     print("| --- | --- | --- | --- | " + " | ".join("---" for _ in POLICIES) + " |")
@@ -165,8 +135,9 @@ def report(records, y: np.ndarray, results: dict[str, dict[str, np.ndarray]], be
         print(f"\nPaired group bootstrap (300 resamples of whole groups): {recipe} minus {BASELINE}, mean (sd)\n")
         print("| condition | AUC | real at `high` (default) | real at `high` (kyc) |\n| --- | --- | --- | --- |")
         for c in CONDITIONS:
-            d = paired_bootstrap(y, groups, results[BASELINE][c], results[recipe][c])
-            print(f"| {c} | " + " | ".join(f"{m:+.3f} ({sd:.3f})" for m, sd in d) + " |")
+            d = paired_group_bootstrap(y, groups, results[BASELINE][c], results[recipe][c])
+            print(f"| {c} | " + " | ".join(f"{np.nanmean(d[k]):+.3f} ({np.nanstd(d[k]):.3f})"
+                                          for k in ("auc", "real_high_default", "real_high_kyc")) + " |")
     print(f"\nPer source ({best}): real photos at `high` (default) / mean p generated for generators, per condition\n")
     print("| group | label | n | " + " | ".join(CONDITIONS) + " |")
     print("| --- | --- | --- | " + " | ".join("---" for _ in CONDITIONS) + " |")
