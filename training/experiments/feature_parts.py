@@ -3,7 +3,8 @@ real images' pooled logits, no composites) out of fold on v7's folds, the head r
 the cached features: some of the parts (models/clip_probe.FEATURE_PARTS: each block's CLS token,
 its patch tokens' mean and their spread) and/or some of the 12 blocks. The config's `features`
 says what is encoded and cached (everything a subset may read); `--read` names what each run's
-head reads. AUC and real images at `high` per condition, and the real-patch tests.
+head reads. AUC, real and generated images at `high` per condition, the share of generated images
+above the real images' top 1% (ranking at a fixed false-alarm rate), and the real-patch tests.
 
     python training/experiments/feature_parts.py --config training/configs/clip-v7-patch-tokens.json \\
         --read cls cls+patch_mean cls+patch_mean+patch_std
@@ -66,9 +67,19 @@ def evaluate(m: Material, config: ClipTrainConfig, log) -> dict:
     temperature = fit_temperature_on(logits, m.y, m.groups, np.ones(len(m.y), bool))
     real = m.y == 0
     tests = patch_summary(cases, "max", temperature)
+    generated = ~real
+
+    def found_at(c: str, share: float) -> float:
+        """The share of generated images above the real images' top `share` (ranking, whatever the scale)."""
+        return round(float(np.mean(logits[c][generated] > np.quantile(logits[c][real], 1 - share))), 3)
+
     return {**{f"auc_{c}": round(auc(m.y, logits[c]), 4) for c in CONDITIONS},
             **{f"high_{pol}_{c}": real_at_level_high(p[c][real], m.y[real], pol)
                for pol in ("default", "kyc") for c in CONDITIONS},
+            # generated images at `high`: the other side of the operating point
+            **{f"generated_high_{pol}_{c}": real_at_level_high(p[c][generated], np.zeros(int(generated.sum())), pol)
+               for pol in ("default", "kyc") for c in CONDITIONS},
+            **{f"found_at_1pct_{c}": found_at(c, 0.01) for c in CONDITIONS},
             **{f"kept_{name}": t.get("kept_share") for name, t in tests.items() if name.startswith("real_patch")}}
 
 
