@@ -699,6 +699,41 @@ def _size(record: ImageRecord) -> tuple[int, int]:
     return (h // 2, w // 2) if record.tile is not None else (h, w)
 
 
+def held_out_summary(m: Material, folds: int, fit_fold: Callable[[np.ndarray], Any], log) -> dict[str, Any]:
+    """Out of fold with the maximum rule, for the experiments that change how a head is fitted or
+    what it reads: each fold scored (and its patch cases) by `fit_fold(training images)`; AUC, real
+    and generated images at `high` per condition and policy, the share of generated images above the
+    real images' top 1% (the ranking at a fixed false-alarm rate), and the real-patch tests."""
+    from .evaluate import real_at_level_high
+
+    scored: dict[str, list[tuple[np.ndarray, float]]] = {c: [(np.zeros(0), 0.0)] * len(m.records) for c in CONDITIONS}
+    cases = []
+    for k in range(folds):
+        started = time.time()
+        head = fit_fold(np.flatnonzero(m.fold != k))
+        for c in CONDITIONS:
+            for i in np.flatnonzero(m.fold == k):
+                scored[c][i] = logits_of(head, m.encoded[c][i])
+        cases += scored_by(head, [c for c in m.cases if m.fold[c.host] == k])
+        log(f"fold {k + 1}/{folds} ({time.time() - started:.0f} s)")
+    logits = {c: pooled("max", scored[c]) for c in CONDITIONS}
+    p = held_out_probabilities(logits, m.y, m.groups, m.fold)
+    temperature = fit_temperature_on(logits, m.y, m.groups, np.ones(len(m.y), bool))
+    real, generated = m.y == 0, m.y == 1
+
+    def found_at(c: str, share: float) -> float:
+        return round(float(np.mean(logits[c][generated] > np.quantile(logits[c][real], 1 - share))), 3)
+
+    tests = patch_summary(cases, "max", temperature)
+    return {**{f"auc_{c}": round(auc(m.y, logits[c]), 4) for c in CONDITIONS},
+            **{f"high_{pol}_{c}": real_at_level_high(p[c][real], m.y[real], pol)
+               for pol in ("default", "kyc") for c in CONDITIONS},
+            **{f"generated_high_{pol}_{c}": real_at_level_high(p[c][generated], np.zeros(int(generated.sum())), pol)
+               for pol in ("default", "kyc") for c in CONDITIONS},
+            **{f"found_at_1pct_{c}": found_at(c, 0.01) for c in CONDITIONS},
+            **{f"kept_{name}": t.get("kept_share") for name, t in tests.items() if name.startswith("real_patch")}}
+
+
 def compare_poolings(rules: tuple[str, ...], scored: dict[str, list[tuple[np.ndarray, float]]], y: np.ndarray,
                      groups: list[str], fold: np.ndarray, cases: list[PatchCase],
                      region_scaling: tuple[float, float] = (1.0, 0.0)) -> tuple[dict[str, Any], str]:

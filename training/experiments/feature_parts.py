@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,10 +24,7 @@ import numpy as np
 
 from synthcheck.models.clip_probe import BLOCKS, FEATURE_PARTS
 from synthcheck.training.clip_features import ClipTrainConfig
-from synthcheck.training.evaluate import real_at_level_high
-from synthcheck.training.grid_folds import Encoded, Material, fit, logits_of, material, patch_summary, pooled, scored_by
-from synthcheck.training.metrics import auc
-from synthcheck.training.source_folds import CONDITIONS, fit_temperature_on, held_out_probabilities
+from synthcheck.training.grid_folds import Encoded, Material, fit, held_out_summary, material
 
 WIDTH = 768  # one block's token
 
@@ -47,40 +43,6 @@ def columns(encoded_kind: str, read: str) -> np.ndarray:
         start = stored.index(name) * BLOCKS * WIDTH
         keep += [np.arange(start + (b - 1) * WIDTH, start + b * WIDTH) for b in range(first, last + 1)]
     return np.concatenate(keep)
-
-
-def evaluate(m: Material, config: ClipTrainConfig, log) -> dict:
-    scored = {c: [(np.zeros(0), 0.0)] * len(m.records) for c in CONDITIONS}
-    cases = []
-    for k in range(config.folds):
-        started = time.time()
-        images = np.flatnonzero(m.fold != k)
-        head = fit(m.encoded, images, m.tags, m.y, m.groups, config.weight_decay,
-                   pooled_weight=config.pooled_loss_weight, pooled_tau=config.pooled_loss_tau)
-        for c in CONDITIONS:
-            for i in np.flatnonzero(m.fold == k):
-                scored[c][i] = logits_of(head, m.encoded[c][i])
-        cases += scored_by(head, [c for c in m.cases if m.fold[c.host] == k])
-        log(f"fold {k + 1}/{config.folds} ({time.time() - started:.0f} s)")
-    logits = {c: pooled("max", scored[c]) for c in CONDITIONS}
-    p = held_out_probabilities(logits, m.y, m.groups, m.fold)
-    temperature = fit_temperature_on(logits, m.y, m.groups, np.ones(len(m.y), bool))
-    real = m.y == 0
-    tests = patch_summary(cases, "max", temperature)
-    generated = ~real
-
-    def found_at(c: str, share: float) -> float:
-        """The share of generated images above the real images' top `share` (ranking, whatever the scale)."""
-        return round(float(np.mean(logits[c][generated] > np.quantile(logits[c][real], 1 - share))), 3)
-
-    return {**{f"auc_{c}": round(auc(m.y, logits[c]), 4) for c in CONDITIONS},
-            **{f"high_{pol}_{c}": real_at_level_high(p[c][real], m.y[real], pol)
-               for pol in ("default", "kyc") for c in CONDITIONS},
-            # generated images at `high`: the other side of the operating point
-            **{f"generated_high_{pol}_{c}": real_at_level_high(p[c][generated], np.zeros(int(generated.sum())), pol)
-               for pol in ("default", "kyc") for c in CONDITIONS},
-            **{f"found_at_1pct_{c}": found_at(c, 0.01) for c in CONDITIONS},
-            **{f"kept_{name}": t.get("kept_share") for name, t in tests.items() if name.startswith("real_patch")}}
 
 
 def main() -> None:
@@ -104,7 +66,11 @@ def main() -> None:
         narrowed = replace(m, encoded={tag: [narrow(e) for e in rows] for tag, rows in m.encoded.items()},
                            cases=[replace(c, patched_views=narrow(c.patched_views), plain_views=narrow(c.plain_views))
                                   for c in m.cases])
-        row = {"read": read, "encoded": config.features, **evaluate(narrowed, config, log)}
+        def fit_fold(images: np.ndarray, m: Material = narrowed):
+            return fit(m.encoded, images, m.tags, m.y, m.groups, config.weight_decay,
+                       pooled_weight=config.pooled_loss_weight, pooled_tau=config.pooled_loss_tau)
+
+        row = {"read": read, "encoded": config.features, **held_out_summary(narrowed, config.folds, fit_fold, log)}
         log(json.dumps(row))
         if args.out:
             with open(args.out, "a") as f:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,20 +26,15 @@ import numpy as np
 
 from synthcheck.models.clip_probe import ProbeHead
 from synthcheck.training.clip_features import ClipTrainConfig
-from synthcheck.training.evaluate import real_at_level_high
 from synthcheck.training.grid_folds import (
     Material,
     fit,
     group_balanced,
-    logits_of,
+    held_out_summary,
     material,
-    patch_summary,
-    pooled,
     row_matrix,
-    scored_by,
 )
-from synthcheck.training.metrics import auc
-from synthcheck.training.source_folds import CONDITIONS, fit_temperature_on, fold_of, held_out_probabilities
+from synthcheck.training.source_folds import fold_of
 
 
 def fit_pooled(m: Material, images: np.ndarray, weight_decay: float, alpha: float, tau: float,
@@ -104,28 +98,14 @@ def fit_pooled(m: Material, images: np.ndarray, weight_decay: float, alpha: floa
 
 
 def evaluate(m: Material, config, alpha: float, tau: float, pooled_on: str, log) -> dict:
-    scored = {c: [(np.zeros(0), 0.0)] * len(m.records) for c in CONDITIONS}
-    cases = []
-    for k in range(config.folds):
-        started = time.time()
-        images = np.flatnonzero(m.fold != k)
-        head = (fit(m.encoded, images, m.tags, m.y, m.groups, config.weight_decay, pooled_weight=alpha, pooled_tau=tau)
-                if pooled_on == "real" else fit_pooled(m, images, config.weight_decay, alpha, tau, pooled_on))
-        for c in CONDITIONS:
-            for i in np.flatnonzero(m.fold == k):
-                scored[c][i] = logits_of(head, m.encoded[c][i])
-        cases += scored_by(head, [c for c in m.cases if m.fold[c.host] == k])
-        log(f"alpha {alpha}: fold {k + 1}/{config.folds} ({time.time() - started:.0f} s)")
-    logits = {c: pooled("max", scored[c]) for c in CONDITIONS}
-    p = held_out_probabilities(logits, m.y, m.groups, m.fold)
-    temperature = fit_temperature_on(logits, m.y, m.groups, np.ones(len(m.y), bool))
-    real = m.y == 0
-    tests = patch_summary(cases, "max", temperature)
+    def fit_fold(images: np.ndarray) -> ProbeHead:
+        if pooled_on == "real":
+            return fit(m.encoded, images, m.tags, m.y, m.groups, config.weight_decay, pooled_weight=alpha,
+                       pooled_tau=tau)
+        return fit_pooled(m, images, config.weight_decay, alpha, tau, pooled_on)
+
     return {"alpha": alpha, "tau": tau, "pooled_on": pooled_on,
-            **{f"auc_{c}": round(auc(m.y, logits[c]), 4) for c in CONDITIONS},
-            **{f"high_{pol}_{c}": real_at_level_high(p[c][real], m.y[real], pol)
-               for pol in ("default", "kyc") for c in CONDITIONS},
-            **{f"kept_{name}": t.get("kept_share") for name, t in tests.items() if name.startswith("real_patch")}}
+            **held_out_summary(m, config.folds, fit_fold, lambda message: log(f"alpha {alpha}: {message}"))}
 
 
 def main() -> None:
