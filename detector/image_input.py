@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageFile
@@ -24,6 +25,9 @@ from .errors import (
     UnreadablePathError,
     UnsupportedFormatError,
 )
+
+if TYPE_CHECKING:
+    from .report import ClassifierResult
 
 # The pixel limit is ours (AnalysisOptions.max_pixels), checked from the header
 # before any pixel is decoded; Pillow's own global bomb check would fire first
@@ -103,6 +107,10 @@ class ImageInput:
     media_type: str
     image: Image.Image  # header parsed; pixels loaded by load_pixels()
     pixels_error: str | None = field(default=None)
+    # What the classifier found on these pixels, for the checks that run after it (the faces
+    # check reads the background off its crops instead of encoding windows again); set by the
+    # pipeline, None until then or when it did not run.
+    classified: ClassifierResult | None = field(default=None)
 
     @property
     def width(self) -> int:

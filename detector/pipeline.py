@@ -72,7 +72,7 @@ class Scanner:
             if findings.metadata is not None:
                 report.metadata = {**(report.metadata or {}), **findings.metadata}
             if findings.classifier is not None:
-                report.classifier = findings.classifier
+                report.classifier = image.classified = findings.classifier
             if findings.faces is not None:
                 report.faces = findings.faces
 

@@ -114,6 +114,12 @@ def encode_views(encoder: ClipEncoder, prep: Preprocessing, features: str, rgb: 
     if not prep.global_view:
         return rows, cols, select(encoder(batch), features), None
     shrunk = global_batch(rgb if whole is None else whole, prep)
+    if len(batch) == 1 and np.array_equal(batch, shrunk):
+        # an image of exactly one crop's size is its own global view (the faces check's background
+        # windows, a 224x224 upload): one pass, not two; the same features either way, the int8
+        # quantisation's range being the same over [x] as over [x, x]
+        once = select(encoder(batch), features)
+        return rows, cols, once, once[0]
     if prep.encode_together:
         both = select(encoder(np.concatenate([batch, shrunk])), features)
         return rows, cols, both[:-1], both[-1]

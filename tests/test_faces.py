@@ -23,7 +23,7 @@ from synthcheck.cli import main
 from synthcheck.fusion import FACE_SCORE_CAP, face_score_weight, weigh
 from synthcheck.pipeline import Scanner
 from synthcheck.policy import POLICIES
-from synthcheck.report import SCHEMA_VERSION, FaceResult
+from synthcheck.report import SCHEMA_VERSION, ClassifierResult, FaceResult
 
 from .conftest import EXAMPLES, codes, evidence
 
@@ -157,7 +157,7 @@ def test_the_gate_decides_before_the_face_head_and_the_background_is_only_for_pe
 
         def predict(self, rgb):
             Background.calls += 1
-            return FaceResult([0, 0, 1, 1], 1.0, 0.01)
+            return ClassifierResult("m", "1", 0.5, regions=[[0.01]])  # the map's score is read
 
     rgb = np.zeros((800, 800, 3), np.uint8)
     boxes = [(100, 100, 80, 80, 0.9)]
@@ -166,6 +166,53 @@ def test_the_gate_decides_before_the_face_head_and_the_background_is_only_for_pe
     assert statue.background_p is None and Head.calls == 0 and Background.calls == 0
     person = score_faces(rgb, boxes, Head(), Background(), person_gate=Gate(0.9))
     assert person.faces[0].p_generated == 0.99 and person.background_p == 0.01 and Head.calls == 1
+    assert Background.calls == 2 and not person.background_from_map  # two windows of a 4x4 grid, scored here
+
+
+def test_the_background_is_read_off_the_classifiers_crops_when_one_is_face_free():
+    """The classifier already scored crops all over the image: the faces check reads the
+    face-free ones (farthest first) off its map instead of encoding windows again."""
+    from synthcheck.analyzers.faces import Window, classifier_crops, score_faces
+
+    class Head:
+        class card:  # noqa: N801 - the attribute a card has
+            class preprocessing:  # noqa: N801
+                crop_size = 224
+
+        def encode(self, rgb):
+            return 1, 1, np.zeros((1, 4)), None
+
+        def predict_encoded(self, *encoded):
+            return FaceResult([0, 0, 1, 1], 1.0, 0.99)
+
+    class Background:
+        calls = 0
+
+        def predict(self, rgb):
+            Background.calls += 1
+            return ClassifierResult("m", "1", 0.5, regions=[[0.5]])
+
+    # a 2x3 grid on 1152x864, as synthcheck-clip-v7 scores it; the face sits in the top-left crop
+    result = ClassifierResult("m", "1", 0.2, regions=[[0.9, 0.2, 0.1], [0.3, 0.4, 0.05]], crop_size=224,
+                              crops=[[x, y, 224, 224] for y in (0, 640) for x in (0, 464, 928)])
+    crops = classifier_crops(result)
+    assert [c.p_generated for c in crops] == [0.9, 0.2, 0.1, 0.3, 0.4, 0.05]
+    rgb = np.zeros((864, 1152, 3), np.uint8)
+    scores = score_faces(rgb, [(40, 40, 100, 120, 0.9)], Head(), Background(), map_crops=crops)
+    assert Background.calls == 0 and scores.background_from_map
+    # the two farthest from the face: bottom right, then top right
+    assert scores.background_windows == [Window(928, 640, 224), Window(928, 0, 224)]
+    assert scores.background_p == round((0.05 + 0.1) / 2, 4)
+    face, disagreement = face_evidence(scores)
+    assert disagreement.message.startswith("The rest of the image scores 8% (2 of the classifier's crops away from "
+                                           "the faces) and disagrees with the face")
+    assert face.details["background_windows"] == [[928, 640, 224, 224], [928, 0, 224, 224]]
+    # every crop touches a face (here the one crop offered): windows of a 4x4 grid are scored instead
+    covering = score_faces(rgb, [(40, 40, 100, 120, 0.9)], Head(), Background(), map_crops=crops[:1])
+    assert not covering.background_from_map and Background.calls == 2 and covering.background_p == 0.5
+    # a result that does not say where its crops were offers none
+    assert classifier_crops(ClassifierResult("m", "1", 0.2, regions=[[0.2]])) == []
+    assert classifier_crops(None) == []
 
 
 def test_moderation_counts_the_face_score_less_than_kyc_and_says_so():
@@ -301,6 +348,22 @@ def test_tiny_images_and_one_pixel_faces(scanner, astronaut, shape):
     assert codes(report) & {"no_face", "faces_too_small", "face_score"}
 
 
+def test_a_large_photos_background_is_read_off_the_classifiers_map(scanner, tmp_path):
+    """On a 1152x864 photo the classifier's 2x3 grid has face-free crops: the faces check
+    reads its background off them (their boxes are the classifier's) rather than encoding
+    windows of its own; on the 512 px original (one centre crop, over the face) it scores
+    windows of its own."""
+    path = tmp_path / "astronaut-1152x864.jpg"
+    Image.open(ASTRONAUT).convert("RGB").resize((1152, 864)).save(path, quality=92)
+    report = scanner.analyze(path)
+    item = evidence(report, "face_score")
+    assert report.classifier is not None and len(report.classifier.crops) == 6
+    windows = item.details["background_windows"]
+    assert len(windows) == 2 and all(w in report.classifier.crops for w in windows)
+    small = evidence(scanner.analyze(ASTRONAUT), "face_score").details["background_windows"]
+    assert small and not any(w in scanner.analyze(ASTRONAUT).classifier.crops for w in small)
+
+
 def test_no_face_adds_nothing(scanner):
     report = scanner.analyze(EXAMPLES / "plain_photo.jpg")
     assert report.faces == [] and evidence(report, "no_face").weight == 0
@@ -318,7 +381,6 @@ def test_face_and_background_are_said_once_and_which_pixels_is_which():
     '; ' start lower case."""
     from synthcheck.analyzers.faces import Window
     from synthcheck.fusion import classifier_evidence, fuse
-    from synthcheck.report import ClassifierResult
 
     scores = FaceScores([FaceResult([400, 120, 90, 110], 0.9, 0.999)], 0.07,
                         [Window(0, 576, 224), Window(976, 576, 224)])

@@ -178,3 +178,22 @@ def test_a_panorama_gets_one_global_view_and_a_map_cell_per_crop(height, width):
     assert len(crops) == rows * cols == len(crop_grid(height, width, prep)[2]) and whole is not None
     result = model.predict(rgb)
     assert np.array(result.regions).shape == (rows, cols)
+
+
+def test_an_image_of_one_crops_size_is_encoded_once_as_its_own_global_view():
+    """A 224x224 image (the faces check's background windows, a small upload) is its own
+    global view: one pass of one crop, read as both views; larger images keep both views."""
+    from synthcheck.models.clip_probe import encode_views
+
+    batches = []
+
+    def encoder(batch: np.ndarray) -> dict:
+        batches.append(len(batch))
+        return {"cls": np.repeat(batch.mean(axis=(2, 3))[:, None, :], 12, axis=1)}  # [n, 12 blocks, 3]
+
+    rng = np.random.default_rng(0)
+    rows, cols, crops, whole = encode_views(encoder, WHOLE, "cls", rng.integers(0, 256, (224, 224, 3), np.uint8))
+    assert batches == [1] and (rows, cols) == (1, 1) and np.array_equal(crops[0], whole)
+    batches.clear()
+    _, _, crops, whole = encode_views(encoder, WHOLE, "cls", rng.integers(0, 256, (300, 300, 3), np.uint8))
+    assert batches == [2] and len(crops) == 1 and not np.array_equal(crops[0], whole)

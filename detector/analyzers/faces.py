@@ -21,7 +21,7 @@ import numpy as np
 
 from ..image_input import ImageInput
 from ..odds import logit
-from ..report import Evidence, FaceResult
+from ..report import ClassifierResult, Evidence, FaceResult
 from ..wording import percent
 from .base import AnalyzerBase, Findings
 
@@ -83,26 +83,55 @@ def face_window(box: tuple[int, int, int, int], height: int, width: int, crop: i
     return Window(left, top, size)
 
 
+def face_free(candidates: list[Window], boxes: list[tuple[int, int, int, int]], limit: int = BACKGROUND_WINDOWS,
+              rule: WindowRule = WINDOWS) -> list[Window]:
+    """Up to `limit` of the candidate windows that touch no face (each box grown by the
+    margin), farthest from the faces first."""
+    if not boxes:
+        return []
+    grown = []
+    for x, y, w, h in boxes:
+        pad = (rule.background_margin - 1) / 2 * max(w, h)
+        grown.append((x - pad, y - pad, x + w + pad, y + h + pad))
+    free = []
+    for i, window in enumerate(candidates):
+        left, top, size = window.x, window.y, window.size
+        if all(left >= x2 or left + size <= x1 or top >= y2 or top + size <= y1 for x1, y1, x2, y2 in grown):
+            cx, cy = left + size / 2, top + size / 2
+            distance = min(math.hypot(cx - (x1 + x2) / 2, cy - (y1 + y2) / 2) for x1, y1, x2, y2 in grown)
+            free.append((-distance, top, left, i))
+    return [candidates[i] for *_, i in sorted(free)[:limit]]
+
+
 def background_windows(boxes: list[tuple[int, int, int, int]], height: int, width: int, crop: int,
                        limit: int = BACKGROUND_WINDOWS, rule: WindowRule = WINDOWS) -> list[Window]:
     """Up to `limit` crop-sized windows from a 4x4 grid over the image that touch no face
     (each box grown by the margin), farthest from the faces first."""
     if not boxes or height < crop or width < crop:
         return []
-    grown = []
-    for x, y, w, h in boxes:
-        pad = (rule.background_margin - 1) / 2 * max(w, h)
-        grown.append((x - pad, y - pad, x + w + pad, y + h + pad))
-    ys = np.linspace(0, height - crop, 4).round().astype(int)
-    xs = np.linspace(0, width - crop, 4).round().astype(int)
-    free = []
-    for top in dict.fromkeys(ys.tolist()):
-        for left in dict.fromkeys(xs.tolist()):
-            if all(left >= x2 or left + crop <= x1 or top >= y2 or top + crop <= y1 for x1, y1, x2, y2 in grown):
-                cx, cy = left + crop / 2, top + crop / 2
-                distance = min(math.hypot(cx - (x1 + x2) / 2, cy - (y1 + y2) / 2) for x1, y1, x2, y2 in grown)
-                free.append((-distance, top, left))
-    return [Window(left, top, crop) for _, top, left in sorted(free)[:limit]]
+    ys = dict.fromkeys(np.linspace(0, height - crop, 4).round().astype(int).tolist())
+    xs = dict.fromkeys(np.linspace(0, width - crop, 4).round().astype(int).tolist())
+    return face_free([Window(left, top, crop) for top in ys for left in xs], boxes, limit, rule)
+
+
+@dataclass(frozen=True)
+class ScoredCrop:
+    """One of the classifier's crops and its score on the report's map (`regions`)."""
+
+    window: Window
+    p_generated: float
+
+
+def classifier_crops(result: ClassifierResult | None) -> list[ScoredCrop]:
+    """The crops the classifier already scored (its `crops` boxes and `regions`, row after row),
+    full-sized square ones only; [] when the result does not say where its crops were."""
+    if result is None or not result.crops or not result.regions:
+        return []
+    scores = [p for row in result.regions for p in row]
+    if len(scores) != len(result.crops):
+        return []
+    return [ScoredCrop(Window(x, y, w), p) for (x, y, w, h), p in zip(result.crops, scores)
+            if w == h == result.crop_size]
 
 
 def where(box: list[int]) -> str:
@@ -122,15 +151,20 @@ class FaceScores:
     # A face may be said to disagree with its background (a swap) only from this p_person up
     # (the person gate's stricter mark; 0 without a gate).
     claim_threshold: float = 0.0
+    # whether the background windows are crops the classifier had scored (its map's cells) or
+    # windows scored for this check (the classifier's crops all touched a face)
+    background_from_map: bool = False
 
 
 def score_faces(rgb: np.ndarray, boxes: list[tuple[int, int, int, int, float]], face_model, background_model,
-                rule: WindowRule = WINDOWS, person_gate=None) -> FaceScores:
+                rule: WindowRule = WINDOWS, person_gate=None, map_crops: list[ScoredCrop] | None = None) -> FaceScores:
     """Each face's window (the largest MAX_FACES of at least MIN_FACE_PX) encoded once: the
     person gate (models/face_probe.PersonGate) first, then, for a photographed person only,
-    the face head's `predict`; and the face-free background windows through the whole-image
-    classifier's (a background is a scene, which is what that head was trained on), when a
-    person's face was judged."""
+    the face head's `predict`; and, when a person's face was judged, the background: the
+    face-free crops among those the classifier already scored (`map_crops`, classifier_crops: its
+    map's own scores, no second backbone pass), else face-free windows of a 4x4 grid scored
+    here by the whole-image classifier (a background is a scene, which is what it was trained
+    on), each read as its map would read it (`regions`)."""
     height, width = rgb.shape[:2]
     crop = face_model.card.preprocessing.crop_size
     order = sorted(range(len(boxes)), key=lambda i: -boxes[i][2] * boxes[i][3])
@@ -145,12 +179,18 @@ def score_faces(rgb: np.ndarray, boxes: list[tuple[int, int, int, int, float]], 
             if person is None or person >= person_gate.threshold:
                 p = face_model.predict_encoded(*encoded).p_generated
         faces.append(FaceResult(box=[x, y, w, h], score=detection, p_generated=p, p_person=person))
-    windows = background_windows([(x, y, w, h) for x, y, w, h, _ in boxes], height, width, crop, rule=rule)
+    face_boxes = [(x, y, w, h) for x, y, w, h, _ in boxes]
+    by_window = {c.window: c.p_generated for c in map_crops or []}
+    windows = face_free(list(by_window), face_boxes, rule=rule)
+    from_map = bool(windows)
+    if not from_map:
+        windows = background_windows(face_boxes, height, width, crop, rule=rule)
     background = None
     if windows and any(f.p_generated is not None for f in faces):
-        background = float(np.mean([background_model.predict(cut(rgb, w)).p_generated for w in windows]))
+        background = float(np.mean([by_window[w] if from_map else background_model.predict(cut(rgb, w)).regions[0][0]
+                                    for w in windows]))
     claim = 0.0 if person_gate is None else person_gate.claim_threshold
-    return FaceScores(faces, None if background is None else round(background, 4), windows, claim)
+    return FaceScores(faces, None if background is None else round(background, 4), windows, claim, from_map)
 
 
 def not_persons(faces: list[FaceResult]) -> list[FaceResult]:
@@ -190,8 +230,13 @@ def face_evidence(scores: FaceScores) -> list[Evidence]:
     rest = disagreement = None
     if scores.background_p is not None:  # not the classifier's crop: windows that hold no face
         windows = scores.background_windows
-        said = (f" ({len(windows)} face-free {windows[0].size}x{windows[0].size} window"
-                f"{'s' if len(windows) != 1 else ''} away from the faces)") if windows else ""
+        plural = "s" if len(windows) != 1 else ""
+        if not windows:
+            said = ""
+        elif scores.background_from_map:
+            said = f" ({len(windows)} of the classifier's crop{plural} away from the faces)"
+        else:
+            said = f" ({len(windows)} face-free {windows[0].size}x{windows[0].size} window{plural} away from the faces)"
         rest = f"the rest of the image scores {percent(scores.background_p)}{said}"
         # a swap is claimed only on a face the gate is sure is a photographed person
         claimable = [(f, p) for f, p in judged if f.p_person is None or f.p_person >= scores.claim_threshold]
@@ -265,5 +310,6 @@ class FacesAnalyzer(AnalyzerBase):
             scores = FaceScores([], None, [])
         else:
             face_model, background_model, person_gate = self.models
-            scores = score_faces(image.rgb, boxes, face_model, background_model, person_gate=person_gate)
+            scores = score_faces(image.rgb, boxes, face_model, background_model, person_gate=person_gate,
+                                 map_crops=classifier_crops(image.classified))
         return Findings(evidence=face_evidence(scores), faces=scores.faces)

@@ -36,7 +36,16 @@ from pathlib import Path
 
 import numpy as np
 
-from synthcheck.analyzers.faces import WINDOWS, FaceScores, WindowRule, disagreement_gap, face_evidence, score_faces
+from synthcheck.analyzers.classifier import scored_area
+from synthcheck.analyzers.faces import (
+    WINDOWS,
+    FaceScores,
+    WindowRule,
+    classifier_crops,
+    disagreement_gap,
+    face_evidence,
+    score_faces,
+)
 from synthcheck.cache import cache_root
 from synthcheck.datasets.records import load_pixels
 from synthcheck.fusion import classifier_evidence, fuse, logit, weigh
@@ -53,14 +62,21 @@ CONDITIONS = ("clean", "laundered")
 SPLIT_CARD = Path("training/experiments/retired/synthcheck-clip-v2/card.json")
 
 
-def measure(rgb: np.ndarray, model, face_model, detector: FaceDetector, rule: WindowRule, person_gate=None) -> dict:
+def measure(rgb: np.ndarray, model, face_model, detector: FaceDetector, rule: WindowRule, person_gate=None,
+            background_from_map: bool = True) -> dict:
     """What the faces check sees of one image: the faces it judged (the person gate, when given,
-    turns statues, paintings and animals away first, as the analyzer does) and the background."""
+    turns statues, paintings and animals away first, as the analyzer does) and the background
+    (read off the classifier's crops as the analyzer does, or, with background_from_map False,
+    always from windows of a 4x4 grid scored for the check)."""
     faces = detector(rgb)
+    whole = model.predict(rgb)
+    area = scored_area(rgb.shape[1], rgb.shape[0], model.card.preprocessing)
+    map_crops = classifier_crops(dataclasses.replace(whole, crops=area.crops,
+                                                     crop_size=model.card.preprocessing.crop_size))
     scores = score_faces(rgb, [(f.x, f.y, f.w, f.h, f.score) for f in faces], face_model, model, rule,
-                         person_gate=person_gate)
+                         person_gate=person_gate, map_crops=map_crops if background_from_map else None)
     judged = [f for f in scores.faces if f.p_generated is not None]
-    return {"whole": model.predict(rgb).p_generated,
+    return {"whole": whole.p_generated, "background_from_map": scores.background_from_map,
             "faces": [f.p_generated for f in judged],
             "boxes": [f.box for f in judged],
             "p_person": [f.p_person for f in judged],
@@ -68,8 +84,8 @@ def measure(rgb: np.ndarray, model, face_model, detector: FaceDetector, rule: Wi
             "background": scores.background_p}
 
 
-def collect(model_name: str, rule: WindowRule, face_head: str | None, split_card: Path, gate: bool = True
-            ) -> list[dict]:
+def collect(model_name: str, rule: WindowRule, face_head: str | None, split_card: Path, gate: bool = True,
+            background_from_map: bool = True) -> list[dict]:
     model = load_classifier(model_name)
     face_model = load_face_head(face_head, model) if face_head else model
     person_gate = person_gate_for(model) if gate else None
@@ -81,7 +97,7 @@ def collect(model_name: str, rule: WindowRule, face_head: str | None, split_card
         rgb = load_pixels(record)
         for condition in CONDITIONS:
             image = rgb if condition == "clean" else launder(rgb)
-            row = measure(image, model, face_model, detector, rule, person_gate)
+            row = measure(image, model, face_model, detector, rule, person_gate, background_from_map)
             if row["faces"]:
                 rows.append({"set": "untouched", "label": record.label, "group": record.group,
                              "condition": condition, **row})
@@ -96,7 +112,7 @@ def collect(model_name: str, rule: WindowRule, face_head: str | None, split_card
             composite = paste_face(rgb, tuple(box), donor, tuple(donor_box))
             for condition in CONDITIONS:
                 image = composite if condition == "clean" else launder(composite)
-                row = measure(image, model, face_model, detector, rule, person_gate)
+                row = measure(image, model, face_model, detector, rule, person_gate, background_from_map)
                 if row["faces"]:
                     rows.append({"set": name, "label": 1, "group": name, "condition": condition, **row})
     return rows
@@ -204,7 +220,11 @@ def report(rows: list[dict]) -> None:
             gain, sd = paired_auc_gain(y, whole, face)
             print(f"| {name} | {condition} | {len(negatives)} / {len(positives)} | {auc(y, whole):.3f} | "
                   f"{auc(y, face):.3f} | {gain:+.3f} ({sd:.3f}) | {auc(y, fused):.3f} |")
-    print("\nface/background disagreement (both sides of 0.5, logit gap), where a face-free window exists:")
+    with_background = [r for r in rows if r["background"] is not None]
+    from_map = sum(bool(r.get("background_from_map")) for r in with_background)
+    print(f"\nbackground read off the classifier's crops in {from_map} of {len(with_background)} rows with one "
+          "(else 4x4-grid windows)")
+    print("face/background disagreement (both sides of 0.5, logit gap), where a face-free window exists:")
     for gap in (2.0, 3.0, 4.0):
         groups = {"real": [r for r in real if r["background"] is not None],
                   "AI": [r for r in untouched if r["label"] == 1 and r["background"] is not None],
@@ -227,17 +247,20 @@ def main() -> None:
     parser.add_argument("--tight", action="store_true", help="no minimum face window (small faces padded by "
                         "reflection) instead of at least one classifier crop")
     parser.add_argument("--background-margin", type=float, default=WINDOWS.background_margin)
+    parser.add_argument("--background", choices=("map", "windows"), default="map",
+                        help="read the background off the classifier's crops where one is face-free (the "
+                        "analyzer's rule), or always from 4x4-grid windows scored for the check")
     parser.add_argument("--face-head", default=DEFAULT_FACE_HEAD,
                         help="the head that scores face windows ('none': the whole-image head)")
     args = parser.parse_args()
     face_head = None if args.face_head == "none" else args.face_head
     rule = WindowRule(args.face_margin, 0 if args.tight else None, args.background_margin)
     variant = (f"m{rule.face_margin:g}-{'tight' if args.tight else 'crop'}-b{rule.background_margin:g}"
-               + (f"-{face_head}" if face_head else ""))
+               + (f"-{face_head}" if face_head else "") + f"-bg{args.background}")
     print(f"window rule {rule} ({variant})")
     cache = cache_root() / "experiments" / f"faces_eval-{args.model}-{variant}.json"
     if args.fresh or not cache.is_file():
-        rows = collect(args.model, rule, face_head, args.split_card)
+        rows = collect(args.model, rule, face_head, args.split_card, background_from_map=args.background == "map")
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(rows))
     report(json.loads(cache.read_text()))
