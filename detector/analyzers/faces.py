@@ -228,7 +228,7 @@ def face_evidence(scores: FaceScores) -> list[Evidence]:
                          "judge.", 0.0, {"faces": len(faces)})]
     top, top_p = max(judged, key=lambda j: j[1])
     rest = disagreement = None
-    if scores.background_p is not None:  # not the classifier's crop: windows that hold no face
+    if scores.background_p is not None:  # face-free crops of the classifier's map, or windows scored here
         windows = scores.background_windows
         plural = "s" if len(windows) != 1 else ""
         if not windows:
