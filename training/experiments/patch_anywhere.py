@@ -14,6 +14,10 @@ divided evenly into the grid's rows and columns) holds the patch's centre, the s
 cases where some crop lies mostly in the patch (a crop could see it), and the mean rise of p.
 
     python training/experiments/patch_anywhere.py [--config training/configs/clip-v7.json] [--per-fold 40]
+           [--cell 224 --max-crops 48]
+
+`--cell 224` scores the same composites with crops tiling the whole image (at most `--max-crops`),
+the heads unchanged: what a full map would find, at several times the passes.
 
 Results: training/experiments/README.md ("An edit anywhere")."""
 
@@ -68,9 +72,14 @@ def main() -> None:
     parser.add_argument("--config", default="training/configs/clip-v7.json")
     parser.add_argument("--per-fold", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cell", type=int, default=0, help="score the composites on a grid of this cell instead "
+                        "of the config's (224: crops tiling the whole image); the heads are the config's")
+    parser.add_argument("--max-crops", type=int, default=48, help="with --cell, at most this many crops")
     args = parser.parse_args()
     config = replace(ClipTrainConfig.load(args.config), patch_tests=0)
     prep = config.preprocessing
+    if args.cell:
+        prep = replace(prep, cell=args.cell, max_crops=args.max_crops)
 
     def log(message: str) -> None:
         print(message, flush=True)
