@@ -355,6 +355,19 @@ def scored_by(head, cases: list[PatchCase], region_head=None) -> list[PatchCase]
                     plain_region=region_head(c.plain_views.crops.astype(np.float64))) for c in out]
 
 
+def cached_views(cache: Path, key: str, encoder, prep, features: str, make: Callable[[], np.ndarray]) -> Encoded:
+    """The views of the composite `make()` named by `key`, as the runtime encodes a whole image,
+    cached on disk by key, grid and feature kind (built only when not cached)."""
+    name = f"{key}#{grid_tag(prep)}{feature_tag(features)}"
+    path = cache / f"case-{hashlib.sha256(name.encode()).hexdigest()[:32]}.npz"
+    if not path.exists():
+        _, _, crops, whole = encode_views(encoder, prep, features, make())
+        assert whole is not None
+        np.savez(path, crops=crops.astype(np.float16), whole=whole.astype(np.float16))
+    saved = np.load(path)
+    return Encoded(saved["crops"], saved["whole"])
+
+
 def patch_cases(records: list[ImageRecord], rows: np.ndarray, y: np.ndarray, encoder, prep, features: str,
                 per_test: int, seed: int, reconstruct: Callable[[np.ndarray], np.ndarray] | None,
                 sizes: dict[int, tuple[int, int]], cache: Path) -> list[PatchCase]:
@@ -372,15 +385,7 @@ def patch_cases(records: list[ImageRecord], rows: np.ndarray, y: np.ndarray, enc
     cache.mkdir(parents=True, exist_ok=True)
 
     def encoded(key: str, make: Callable[..., np.ndarray], *args) -> Encoded:
-        """The views of make(*args), the composite named by `key` (built only when not cached)."""
-        name = f"{key}#{grid_tag(prep)}{feature_tag(features)}"
-        path = cache / f"case-{hashlib.sha256(name.encode()).hexdigest()[:32]}.npz"
-        if not path.exists():
-            _, _, crops, whole = encode_views(encoder, prep, features, make(*args))
-            assert whole is not None
-            np.savez(path, crops=crops.astype(np.float16), whole=whole.astype(np.float16))
-        saved = np.load(path)
-        return Encoded(saved["crops"], saved["whole"])
+        return cached_views(cache, key, encoder, prep, features, lambda: make(*args))
 
     def patch_of(i: int) -> np.ndarray:
         return centre_crop(load_pixels(records[i]), PATCH)
@@ -495,6 +500,8 @@ class Material:
     partials: list[PartialFake]
     cases: list[PatchCase]
     encoder: Any
+    sizes: dict[int, tuple[int, int]]  # each record's (height, width)
+    cache: Path  # the feature cache of this backbone (its files, the composites')
 
 
 def material(config, repo_root: Path, log, feature_cache: Path | None = None) -> Material:
@@ -536,7 +543,7 @@ def material(config, repo_root: Path, log, feature_cache: Path | None = None) ->
                              config.seed + k, reconstruct, sizes, cache)
         log(f"patch cases of fold {k + 1}/{config.folds} ({time.time() - started:.0f} s)")
     tags = [t for t in transforms if t not in ("webp_q75", "avif_q60")]
-    return Material(records, y, groups, fold, encoded, tags, partials, cases, encoder)
+    return Material(records, y, groups, fold, encoded, tags, partials, cases, encoder, sizes, cache)
 
 
 @dataclass

@@ -186,10 +186,17 @@ class ClassifierAnalyzer(AnalyzerBase):
 
     def analyze(self, image: ImageInput) -> Findings:
         height, width = image.rgb.shape[:2]
-        prep = self.model.card.preprocessing
-        area = scored_area(width, height, prep)
-        result = replace(self.model.predict(image.rgb), crops=area.crops, crop_size=prep.crop_size,
-                         global_view=area.global_view, pooling=self.model.card.pooling,
-                         coverage=area.coverage(width, height),
-                         regions_from="region_head" if self.model.card.region_head else "crops")
+        result = scored_result(self.model, image.rgb)
         return Findings(evidence=[classifier_finding(result, width, height)], classifier=result)
+
+
+def scored_result(model, rgb) -> ClassifierResult:
+    """The model's result on an RGB image with what it scored: where its crops were, the global
+    view, the pooling and coverage (the report's classifier section; the faces check reads its
+    background off these crops)."""
+    height, width = rgb.shape[:2]
+    prep = model.card.preprocessing
+    area = scored_area(width, height, prep)
+    return replace(model.predict(rgb), crops=area.crops, crop_size=prep.crop_size, global_view=area.global_view,
+                   pooling=model.card.pooling, coverage=area.coverage(width, height),
+                   regions_from="region_head" if model.card.region_head else "crops")

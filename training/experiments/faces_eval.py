@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synthcheck.analyzers.classifier import scored_area
+from synthcheck.analyzers.classifier import scored_result
 from synthcheck.analyzers.faces import (
     WINDOWS,
     FaceScores,
@@ -69,10 +69,8 @@ def measure(rgb: np.ndarray, model, face_model, detector: FaceDetector, rule: Wi
     (read off the classifier's crops as the analyzer does, or, with background_from_map False,
     always from windows of a 4x4 grid scored for the check)."""
     faces = detector(rgb)
-    whole = model.predict(rgb)
-    area = scored_area(rgb.shape[1], rgb.shape[0], model.card.preprocessing)
-    map_crops = classifier_crops(dataclasses.replace(whole, crops=area.crops,
-                                                     crop_size=model.card.preprocessing.crop_size))
+    whole = scored_result(model, rgb)  # as the classifier analyzer reports it
+    map_crops = classifier_crops(whole)
     scores = score_faces(rgb, [(f.x, f.y, f.w, f.h, f.score) for f in faces], face_model, model, rule,
                          person_gate=person_gate, map_crops=map_crops if background_from_map else None)
     judged = [f for f in scores.faces if f.p_generated is not None]

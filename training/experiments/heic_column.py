@@ -26,12 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from synthcheck.cache import cache_root
 from synthcheck.training.clip_features import ClipTrainConfig, codec_transform
 from synthcheck.training.evaluate import real_at_level_high
 from synthcheck.training.grid_folds import encode_records, fit, logits_of, material, pooled
 from synthcheck.training.metrics import auc
-from synthcheck.training.source_folds import CONDITIONS, fit_temperature_on, held_out_probabilities
+from synthcheck.training.source_folds import CONDITIONS, fit_temperature_on
 
 
 def sample(records, per_group: int, per_generator: int) -> list[int]:
@@ -66,10 +65,8 @@ def main() -> None:
     y = m.y[chosen]
     log(f"sample: {len(chosen)} images ({int((y == 0).sum())} real, {int((y == 1).sum())} generated) of "
         f"{len(set(m.groups[i] for i in chosen))} groups, as HEIC q{args.quality}")
-    cache = cache_root() / "features" / f"{config.backbone}-{config.backbone_variant}-{m.encoder.sha256[:12]}"
     heic = encode_records([m.records[i] for i in chosen], m.encoder, config.preprocessing, config.features,
-                          {f"heic_q{args.quality}": codec_transform("HEIF", args.quality)},
-                          cache, log)
+                          {f"heic_q{args.quality}": codec_transform("HEIF", args.quality)}, m.cache, log)
     heic_rows = dict(zip(chosen, next(iter(heic.values()))))
 
     scored = {c: [(np.zeros(0), 0.0)] * len(m.records) for c in CONDITIONS}
@@ -83,14 +80,14 @@ def main() -> None:
             if i in heic_rows:
                 heic_scored[i] = logits_of(head, heic_rows[i])
         log(f"fold {k + 1}/{config.folds} scored")
-    logits = {c: pooled("max", scored[c]) for c in CONDITIONS}
-    p_all = held_out_probabilities(logits, m.y, m.groups, m.fold)
-    # HEIC at the temperature of the image's fold (fitted on the other folds, the four conditions)
-    heic_logits = pooled("max", [heic_scored[i] for i in chosen])
-    fold_temperature = {k: fit_temperature_on(logits, m.y, m.groups, m.fold != k) for k in range(config.folds)}
+    logits = {c: pooled("max", scored[c])[chosen] for c in CONDITIONS}
+    logits[f"heic_q{args.quality}"] = pooled("max", [heic_scored[i] for i in chosen])
+    # every condition, HEIC too, at the temperature of the image's fold: fitted, as the cards do, on
+    # the other folds' held-out logits of the four usual conditions (all images, not the sample)
+    everyone = {c: pooled("max", scored[c]) for c in CONDITIONS}
+    fold_temperature = {k: fit_temperature_on(everyone, m.y, m.groups, m.fold != k) for k in range(config.folds)}
     temperature = np.array([fold_temperature[int(m.fold[i])] for i in chosen])
-    p = {c: p_all[c][chosen] for c in CONDITIONS}
-    p[f"heic_q{args.quality}"] = 1 / (1 + np.exp(-np.clip(heic_logits / temperature, -500, 500)))
+    p = {c: 1 / (1 + np.exp(-np.clip(z / temperature, -500, 500))) for c, z in logits.items()}
 
     real, generated = y == 0, y == 1
     print("\n| condition | AUC | real at `high` default / moderation / kyc | generated at `high` kyc |")

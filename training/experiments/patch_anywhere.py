@@ -24,25 +24,23 @@ Results: training/experiments/README.md ("An edit anywhere")."""
 from __future__ import annotations
 
 import argparse
-import hashlib
 import random
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from synthcheck.cache import cache_root
 from synthcheck.datasets.partial import inside, paste, regenerate
 from synthcheck.datasets.records import load_pixels
-from synthcheck.models.clip_probe import encode_views
 from synthcheck.models.crops import grid_shape
 from synthcheck.training.clip_features import ClipTrainConfig
 from synthcheck.training.grid_folds import (
+    MIN_REAL_PIXELS,
     PATCH,
     Encoded,
     PatchCase,
+    cached_views,
     crop_boxes,
-    grid_tag,
     material,
     out_of_fold,
     patch_summary,
@@ -52,8 +50,6 @@ from synthcheck.training.grid_folds import (
 )
 from synthcheck.training.metrics import centre_crop
 from synthcheck.training.source_folds import CONDITIONS, fit_temperature_on
-
-MIN_REAL_PIXELS = 1_000_000
 
 
 def cell_holds_centre(case: PatchCase, top: int, shape: tuple[int, int], prep) -> bool:
@@ -88,37 +84,19 @@ def main() -> None:
     reconstruct = taef2_reconstructor(Path.cwd() / config.taef2_weights if config.taef2_weights else None)
     if reconstruct is None:
         raise SystemExit("needs the TAEF2 weights (the config's taef2_weights)")
-    cache = cache_root() / "features" / f"{config.backbone}-{config.backbone_variant}-{m.encoder.sha256[:12]}"
     rng = random.Random(args.seed)
-    sizes: dict[int, tuple[int, int]] = {}
 
-    def size(i: int) -> tuple[int, int]:
-        if i not in sizes:
-            from PIL import Image
-
-            with Image.open(m.records[i].path) as im:
-                w, h = im.size
-            sizes[i] = (h // 2, w // 2) if m.records[i].tile is not None else (h, w)
-        return sizes[i]
-
-    def encoded(key: str, make, *more) -> Encoded:
-        name = f"anywhere:{key}#{grid_tag(prep)}"
-        path = cache / f"case-{hashlib.sha256(name.encode()).hexdigest()[:32]}.npz"
-        if not path.exists():
-            _, _, crops, whole = encode_views(m.encoder, prep, config.features, make(*more))
-            assert whole is not None
-            np.savez(path, crops=crops.astype(np.float16), whole=whole.astype(np.float16))
-        saved = np.load(path)
-        return Encoded(saved["crops"], saved["whole"])
+    def encoded(key: str, make) -> Encoded:
+        return cached_views(m.cache, f"anywhere:{key}", m.encoder, prep, config.features, make)
 
     cases: list[PatchCase] = []
     for k in range(config.folds):
         index = [int(i) for i in np.flatnonzero(m.fold == k)]
         rng.shuffle(index)
-        hosts = [i for i in index if m.y[i] == 0 and size(i)[0] * size(i)[1] >= MIN_REAL_PIXELS][: args.per_fold]
-        donors = [i for i in index if m.y[i] == 1 and min(size(i)) >= PATCH]
+        hosts = [i for i in index if m.y[i] == 0 and m.sizes[i][0] * m.sizes[i][1] >= MIN_REAL_PIXELS][: args.per_fold]
+        donors = [i for i in index if m.y[i] == 1 and min(m.sizes[i]) >= PATCH]
         for n, i in enumerate(hosts):
-            h, w = size(i)
+            h, w = m.sizes[i]
             box = (8 * rng.randrange((w - PATCH) // 8 + 1), 8 * rng.randrange((h - PATCH) // 8 + 1), PATCH, PATCH)
             name = f"{m.records[i].path}#{m.records[i].tile}"
             donor = donors[n % len(donors)]
@@ -148,7 +126,7 @@ def main() -> None:
             cells = c.patched_region if len(c.patched_region) else c.patched[0]
             top = int(np.argmax(cells))
             crop_hits.append(inside(c.crops[top], c.box) >= 0.5)
-            cell_hits.append(cell_holds_centre(c, top, size(c.host), prep))
+            cell_hits.append(cell_holds_centre(c, top, m.sizes[c.host], prep))
             seeable.append(any(inside(b, c.box) >= 0.5 for b in c.crops))
         s = np.array(seeable)
         row = summary[test]
