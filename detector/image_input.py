@@ -9,10 +9,12 @@ import io
 import os
 import stat
 import warnings
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageFile
@@ -111,6 +113,9 @@ class ImageInput:
     # check reads the background off its crops instead of encoding windows again); set by the
     # pipeline, None until then or when it did not run.
     classified: ClassifierResult | None = field(default=None)
+    # An analyzer's early work (AnalyzerBase.early_work) the pipeline started beside the analyzers
+    # ahead of it, by analyzer name; empty when nothing was started early.
+    early: dict[str, Future] = field(default_factory=dict)
 
     @property
     def width(self) -> int:
@@ -128,6 +133,12 @@ class ImageInput:
     def rgb(self) -> np.ndarray:
         """H x W x 3 uint8 RGB array of the first frame (alpha dropped, palettes expanded)."""
         return np.asarray(to_rgb(self.image))
+
+    def early_result(self, name: str, work: Callable[[ImageInput], Any]) -> Any:
+        """What `work` returns for this image: the result of the run the pipeline started early
+        for analyzer `name` (its exception re-raised here, in that analyzer), else computed now."""
+        started = self.early.pop(name, None)
+        return work(self) if started is None else started.result()
 
     def load_pixels(self) -> None:
         """Decode the pixels; a failure is kept (not raised) so that byte-level

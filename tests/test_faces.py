@@ -268,7 +268,10 @@ def test_no_faces_switches_the_check_off(capsys):
     assert report["faces"] is None and "faces" not in report["timings_ms"]
 
 
-def test_a_detector_that_fails_is_evidence_and_keeps_the_level_up(monkeypatch):
+@pytest.mark.parametrize("threads", [1, 2])  # the detector inline, and beside the classifier
+def test_a_detector_that_fails_is_evidence_and_keeps_the_level_up(monkeypatch, threads):
+    import synthcheck.pipeline as pipeline
+
     scanner = Scanner(AnalysisOptions(watermarks=False))
     faces_analyzer = next(a for a in scanner.analyzers if a.name == "faces")
 
@@ -276,9 +279,37 @@ def test_a_detector_that_fails_is_evidence_and_keeps_the_level_up(monkeypatch):
         raise RuntimeError("detector exploded")
 
     monkeypatch.setitem(faces_analyzer.__dict__, "detector", broken)
+    monkeypatch.setattr(pipeline, "inference_threads", lambda: threads)
     report = scanner.analyze(ASTRONAUT, "kyc")
     assert "analyzer_failed" in codes(report) and report.faces is None
     assert report.risk.unchecked == ["faces"] and report.risk.level in ("medium", "high")
+
+
+def test_the_detector_beside_the_classifier_finds_and_reports_the_same(monkeypatch, scanner):
+    # with threads to spare the pipeline starts the detector on a second thread while the
+    # classifier runs; a worker process (one thread) runs it inline: the report is the same
+    import threading
+
+    import synthcheck.pipeline as pipeline
+
+    faces_analyzer = next(a for a in scanner.analyzers if a.name == "faces")
+    detector, ran_on = faces_analyzer.detector, []
+
+    def recorded(rgb):
+        ran_on.append(threading.current_thread().name)
+        return detector(rgb)
+
+    monkeypatch.setitem(faces_analyzer.__dict__, "detector", recorded)
+    reports = []
+    for threads in (1, 2):
+        monkeypatch.setattr(pipeline, "inference_threads", lambda threads=threads: threads)
+        reports.append(scanner.analyze(ASTRONAUT, "kyc"))
+    assert ran_on[0] == threading.current_thread().name and ran_on[1].startswith("synthcheck-early")
+    inline, beside = reports
+    assert len(beside.faces) == 1 and beside.faces == inline.faces
+    assert [(e.code, e.message, e.weight) for e in beside.evidence] == [(e.code, e.message, e.weight)
+                                                                        for e in inline.evidence]
+    assert beside.risk == inline.risk
 
 
 def test_faces_are_scored_by_the_face_head_on_the_classifier_backbone(scanner, astronaut):

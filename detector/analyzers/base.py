@@ -10,6 +10,7 @@ policy: nothing is left to compute, so its analyzer sets it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -31,6 +32,7 @@ class Findings:
 class Analyzer(Protocol):
     name: str
     needs_pixels: bool
+    early_work: Callable[[ImageInput], Any] | None
 
     def handles(self, media_type: str) -> bool: ...
 
@@ -43,6 +45,12 @@ class AnalyzerBase:
     name: str
     needs_pixels = False
     media_types: frozenset[str] | None = None  # None: every media type
+    # The part of the work that reads only the decoded pixels, not what the analyzers ahead of
+    # this one found (the faces check's detector, while the classifier runs): a method taking
+    # the ImageInput, which the pipeline may start on another thread as soon as the pixels are
+    # decoded; analyze() then reads its result with image.early_result(name, work). None: no
+    # such part.
+    early_work: Callable[[ImageInput], Any] | None = None
 
     def __init__(self, options: AnalysisOptions):
         self.options = options
