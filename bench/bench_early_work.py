@@ -19,16 +19,13 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from PIL import Image
+from bench_whole_image import SIZES, bench_photo  # this folder: the same sizes and files
 
 import synthcheck.pipeline as pipeline
-from synthcheck import AnalysisOptions, testkit
+from synthcheck import AnalysisOptions
 from synthcheck.models import inference_threads
 from synthcheck.models.faces import FaceDetector
 from synthcheck.pipeline import Scanner
-
-SIZES = {"1 MP": (1152, 864), "1 MP square": (1000, 1000), "12 MP": (4032, 3024)}
-PORTRAIT = Path(__file__).resolve().parent.parent / "examples" / "images" / "astronaut_face.jpg"
 
 
 def main() -> None:
@@ -48,10 +45,7 @@ def main() -> None:
     print(f"{threads} threads; p50 of the whole pipeline, {args.rounds} alternating rounds")
     with tempfile.TemporaryDirectory() as folder:
         for name, (width, height) in SIZES.items():
-            path = Path(folder) / f"{width}x{height}.jpg"
-            picture = (Image.open(PORTRAIT).convert("RGB").resize((width, height), Image.Resampling.BICUBIC)
-                       if args.face else testkit.photo_like(width, height, seed=3))
-            path.write_bytes(testkit.encode(picture, "JPEG", quality=90))
+            path = bench_photo(Path(folder), width, height, args.face)
             times: dict[str, list[float]] = {way: [] for way in ways}
             for _ in range(args.rounds):
                 for way, (seen_threads, detector) in ways.items():

@@ -27,6 +27,16 @@ SIZES = {"1 MP": (1152, 864), "1 MP square": (1000, 1000), "12 MP": (4032, 3024)
 PORTRAIT = Path(__file__).resolve().parent.parent / "examples" / "images" / "astronaut_face.jpg"
 
 
+def bench_photo(folder: Path, width: int, height: int, face: bool) -> Path:
+    """A JPEG (q90) of this size in `folder`: a synthetic photo-like scene, or with `face` the bundled
+    portrait resized (one face). bench_early_work.py scans the same files."""
+    path = folder / f"{width}x{height}.jpg"
+    picture = (Image.open(PORTRAIT).convert("RGB").resize((width, height), Image.Resampling.BICUBIC)
+               if face else testkit.photo_like(width, height, seed=3))
+    path.write_bytes(testkit.encode(picture, "JPEG", quality=90))
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default=DEFAULT_MODEL)
@@ -37,10 +47,7 @@ def main() -> None:
     print(f"{args.model}: {inference_threads()} threads")
     with tempfile.TemporaryDirectory() as folder:
         for name, (width, height) in SIZES.items():
-            path = Path(folder) / f"{width}x{height}.jpg"
-            picture = (Image.open(PORTRAIT).convert("RGB").resize((width, height), Image.Resampling.BICUBIC)
-                       if args.face else testkit.photo_like(width, height, seed=3))
-            path.write_bytes(testkit.encode(picture, "JPEG", quality=90))
+            path = bench_photo(Path(folder), width, height, args.face)
             report = scanner.analyze(path)  # warm-up: models loaded, graph initialised
             times = []
             for _ in range(args.runs):

@@ -224,6 +224,14 @@ def fit(encoded: dict[str, list[Encoded]], images: np.ndarray, tags: list[str], 
     return fit_head(x, labels, [], weight_decay, row_weights=weights, pooled=pooled)
 
 
+def fit_as_configured(config, m: Material, images: np.ndarray, partials: list[PartialFake] | None = None,
+                      partial_weight: float = 0.0, encoded: dict[str, list[Encoded]] | None = None):
+    """`fit` with the config's recipe (its weight decay and pooled loss) on `images` of m; `encoded`
+    replaces m.encoded where an experiment changes what the head is trained on."""
+    return fit(m.encoded if encoded is None else encoded, images, m.tags, m.y, m.groups, config.weight_decay,
+               partials, partial_weight, pooled_weight=config.pooled_loss_weight, pooled_tau=config.pooled_loss_tau)
+
+
 def crop_boxes(shape: tuple[int, ...], prep) -> list[tuple[int, int, int, int]]:
     """The runtime's crop boxes (x, y, width, height) on an image of this shape: what the report's
     `crops` say (analyzers/classifier.scored_area), so that a composite's crops are labelled and
@@ -569,14 +577,11 @@ def out_of_fold(config, m: Material, log, partial_weight: float | None = None, o
     region_scored: dict[str, list[np.ndarray]] = {c: [np.zeros(0)] * len(m.records) for c in CONDITIONS}
     cases: list[PatchCase] = []
     partial_logits, partial_labels = [], []
-    pooled_loss = {"pooled_weight": config.pooled_loss_weight, "pooled_tau": config.pooled_loss_tau}
     for k in range(config.folds):
         train_partials = [p for p in m.partials if m.fold[p.host] != k]
         images = np.flatnonzero(m.fold != k)
-        head = fit(m.encoded, images, m.tags, m.y, m.groups, config.weight_decay,
-                   train_partials if one_head else None, weight if one_head else 0.0, **pooled_loss)
-        region_head = (fit(m.encoded, images, m.tags, m.y, m.groups, config.weight_decay, train_partials, weight,
-                           **pooled_loss) if region else None)
+        head = fit_as_configured(config, m, images, train_partials if one_head else None, weight if one_head else 0.0)
+        region_head = fit_as_configured(config, m, images, train_partials, weight) if region else None
         for c in CONDITIONS:
             for i in np.flatnonzero(m.fold == k):
                 scored[c][i] = logits_of(head, m.encoded[c][i])
@@ -661,12 +666,10 @@ def train(config, out: Path, repo_root: Path, feature_cache: Path | None = None)
     estimate["poolings"] = comparison
     estimate["patch_tests"] = patch_summary(cases, chosen, temperature, (region_temperature, region_bias))
     estimate["maps_on_real_images"] = maps_on_real_images(oof, y, temperature, (region_temperature, region_bias))
-    pooled_loss = {"pooled_weight": config.pooled_loss_weight, "pooled_tau": config.pooled_loss_tau}
-    head = fit(m.encoded, np.arange(len(records)), m.tags, y, groups, config.weight_decay, **pooled_loss)
+    head = fit_as_configured(config, m, np.arange(len(records)))
     extra: dict[str, Any] = {}
     if oof.region_scored is not None:
-        extra["region"] = fit(m.encoded, np.arange(len(records)), m.tags, y, groups, config.weight_decay, m.partials,
-                              config.partial_weight, **pooled_loss)
+        extra["region"] = fit_as_configured(config, m, np.arange(len(records)), m.partials, config.partial_weight)
     card = write_head_and_card(
         config, out, head, m.encoder, temperature, estimate, records, m.tags, repo_root, started, render_readme,
         metrics={"shipped": "clip probe on the whole-image grid", "temperature_fitted_on": "out-of-fold logits of "

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from synthcheck.training.clip_features import ClipTrainConfig
-from synthcheck.training.grid_folds import Encoded, fit, held_out_summary, material
+from synthcheck.training.grid_folds import Encoded, fit_as_configured, held_out_summary, material
 
 
 def thinned(encoded: dict[str, list[Encoded]], tags: list[str], keep: int, seed: int) -> dict[str, list[Encoded]]:
@@ -55,8 +55,7 @@ def main() -> None:
         crops_seen = float(np.mean([len(e.crops) for tag in m.tags for e in training[tag]]))
 
         def fit_fold(images: np.ndarray, training=training):
-            return fit(training, images, m.tags, m.y, m.groups, config.weight_decay,
-                       pooled_weight=config.pooled_loss_weight, pooled_tau=config.pooled_loss_tau)
+            return fit_as_configured(config, m, images, encoded=training)
 
         row = {"crops": keep, "mean_training_crops": round(crops_seen, 2),
                **held_out_summary(m, config.folds, fit_fold, log)}

@@ -24,7 +24,7 @@ import numpy as np
 
 from synthcheck.models.clip_probe import BLOCKS, FEATURE_PARTS
 from synthcheck.training.clip_features import ClipTrainConfig
-from synthcheck.training.grid_folds import Encoded, Material, fit, held_out_summary, material
+from synthcheck.training.grid_folds import Encoded, Material, fit_as_configured, held_out_summary, material
 
 WIDTH = 768  # one block's token
 
@@ -67,8 +67,7 @@ def main() -> None:
                            cases=[replace(c, patched_views=narrow(c.patched_views), plain_views=narrow(c.plain_views))
                                   for c in m.cases])
         def fit_fold(images: np.ndarray, m: Material = narrowed):
-            return fit(m.encoded, images, m.tags, m.y, m.groups, config.weight_decay,
-                       pooled_weight=config.pooled_loss_weight, pooled_tau=config.pooled_loss_tau)
+            return fit_as_configured(config, m, images)
 
         row = {"read": read, "encoded": config.features, **held_out_summary(narrowed, config.folds, fit_fold, log)}
         log(json.dumps(row))

@@ -28,7 +28,7 @@ import numpy as np
 
 from synthcheck.training.clip_features import ClipTrainConfig, codec_transform
 from synthcheck.training.evaluate import real_at_level_high
-from synthcheck.training.grid_folds import encode_records, fit, logits_of, material, pooled
+from synthcheck.training.grid_folds import encode_records, fit_as_configured, logits_of, material, pooled
 from synthcheck.training.metrics import auc
 from synthcheck.training.source_folds import CONDITIONS, fit_temperature_on
 
@@ -72,8 +72,7 @@ def main() -> None:
     scored = {c: [(np.zeros(0), 0.0)] * len(m.records) for c in CONDITIONS}
     heic_scored: dict[int, tuple[np.ndarray, float]] = {}
     for k in range(config.folds):
-        head = fit(m.encoded, np.flatnonzero(m.fold != k), m.tags, m.y, m.groups, config.weight_decay,
-                   pooled_weight=config.pooled_loss_weight, pooled_tau=config.pooled_loss_tau)
+        head = fit_as_configured(config, m, np.flatnonzero(m.fold != k))
         for i in np.flatnonzero(m.fold == k):
             for c in CONDITIONS:
                 scored[c][i] = logits_of(head, m.encoded[c][i])
